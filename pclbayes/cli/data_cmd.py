@@ -1,0 +1,93 @@
+"""``pclbayes validate`` and ``pclbayes data``: check and show the evidence base."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+TABLES = ("cohorts", "patients", "episodes", "reinfusions", "aggregates", "issues", "provenance",
+          "documents")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``validate`` and ``data`` commands."""
+    p = subparsers.add_parser(
+        "validate", help="check the data and print a per-cohort summary",
+        description="Validate the bundled evidence base or your own (--data). Prints a "
+        "per-cohort summary and exits 0, or prints every problem and exits 2.",
+    )
+    p.add_argument("--data", metavar="PATH",
+                   help="a directory of CSV tables or one CSV file (default: bundled data)")
+    p.set_defaults(func=run_validate)
+
+    d = subparsers.add_parser(
+        "data", help="show the data tables",
+        description="Print the tables of the evidence base (bundled or --data).",
+    )
+    d.add_argument("--data", metavar="PATH", help="a directory of CSV tables or one CSV file")
+    d.add_argument("--table", choices=TABLES, action="append",
+                   help="table(s) to show (default: cohorts, patients, episodes, aggregates)")
+    d.add_argument("--csv", action="store_true", help="print CSV instead of aligned text")
+    d.set_defaults(func=run_data)
+
+
+def _show(df: pd.DataFrame) -> str:
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 60,
+                           "display.width", 200, "display.max_colwidth", 60):
+        return df.to_string(index=False)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate and print the per-cohort summary."""
+    from pclbayes.data import cohort_summary, load
+
+    eb = load(args.data)
+    print(f"OK: {eb.source} ({len(eb.cohorts)} cohorts, {len(eb.patients)} patients, "
+          f"{len(eb.reinfusions)} re-infusions, {len(eb.aggregates)} aggregate rows)")
+    print(f"data hash: {eb.data_hash[:16]}")
+    summary = cohort_summary(eb)
+    if not summary.empty:
+        print("\nFirst infusions by cohort and target "
+              "(orr = PR or better; pfs events = progression or death):")
+        total = summary.drop(columns=["cohort", "target"]).sum().to_frame().T
+        total.insert(0, "target", "")
+        total.insert(0, "cohort", "TOTAL")
+        print(_show(pd.concat([summary, total], ignore_index=True)))
+    if not eb.reinfusions.empty:
+        rein = eb.episodes.query("strategy == 'switch'")
+        print("\nTarget-switched re-infusions (strategy 'switch'):")
+        cols = [c for c in ("cohort", "patient_id", "target", "start_months", "best_response",
+                            "orr", "cr_or_better", "pfs_months", "pfs_event") if c in rein]
+        print(_show(rein[cols]))
+    if not eb.aggregates.empty:
+        print("\nAggregate rows (is_pcl = 0: non-PCL co-data, not used by default):")
+        cols = [c for c in ("cohort", "population", "is_pcl", "endpoint", "n", "responders",
+                            "derived") if c in eb.aggregates]
+        print(_show(eb.aggregates[cols]))
+    if not eb.source_issues.empty:
+        print(f"\n{len(eb.source_issues)} inconsistencies in the source documents are recorded "
+              "(pclbayes data --table issues).")
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    """Print the requested tables."""
+    from pclbayes.data import load
+
+    eb = load(args.data)
+    frames = {
+        "cohorts": eb.cohorts, "patients": eb.patients, "episodes": eb.episodes,
+        "reinfusions": eb.reinfusions, "aggregates": eb.aggregates,
+        "issues": eb.source_issues, "provenance": eb.provenance,
+        "documents": eb.records.get("documents.csv", pd.DataFrame()),
+    }
+    for name in args.table or ["cohorts", "patients", "episodes", "aggregates"]:
+        df = frames[name]
+        if args.csv:
+            print(df.to_csv(index=False), end="")
+        else:
+            print(f"== {name} ({len(df)} rows) ==")
+            print(_show(df) if not df.empty else "(empty)")
+            print()
+    return 0

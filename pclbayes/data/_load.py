@@ -1,0 +1,315 @@
+"""Read the evidence base (bundled or a user's directory or CSV file) and validate it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pclbayes._paths import BUNDLED_DATA
+from pclbayes.data import _validate as v
+from pclbayes.data._schema import (
+    AGGREGATE_COLUMNS,
+    COHORT_COLUMNS,
+    PATIENT_COLUMNS,
+    REINFUSION_COLUMNS,
+    REQUIRED,
+)
+from pclbayes.errors import DataValidationError
+
+logger = logging.getLogger(__name__)
+
+TABLE_FILES = ("cohorts.csv", "patients.csv", "reinfusions.csv", "aggregates.csv")
+RECORD_FILES = ("documents.csv", "provenance.csv", "source_issues.csv")
+
+
+@dataclass
+class EvidenceBase:
+    """Validated tables of one evidence base.
+
+    Attributes
+    ----------
+    cohorts : DataFrame
+        One row per cohort (``cohort``, ``data_level``, publication details).
+    patients : DataFrame
+        One row per PCL patient: first-infusion outcomes (see ``data/README.md``).
+    reinfusions : DataFrame
+        One row per target-switched re-infusion (strategy ``switch``).
+    aggregates : DataFrame
+        Count rows (``cohort, n, responders``); ``is_pcl = 0`` marks non-PCL co-data.
+    records : dict of DataFrame
+        Documents, provenance and the source-issue registry, where present.
+    source : Path
+        The directory or file the tables came from.
+    data_hash : str
+        SHA-256 over the bytes of every file read (name-sorted): identifies the data.
+    """
+
+    cohorts: pd.DataFrame
+    patients: pd.DataFrame
+    reinfusions: pd.DataFrame
+    aggregates: pd.DataFrame
+    source: Path
+    data_hash: str
+    records: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def episodes(self) -> pd.DataFrame:
+        """Infusion episodes: every first infusion plus every target-switched re-infusion."""
+        from pclbayes.data.views import episodes
+
+        return episodes(self)
+
+    @property
+    def source_issues(self) -> pd.DataFrame:
+        """Registry of inconsistencies found in the source documents (may be empty)."""
+        return self.records.get("source_issues.csv", pd.DataFrame())
+
+    @property
+    def provenance(self) -> pd.DataFrame:
+        """Where each extracted value comes from (may be empty)."""
+        return self.records.get("provenance.csv", pd.DataFrame())
+
+
+def load(path: str | Path | None = None) -> EvidenceBase:
+    """Load and validate an evidence base.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        ``None`` for the bundled PCL evidence base; a directory holding any of
+        ``cohorts.csv``, ``patients.csv``, ``reinfusions.csv``, ``aggregates.csv``; or a
+        single CSV file, read as aggregate counts if it has ``n`` and ``responders``
+        columns and as patient rows otherwise.
+
+    Returns
+    -------
+    EvidenceBase
+
+    Raises
+    ------
+    DataValidationError
+        Listing every problem found (file, row, column, reason). Nothing is dropped.
+
+    Notes
+    -----
+    A single patient-level CSV without a ``cohort`` column is one cohort, named after
+    the file. Patient rows need ``patient_id`` only in a directory; in a single file a
+    missing ``patient_id`` column is replaced by the row number.
+    """
+    source = BUNDLED_DATA if path is None else Path(path)
+    problems: list[v.Problem] = []
+    if not source.exists():
+        raise DataValidationError([v.Problem(str(source), None, None, "no such file or directory")])
+    if source.is_dir():
+        raws, hasher = _read_dir(source, problems)
+    else:
+        raws, hasher = _read_single(source, problems)
+    tables = _validate(raws, problems)
+    if problems:
+        raise DataValidationError(problems)
+    records = {name: raws[name] for name in RECORD_FILES if name in raws}
+    eb = EvidenceBase(
+        cohorts=tables["cohorts.csv"],
+        patients=tables["patients.csv"],
+        reinfusions=tables["reinfusions.csv"],
+        aggregates=tables["aggregates.csv"],
+        source=source,
+        data_hash=hasher.hexdigest(),
+        records=records,
+    )
+    logger.info(
+        "loaded %s: %d cohorts, %d patients, %d re-infusions, %d aggregate rows",
+        source, len(eb.cohorts), len(eb.patients), len(eb.reinfusions), len(eb.aggregates),
+    )
+    return eb
+
+
+def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.DataFrame | None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(v.Problem(label, None, None, f"cannot be read: {exc.strerror}"))
+        return None
+    hasher.update(path.name.encode() + b"\0" + data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(v.Problem(label, None, None, f"is not UTF-8 text ({exc.reason})"))
+        return None
+    if not text.strip():
+        problems.append(v.Problem(label, None, None, "is empty (a header row is required)"))
+        return None
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header) or any(not h for h in header):
+        dup = sorted({h for h in header if header.count(h) > 1 or not h})
+        problems.append(v.Problem(label, None, None, f"header has empty or repeated names: {dup}"))
+        return None
+    ok_rows = []
+    for i, r in enumerate(body):
+        if not any(cell.strip() for cell in r):
+            problems.append(v.Problem(label, i + 1, None, "blank row (remove it)"))
+            continue
+        if len(r) != len(header):
+            problems.append(
+                v.Problem(label, i + 1, None, f"has {len(r)} fields, the header has {len(header)}")
+            )
+            continue
+        ok_rows.append(r)
+    if len(ok_rows) != len(body):
+        return None
+    return pd.DataFrame(ok_rows, columns=header, dtype=str)
+
+
+def _read_dir(source: Path, problems: list[v.Problem]):
+    hasher = hashlib.sha256()
+    raws: dict[str, pd.DataFrame | None] = {}
+    for name in TABLE_FILES + RECORD_FILES:
+        p = source / name
+        if p.exists():
+            raws[name] = _read_csv(p, str(p), problems, hasher)
+    raws["_dir"] = pd.DataFrame({"dir": [str(source)]})
+    if not any(raws.get(n) is not None for n in ("patients.csv", "aggregates.csv")) \
+            and not problems:
+        problems.append(
+            v.Problem(str(source), None, None,
+                      "holds neither patients.csv nor aggregates.csv; nothing to analyse")
+        )
+    return raws, hasher
+
+
+def _read_single(source: Path, problems: list[v.Problem]):
+    hasher = hashlib.sha256()
+    raw = _read_csv(source, str(source), problems, hasher)
+    raws: dict[str, pd.DataFrame | None] = {"_single": pd.DataFrame({"file": [str(source)]})}
+    if raw is None:
+        return raws, hasher
+    if {"n", "responders"} & set(raw.columns):
+        raws["aggregates.csv"] = raw
+    else:
+        if "cohort" not in raw.columns:
+            logger.info("%s has no 'cohort' column: all rows form cohort '%s'", source, source.stem)
+            raw.insert(0, "cohort", source.stem)
+        if "patient_id" not in raw.columns:
+            raw.insert(1, "patient_id", [str(i + 1) for i in range(len(raw))])
+        raws["patients.csv"] = raw
+    return raws, hasher
+
+
+def _validate(raws: dict, problems: list[v.Problem]) -> dict[str, pd.DataFrame]:
+    specs = {
+        "cohorts.csv": COHORT_COLUMNS,
+        "patients.csv": PATIENT_COLUMNS,
+        "reinfusions.csv": REINFUSION_COLUMNS,
+        "aggregates.csv": AGGREGATE_COLUMNS,
+    }
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TABLE_FILES:
+        raw = raws.get(name)
+        label = _file_label(raws, name)
+        if raw is None or not v.check_required(raw, REQUIRED[name], label, problems):
+            tables[name] = _empty(REQUIRED[name])
+            continue
+        df = v.parse_table(raw, specs[name], label, problems)
+        v.check_not_missing(df, REQUIRED[name], label, problems)
+        tables[name] = df
+    pat, rein, agg, coh = (tables[n] for n in TABLE_FILES[1:] + TABLE_FILES[:1])
+    v.check_unique(coh, ("cohort",), _file_label(raws, "cohorts.csv"), problems)
+    v.check_unique(pat, ("cohort", "patient_id"), _file_label(raws, "patients.csv"), problems)
+    v.check_unique(rein, ("cohort", "patient_id", "episode"), _file_label(raws, "reinfusions.csv"),
+                   problems)
+    for name, df in (("patients.csv", pat), ("reinfusions.csv", rein)):
+        v.check_response_flags(df, _file_label(raws, name), problems)
+        v.check_time_event(df, _file_label(raws, name), problems)
+    v.check_counts(agg, _file_label(raws, "aggregates.csv"), problems)
+    _check_cohorts_defined(raws, tables, problems)
+    _check_reinfusions(raws, pat, rein, problems)
+    if raws.get("cohorts.csv") is None:
+        tables["cohorts.csv"] = _implied_cohorts(pat, agg)
+    return tables
+
+
+def _file_label(raws, name: str) -> str:
+    single = raws.get("_single")
+    if single is not None:
+        return str(single["file"].iloc[0])
+    return str(Path(raws["_dir"]["dir"].iloc[0]) / name)
+
+
+def _empty(required: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in required})
+
+
+def _implied_cohorts(pat: pd.DataFrame, agg: pd.DataFrame) -> pd.DataFrame:
+    names = pd.unique(pd.concat([pat["cohort"], agg["cohort"]]).dropna())
+    return pd.DataFrame({
+        "cohort": pd.Series(names, dtype="string"),
+        "data_level": pd.Series(["user"] * len(names), dtype="string"),
+    })
+
+
+def _check_cohorts_defined(raws, tables, problems: list[v.Problem]) -> None:
+    if raws.get("cohorts.csv") is None:
+        return
+    defined = set(tables["cohorts.csv"]["cohort"].dropna())
+    for name in ("patients.csv", "reinfusions.csv", "aggregates.csv"):
+        df = tables[name]
+        if "cohort" not in df.columns:
+            continue
+        for i, c in enumerate(df["cohort"]):
+            if not pd.isna(c) and c not in defined:
+                problems.append(
+                    v.Problem(_file_label(raws, name), i + 1, "cohort",
+                              f"cohort '{c}' is not defined in cohorts.csv "
+                              f"(defined: {', '.join(sorted(defined))}); add a row there")
+                )
+
+
+def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) -> None:
+    if rein.empty or "target" not in rein.columns:
+        return
+    label = _file_label(raws, "reinfusions.csv")
+    index = {
+        (c, p): i for i, (c, p) in enumerate(zip(pat.get("cohort", []), pat.get("patient_id", []),
+                                                 strict=True))
+    }
+    for i, row in enumerate(rein.itertuples(index=False)):
+        key = (row.cohort, row.patient_id)
+        if key not in index:
+            problems.append(v.Problem(label, i + 1, "patient_id",
+                                      f"patient '{row.patient_id}' of cohort '{row.cohort}' is not "
+                                      "in patients.csv"))
+            continue
+        first = pat.iloc[index[key]]
+        if "target" in pat.columns and not pd.isna(first["target"]) and first["target"] == row.target:
+            problems.append(v.Problem(label, i + 1, "target",
+                                      f"re-infusion target {row.target} equals the first target; "
+                                      "only target-switched re-infusions (strategy 'switch') are "
+                                      "supported"))
+        start = row.start_months
+        if pd.isna(start):
+            continue
+        if {"progression", "pfs_months"} <= set(pat.columns) and first["progression"] == 1 and \
+                not pd.isna(first["pfs_months"]) and start < first["pfs_months"] - 1e-9:
+            problems.append(v.Problem(label, i + 1, "start_months",
+                                      f"re-infusion at {start:g} months precedes the relapse at "
+                                      f"{first['pfs_months']:g} months"))
+        if "os_months" in pat.columns and not pd.isna(first["os_months"]):
+            os_t = float(first["os_months"])
+            if start >= os_t:
+                problems.append(v.Problem(label, i + 1, "start_months",
+                                          f"re-infusion at {start:g} months is not before the "
+                                          f"patient's OS time {os_t:g}"))
+            elif "pfs_months" in rein.columns and not pd.isna(row.pfs_months) and \
+                    start + row.pfs_months > os_t + 1e-9:
+                problems.append(v.Problem(label, i + 1, "pfs_months",
+                                          f"PFS after re-infusion ({row.pfs_months:g}) runs past the "
+                                          f"patient's OS time ({os_t:g} - {start:g} = "
+                                          f"{os_t - start:g} months)"))

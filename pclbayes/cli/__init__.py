@@ -13,7 +13,7 @@ from pclbayes.errors import DataValidationError, PclBayesError
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with one sub-command per module in :mod:`pclbayes.cli`."""
-    from pclbayes.cli import data_cmd
+    from pclbayes.cli import data_cmd, plan_cmd, report_cmd
 
     parser = argparse.ArgumentParser(
         prog="pclbayes",
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pclbayes {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data_cmd,):
+    for module in (data_cmd, plan_cmd, report_cmd):
         module.register(sub)
     return parser
 

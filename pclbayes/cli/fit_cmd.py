@@ -7,7 +7,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``fit`` command and its sub-commands."""
-    from pclbayes.cli import fit_response, fit_survival, fit_spec
+    from pclbayes.cli import fit_response, fit_spec, fit_survival
 
     fit = subparsers.add_parser(
         "fit",

@@ -288,7 +288,8 @@ def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) ->
                                       "in patients.csv"))
             continue
         first = pat.iloc[index[key]]
-        if "target" in pat.columns and not pd.isna(first["target"]) and first["target"] == row.target:
+        same = "target" in pat.columns and not pd.isna(first["target"])
+        if same and first["target"] == row.target:
             problems.append(v.Problem(label, i + 1, "target",
                                       f"re-infusion target {row.target} equals the first target; "
                                       "only target-switched re-infusions (strategy 'switch') are "
@@ -309,7 +310,7 @@ def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) ->
                                           f"patient's OS time {os_t:g}"))
             elif "pfs_months" in rein.columns and not pd.isna(row.pfs_months) and \
                     start + row.pfs_months > os_t + 1e-9:
-                problems.append(v.Problem(label, i + 1, "pfs_months",
-                                          f"PFS after re-infusion ({row.pfs_months:g}) runs past the "
-                                          f"patient's OS time ({os_t:g} - {start:g} = "
-                                          f"{os_t - start:g} months)"))
+                problems.append(v.Problem(
+                    label, i + 1, "pfs_months",
+                    f"PFS after re-infusion ({row.pfs_months:g}) runs past the patient's OS time "
+                    f"({os_t:g} - {start:g} = {os_t - start:g} months)"))

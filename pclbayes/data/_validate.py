@@ -126,7 +126,8 @@ def check_required(
     missing = [c for c in required if c not in raw.columns]
     for col in missing:
         problems.append(
-            Problem(file, None, col, f"required column is missing (found: {', '.join(raw.columns)})")
+            Problem(file, None, col,
+                    f"required column is missing (found: {', '.join(raw.columns)})")
         )
     return not missing
 

@@ -189,7 +189,8 @@ def _aggregate_counts(eb, endpoint: str, by: str, include_codata: bool,
         cohort = cohort.where(~codata, cohort + " [" + agg["population"].astype(str) + "]")
     return pd.DataFrame({
         "cohort": cohort.to_numpy(), "group": group.astype(str).to_numpy(),
-        "n": agg["n"].astype(int).to_numpy(), "responders": agg["responders"].astype(int).to_numpy(),
+        "n": agg["n"].astype(int).to_numpy(),
+        "responders": agg["responders"].astype(int).to_numpy(),
         "source": "aggregate",
     })
 

@@ -1,4 +1,4 @@
-"""Shared validation and numerical helpers of the planning toolkit."""
+"""Shared validation and numerical utilities of the planning toolkit."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def as_float_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
     """Return ``values`` as a finite 1-D float array or raise :class:`SpecError`."""
     arr = np.atleast_1d(np.asarray(values, dtype=float))
     if arr.ndim != 1 or arr.size == 0:
-        raise SpecError(f"{name} must be a non-empty 1-D sequence of numbers, got shape {arr.shape}")
+        raise SpecError(
+            f"{name} must be a non-empty 1-D sequence of numbers, got shape {arr.shape}"
+        )
     if not np.all(np.isfinite(arr)):
         raise SpecError(f"{name} must be finite, got {arr.tolist()}")
     return arr

@@ -10,7 +10,7 @@ Three definitions are provided (see ``docs/planning.md`` for the derivations):
     consistent: the expected posterior ESS after ``m`` further patients is ``ESS + m``.
 ``morita``
     Morita, Thall & Müller (2008) in the form of Neuenschwander et al. (2020, eq. 9):
-    the prior curvature at its mode, minus that of a flattened Beta(mode/s, (1−mode)/s),
+    the prior curvature at its mode, minus that of a flattened Beta(mode/s, (1-mode)/s),
     divided by the expected information of one observation at the mode. Liberal for mixtures.
 ``moment``
     ``a + b`` of the single beta with the same mean and variance. Conservative.
@@ -77,7 +77,7 @@ def ess(
         Flattening constant of the Morita method.
     location : {"mode", "mean"}
         Where the Morita method evaluates the curvature. ``mode`` follows RBesT; ``mean`` is
-        Morita et al.'s original choice and gives exactly ``a + b − 1/s`` for a single beta.
+        Morita et al.'s original choice and gives exactly ``a + b - 1/s`` for a single beta.
     **kwargs
         Passed to :func:`pclbayes.planning.ess_events` for normal mixtures.
 
@@ -122,7 +122,7 @@ def _ess_moment(mix: BetaMixture) -> float:
 def _logit_info_ratio(
     mix: BetaMixture, log_t: NDArray[np.float64], log_1mt: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Information ratio on the logit scale at θ given ``log θ`` and ``log(1 − θ)`` arrays."""
+    """Information ratio on the logit scale at θ given ``log θ`` and ``log(1 - θ)`` arrays."""
     n = mix.a + mix.b
     with np.errstate(divide="ignore"):
         lr = (
@@ -159,7 +159,7 @@ def _component_expectation(mix: BetaMixture, k: int) -> float:
     """E over component ``k`` of the logit-scale information ratio, in quantile space."""
     a, b = float(mix.a[k]), float(mix.b[k])
     t = np.maximum(special.betaincinv(a, b, _U_NODES), _TINY)  # lower half of component k
-    tc = np.maximum(special.betaincinv(b, a, _U_NODES), _TINY)  # 1 − θ ~ Beta(b, a): upper half
+    tc = np.maximum(special.betaincinv(b, a, _U_NODES), _TINY)  # 1 - θ ~ Beta(b, a): upper half
     lower = _logit_info_ratio(mix, np.log(t), np.log1p(-t))
     upper = _logit_info_ratio(mix, np.log1p(-tc), np.log(tc))
     return float(np.sum(_U_WEIGHTS * (lower + upper)))
@@ -233,9 +233,7 @@ def mixture_modes(mix: BetaMixture) -> tuple[NDArray[np.float64], bool]:
     order = np.argsort(-dens)
     modes_arr, dens = modes_arr[order], dens[order]
     top = dens[0] if dens.size else -np.inf
-    boundary_max = bool(
-        (lp[0] > lp[1] and lp[0] >= top) or (lp[-1] > lp[-2] and lp[-1] >= top)
-    )
+    boundary_max = bool((lp[0] > lp[1] and lp[0] >= top) or (lp[-1] > lp[-2] and lp[-1] >= top))
     return modes_arr, boundary_max
 
 

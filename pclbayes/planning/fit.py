@@ -3,12 +3,12 @@
 A MAP prior is available as draws from a hierarchical model; conjugate updating, ESS and
 exact operating characteristics need a parametric form. :func:`fit_beta_mixture` fits beta
 mixtures with 1..``max_components`` components and keeps the one with the lowest penalised
-log-likelihood ``−2 log L + penalty · n_parameters`` (AIC with ``penalty = 6`` by default,
+log-likelihood ``-2 log L + penalty · n_parameters`` (AIC with ``penalty = 6`` by default,
 which favours fewer components, as suggested by Collett 2003 and used by RBesT).
 
 EM for a beta mixture: the E-step computes responsibilities in log space; the M-step is the
 exact weighted maximum-likelihood estimate of each Beta(a, b), i.e. the root of
-``ψ(a) − ψ(a + b) = E_w[log x]``, ``ψ(b) − ψ(a + b) = E_w[log(1 − x)]``, found by Newton's
+``ψ(a) - ψ(a + b) = E_w[log x]``, ``ψ(b) - ψ(a + b) = E_w[log(1 - x)]``, found by Newton's
 method on the concave log-likelihood (started from the previous iterate; the first start is
 the weighted method of moments).
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
+from scipy import special, stats
 
 from pclbayes.errors import SpecError, StatisticalWarning
 from pclbayes.planning.mixture import BetaMixture
@@ -51,7 +51,7 @@ class MixtureFit:
         One row per number of components tried: ``components``, ``loglik``, ``criterion``.
     kl_divergence : float
         Kullback-Leibler divergence from the histogram of the draws (equal-probability bins)
-        to the mixture; about ``(bins − 1) / (2 · n_draws)`` is Monte-Carlo noise.
+        to the mixture; about ``(bins - 1) / (2 · n_draws)`` is Monte-Carlo noise.
     quantile_errors : pandas.DataFrame
         Draw quantiles, mixture quantiles and their difference at :data:`FIT_PROBS`.
     n_draws : int
@@ -59,7 +59,7 @@ class MixtureFit:
     converged : bool
         Whether EM met its tolerance for the selected model.
     adequate : bool
-        False when KL or quantile errors exceed the tolerances (a warning was issued).
+        False when KL or quantile errors exceed the tolerances (a warning was raised).
     """
 
     mixture: BetaMixture | NormalMixture
@@ -88,6 +88,17 @@ class MixtureFit:
 
 
 # ============================================================================ beta EM
+# Arrays are laid out (components, draws) so that reductions over components are fast.
+def _logsumexp_cols(lli: NDArray) -> NDArray:
+    """Log-sum-exp over components (axis 0) of a matrix with a finite maximum per column."""
+    top = lli.max(axis=0)
+    return top + np.log(np.exp(lli - top).sum(axis=0))
+
+
+def _trigamma(x: NDArray) -> NDArray:
+    return special.zeta(2.0, x)
+
+
 def _beta_loglik_unit(a: NDArray, b: NDArray, s1: NDArray, s2: NDArray) -> NDArray:
     return (a - 1) * s1 + (b - 1) * s2 - special.betaln(a, b)
 
@@ -103,26 +114,27 @@ def _beta_mle(
     a, b = a.copy(), b.copy()
     for _ in range(iters):
         ab = a + b
-        tri_ab = special.polygamma(1, ab)
-        ga = s1 - special.digamma(a) + special.digamma(ab)
-        gb = s2 - special.digamma(b) + special.digamma(ab)
-        haa = tri_ab - special.polygamma(1, a)
-        hbb = tri_ab - special.polygamma(1, b)
-        hab = tri_ab
-        det = haa * hbb - hab**2
-        da = -(hbb * ga - hab * gb) / det
-        db = -(-hab * ga + haa * gb) / det
+        tri_ab = _trigamma(ab)
+        dig_ab = special.digamma(ab)
+        ga = s1 - special.digamma(a) + dig_ab
+        gb = s2 - special.digamma(b) + dig_ab
+        haa = tri_ab - _trigamma(a)
+        hbb = tri_ab - _trigamma(b)
+        det = haa * hbb - tri_ab**2
+        da = -(hbb * ga - tri_ab * gb) / det
+        db = -(haa * gb - tri_ab * ga) / det
         step = np.ones_like(a)
         for d, x in ((da, a), (db, b)):
             shrink = d < 0
             step[shrink] = np.minimum(step[shrink], 0.9 * (x[shrink] - lower) / -d[shrink])
         old = _beta_loglik_unit(a, b, s1, s2)
+        na, nb = a + step * da, b + step * db
         for _halving in range(40):
-            na, nb = a + step * da, b + step * db
             bad = _beta_loglik_unit(na, nb, s1, s2) < old - 1e-12 * np.abs(old)
             if not np.any(bad):
                 break
             step[bad] /= 2
+            na, nb = a + step * da, b + step * db
         move = np.maximum(np.abs(na - a) / a, np.abs(nb - b) / b)
         a, b = na, nb
         if np.all(move < 1e-10):
@@ -132,9 +144,9 @@ def _beta_mle(
 
 def _beta_moments(x: NDArray, resp: NDArray, lower: float) -> tuple[NDArray, NDArray]:
     """Weighted method-of-moments beta parameters per component (starting values)."""
-    tot = resp.sum(axis=0)
-    m = (resp * x[:, None]).sum(axis=0) / tot
-    v = (resp * (x[:, None] - m) ** 2).sum(axis=0) / tot
+    tot = resp.sum(axis=1)
+    m = resp @ x / tot
+    v = (resp * (x[None, :] - m[:, None]) ** 2).sum(axis=1) / tot
     n = np.maximum(m * (1 - m) / np.maximum(v, 1e-12) - 1, 2 * lower + 0.1)
     a = np.maximum(m * n, lower + 0.05)
     b = np.maximum((1 - m) * n, lower + 0.05)
@@ -142,53 +154,69 @@ def _beta_moments(x: NDArray, resp: NDArray, lower: float) -> tuple[NDArray, NDA
 
 
 def _em_beta(
-    x: NDArray, lx: NDArray, l1x: NDArray, resp: NDArray, lower: float, max_iter: int, tol: float
+    x: NDArray,
+    lx: NDArray,
+    l1x: NDArray,
+    start: NDArray | BetaMixture,
+    lower: float,
+    max_iter: int,
+    tol: float,
 ) -> tuple[BetaMixture, float, bool]:
-    w = resp.mean(axis=0)
-    a, b = _beta_moments(x, resp, lower)
-    last = -np.inf
-    converged = False
-    ll = -np.inf
+    """EM from initial responsibilities (K, N) or from a mixture; returns (mix, loglik, conv)."""
+    if isinstance(start, BetaMixture):
+        w = start.weights.copy()
+        a = np.maximum(start.a, lower + 1e-9)
+        b = np.maximum(start.b, lower + 1e-9)
+    else:
+        w = start.mean(axis=1)
+        a, b = _beta_moments(x, start, lower)
+    last, ll, converged = -np.inf, -np.inf, False
     for _ in range(max_iter):
         with np.errstate(divide="ignore"):
             lw = np.log(w)
-        lli = lw + (a - 1) * lx[:, None] + (b - 1) * l1x[:, None] - special.betaln(a, b)
-        norm = special.logsumexp(lli, axis=1, keepdims=True)
+        lli = (lw - special.betaln(a, b))[:, None] + np.outer(a - 1, lx) + np.outer(b - 1, l1x)
+        norm = _logsumexp_cols(lli)
         ll = float(norm.sum())
         if abs(ll - last) < tol * x.size:
             converged = True
             break
         last = ll
         resp = np.exp(lli - norm)
-        tot = resp.sum(axis=0)
+        tot = resp.sum(axis=1)
         keep = tot > 1e-8 * x.size
-        resp, tot, a, b = resp[:, keep], tot[keep], a[keep], b[keep]
+        resp, tot, a, b = resp[keep], tot[keep], a[keep], b[keep]
         w = tot / tot.sum()
-        s1 = (resp * lx[:, None]).sum(axis=0) / tot
-        s2 = (resp * l1x[:, None]).sum(axis=0) / tot
-        a, b = _beta_mle(s1, s2, a, b, lower)
+        a, b = _beta_mle(resp @ lx / tot, resp @ l1x / tot, a, b, lower)
     order = np.argsort(-w)
     return BetaMixture(w[order], a[order], b[order]), ll, converged
 
 
 # ============================================================================ normal EM
 def _em_normal(
-    x: NDArray, resp: NDArray, max_iter: int, tol: float
+    x: NDArray, start: NDArray | NormalMixture, max_iter: int, tol: float
 ) -> tuple[NormalMixture, float, bool]:
+    """EM for a normal mixture from responsibilities (K, N) or a mixture."""
     floor = 1e-6 * max(float(np.std(x)), 1e-12)
+    if isinstance(start, NormalMixture):
+        resp = _responsibilities(x, start, np.ones(start.n_components, dtype=bool))
+    else:
+        resp = start
     last, ll, converged = -np.inf, -np.inf, False
-    tot = resp.sum(axis=0)
+    tot = resp.sum(axis=1)
+    w = m = s = np.empty(0)
     for _ in range(max_iter):
         keep = tot > 1e-8 * x.size
-        resp, tot = resp[:, keep], tot[keep]
+        resp, tot = resp[keep], tot[keep]
         w = tot / tot.sum()
-        m = (resp * x[:, None]).sum(axis=0) / tot
-        s = np.sqrt(np.maximum((resp * (x[:, None] - m) ** 2).sum(axis=0) / tot, floor**2))
-        lli = np.log(w) - 0.5 * ((x[:, None] - m) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi)
-        norm = special.logsumexp(lli, axis=1, keepdims=True)
+        m = resp @ x / tot
+        s = np.sqrt(np.maximum((resp * (x[None, :] - m[:, None]) ** 2).sum(axis=1) / tot, floor**2))
+        lli = (np.log(w) - np.log(s) - 0.5 * np.log(2 * np.pi))[:, None] - 0.5 * (
+            (x[None, :] - m[:, None]) / s[:, None]
+        ) ** 2
+        norm = _logsumexp_cols(lli)
         ll = float(norm.sum())
         resp = np.exp(lli - norm)
-        tot = resp.sum(axis=0)
+        tot = resp.sum(axis=1)
         if abs(ll - last) < tol * x.size:
             converged = True
             break
@@ -201,19 +229,19 @@ def _em_normal(
 def _initial_responsibilities(
     z: NDArray, k: int, n_init: int, rng: np.random.Generator
 ) -> list[NDArray]:
-    """Hard initial assignments: quantile blocks of ``z``, then random-centre partitions."""
+    """Hard initial assignments (K, N): quantile blocks of ``z``, then random centres."""
     n = z.size
     inits = []
     ranks = np.empty(n, dtype=int)
     ranks[np.argsort(z, kind="stable")] = np.arange(n)
     labels = np.minimum(ranks * k // n, k - 1)
-    inits.append(np.eye(k)[labels])
+    inits.append((labels[None, :] == np.arange(k)[:, None]).astype(float))
     for _ in range(max(n_init - 1, 0)):
         centres = rng.choice(z, size=k, replace=False)
         labels = np.argmin(np.abs(z[:, None] - centres[None, :]), axis=1)
         if np.unique(labels).size < k:
             continue
-        inits.append(np.eye(k)[labels])
+        inits.append((labels[None, :] == np.arange(k)[:, None]).astype(float))
     return inits
 
 
@@ -260,29 +288,37 @@ def _quality(
     return kl, table, not problems, "; ".join(problems)
 
 
+FitFn = Callable[
+    [NDArray | BetaMixture | NormalMixture, int], tuple[BetaMixture | NormalMixture, float, bool]
+]
+
+
 def _select(
     x: NDArray,
-    fit_k: Callable[[NDArray], tuple[BetaMixture | NormalMixture, float, bool]],
+    fit_k: FitFn,
     z: NDArray,
     max_components: int,
     *,
     penalty: float,
     min_weight: float,
     n_init: int,
+    max_iter: int,
     rng: np.random.Generator,
 ) -> tuple[BetaMixture | NormalMixture, float, bool, pd.DataFrame]:
+    """Fit 1..max_components; each start runs 20 EM steps, the best start runs to the end."""
     rows = []
     best: tuple[float, BetaMixture | NormalMixture, float, bool] | None = None
     seen: set[int] = set()
     for k in range(1, max_components + 1):
-        fits = [fit_k(r) for r in _initial_responsibilities(z, k, n_init if k > 1 else 1, rng)]
-        mix, ll, conv = max(fits, key=lambda f: f[1])
+        starts = _initial_responsibilities(z, k, n_init if k > 1 else 1, rng)
+        short = [fit_k(r, min(20, max_iter)) for r in starts]
+        mix, ll, conv = max(short, key=lambda f: f[1])
+        if not conv:
+            mix, ll, conv = fit_k(mix, max_iter)
         small = mix.weights < min_weight
         if np.any(small) and mix.n_components > 1:
             logger.debug("dropping %d negligible component(s) at k=%d", small.sum(), k)
-            keep = ~small
-            resp = _responsibilities(x, mix, keep)
-            mix, ll, conv = fit_k(resp)
+            mix, ll, conv = fit_k(_responsibilities(x, mix, ~small), max_iter)
         kk = mix.n_components
         if kk in seen:
             continue
@@ -297,14 +333,13 @@ def _select(
 
 
 def _responsibilities(x: NDArray, mix: BetaMixture | NormalMixture, keep: NDArray) -> NDArray:
+    """Responsibilities (K_kept, N) of the kept components of ``mix`` for the draws ``x``."""
     if isinstance(mix, BetaMixture):
-        comp = mix._component_logpdf(np.clip(x, 1e-300, 1 - 1e-16))
+        comp = mix._component_logpdf(x).T
     else:
-        from scipy import stats
-
-        comp = stats.norm.logpdf(x[:, None], mix.means, mix.sds)
-    lli = np.log(mix.weights[keep]) + comp[:, keep]
-    return np.exp(lli - special.logsumexp(lli, axis=1, keepdims=True))
+        comp = stats.norm.logpdf(x[None, :], mix.means[:, None], mix.sds[:, None])
+    lli = np.log(mix.weights[keep])[:, None] + comp[keep]
+    return np.exp(lli - _logsumexp_cols(lli))
 
 
 def _check_common(max_components: int, penalty: float, min_weight: float, n_init: int) -> None:
@@ -358,8 +393,8 @@ def fit_beta_mixture(
     min_weight: float = 0.01,
     constrain_gt1: bool = True,
     n_init: int = 3,
-    max_iter: int = 500,
-    tol: float = 1e-9,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
     rng: np.random.Generator | None = None,
     kl_tol: float = 0.02,
     quantile_tol: float = 0.1,
@@ -373,7 +408,7 @@ def fit_beta_mixture(
     max_components : int, default 4
         Mixtures with 1..``max_components`` components are fitted.
     penalty : float, default 6
-        Penalty per parameter of the selection criterion ``−2 log L + penalty · (3K − 1)``;
+        Penalty per parameter of the selection criterion ``-2 log L + penalty · (3K - 1)``;
         2 is the AIC, ``log(len(draws))`` the BIC.
     min_weight : float, default 0.01
         Components with a smaller weight are dropped and the mixture refitted.
@@ -387,7 +422,7 @@ def fit_beta_mixture(
     rng : numpy.random.Generator, optional
         Generator for the random starts (default ``numpy.random.default_rng(0)``).
     kl_tol, quantile_tol : float
-        A :class:`~pclbayes.errors.StatisticalWarning` is issued if the KL divergence exceeds
+        A :class:`~pclbayes.errors.StatisticalWarning` is raised if the KL divergence exceeds
         ``kl_tol`` or a quantile error exceeds ``quantile_tol`` standard deviations of the draws.
 
     Returns
@@ -402,8 +437,8 @@ def fit_beta_mixture(
     lx, l1x = np.log(xc), np.log1p(-xc)
     lower = 1.0 if constrain_gt1 else 1e-4
 
-    def fit_k(resp: NDArray) -> tuple[BetaMixture, float, bool]:
-        return _em_beta(xc, lx, l1x, resp, lower, max_iter, tol)
+    def fit_k(start: NDArray | BetaMixture, iters: int) -> tuple[BetaMixture, float, bool]:
+        return _em_beta(xc, lx, l1x, start, lower, iters, tol)
 
     mix, ll, conv, table = _select(
         xc,
@@ -413,6 +448,7 @@ def fit_beta_mixture(
         penalty=penalty,
         min_weight=min_weight,
         n_init=n_init,
+        max_iter=max_iter,
         rng=rng,
     )
     return _finish(xc, mix, ll, conv, table, kl_tol, quantile_tol, "beta")
@@ -425,8 +461,8 @@ def fit_normal_mixture(
     penalty: float = 6.0,
     min_weight: float = 0.01,
     n_init: int = 3,
-    max_iter: int = 500,
-    tol: float = 1e-9,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
     rng: np.random.Generator | None = None,
     kl_tol: float = 0.02,
     quantile_tol: float = 0.1,
@@ -440,10 +476,18 @@ def fit_normal_mixture(
     x = _check_draws(draws, unit=False)
     rng = np.random.default_rng(0) if rng is None else rng
 
-    def fit_k(resp: NDArray) -> tuple[NormalMixture, float, bool]:
-        return _em_normal(x, resp, max_iter, tol)
+    def fit_k(start: NDArray | NormalMixture, iters: int) -> tuple[NormalMixture, float, bool]:
+        return _em_normal(x, start, iters, tol)
 
     mix, ll, conv, table = _select(
-        x, fit_k, x, max_components, penalty=penalty, min_weight=min_weight, n_init=n_init, rng=rng
+        x,
+        fit_k,
+        x,
+        max_components,
+        penalty=penalty,
+        min_weight=min_weight,
+        n_init=n_init,
+        max_iter=max_iter,
+        rng=rng,
     )
     return _finish(x, mix, ll, conv, table, kl_tol, quantile_tol, "normal")

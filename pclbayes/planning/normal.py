@@ -23,7 +23,7 @@ __all__ = ["NormalMixture"]
 
 
 class NormalMixture:
-    """Mixture of normal distributions ``Σ_k w_k N(μ_k, σ_k²)``.
+    """Mixture of normal distributions ``Σ_k w_k N(μ_k, sigma_k^2)``.
 
     Parameters
     ----------
@@ -93,7 +93,7 @@ class NormalMixture:
 
     @property
     def var(self) -> float:
-        """Mixture variance ``Σ w_k (σ_k² + μ_k²) − mean²``."""
+        """Mixture variance ``Σ w_k (sigma_k^2 + μ_k²) - mean²``."""
         return float(max(np.sum(self._w * (self._s**2 + self._m**2)) - self.mean**2, 0.0))
 
     @property

@@ -61,7 +61,7 @@ def posterior(prior: BetaMixture, r: int, n: int) -> BetaMixture:
     Returns
     -------
     BetaMixture
-        Components ``Beta(a_k + r, b_k + n − r)`` with re-weighted ``w_k'``.
+        Components ``Beta(a_k + r, b_k + n - r)`` with re-weighted ``w_k'``.
     """
     r, n = _check_data(r, n)
     w = posterior_weights(prior, r, n)
@@ -80,7 +80,8 @@ def posterior_prob(
     w = posterior_weights(prior, r_arr, n)
     a = prior.a + r_arr[..., None]
     b = prior.b + n - r_arr[..., None]
-    tail = special.betaincc(a, b, threshold) if upper else special.betainc(a, b, threshold)
+    # upper tail via the symmetry P(Beta(a, b) > t) = P(Beta(b, a) <= 1 - t)
+    tail = special.betainc(b, a, 1.0 - threshold) if upper else special.betainc(a, b, threshold)
     return np.sum(w * tail, axis=-1)
 
 

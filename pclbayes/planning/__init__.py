@@ -1,0 +1,95 @@
+"""Trial planning with historical evidence: MAP priors, mixtures, ESS, decisions and OC.
+
+The workflow is a chain of small verbs, each returning a printable object::
+
+    fit = fit_beta_mixture(map_draws)             # parametric MAP prior
+    prior = robustify(fit.mixture, 0.2, mean=0.3)  # protect against prior-data conflict
+    ess(prior)                                     # effective sample size (ELIR)
+    rule = decision_rule(0.3, 0.95)                # P(rate > 0.3 | data) > 0.95
+    operating_characteristics(prior, 24, rule, [0.3, 0.5])
+    sample_size(prior, rule, null=0.3, alt=0.5, power=0.8, alpha=0.1)
+
+See ``docs/planning.md`` for the statistics and references.
+"""
+
+from __future__ import annotations
+
+from pclbayes.planning.decisions import (
+    Criterion,
+    DecisionRule,
+    InterimFutility,
+    OperatingCharacteristics,
+    SampleSizeResult,
+    assurance,
+    decision_boundary,
+    decision_rule,
+    operating_characteristics,
+    sample_size,
+)
+from pclbayes.planning.ess import ess, ess_table
+from pclbayes.planning.fit import MixtureFit, fit_beta_mixture, fit_normal_mixture
+from pclbayes.planning.io import (
+    load_prior,
+    load_provenance,
+    make_provenance,
+    prior_from_dict,
+    prior_to_dict,
+    save_prior,
+    to_pymc,
+)
+from pclbayes.planning.map_prior import MapPrior, build_map_prior, map_prior_from_evidence
+from pclbayes.planning.mixture import BetaMixture, robustify
+from pclbayes.planning.normal import NormalMixture
+from pclbayes.planning.survival_prior import (
+    EventCountPredictive,
+    ess_events,
+    event_probability,
+    log_median_prior,
+    predictive_events,
+)
+from pclbayes.planning.update import (
+    BetaBinomialMixture,
+    posterior,
+    posterior_prob,
+    predictive,
+)
+
+__all__ = [
+    "BetaBinomialMixture",
+    "BetaMixture",
+    "Criterion",
+    "DecisionRule",
+    "EventCountPredictive",
+    "InterimFutility",
+    "MapPrior",
+    "MixtureFit",
+    "NormalMixture",
+    "OperatingCharacteristics",
+    "SampleSizeResult",
+    "assurance",
+    "build_map_prior",
+    "decision_boundary",
+    "decision_rule",
+    "ess",
+    "ess_events",
+    "ess_table",
+    "event_probability",
+    "fit_beta_mixture",
+    "fit_normal_mixture",
+    "load_prior",
+    "load_provenance",
+    "log_median_prior",
+    "make_provenance",
+    "map_prior_from_evidence",
+    "operating_characteristics",
+    "posterior",
+    "posterior_prob",
+    "predictive",
+    "predictive_events",
+    "prior_from_dict",
+    "prior_to_dict",
+    "robustify",
+    "sample_size",
+    "save_prior",
+    "to_pymc",
+]

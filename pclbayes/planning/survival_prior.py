@@ -1,0 +1,263 @@
+r"""MAP-style prior for a new cohort's log median progression-free survival (PFS).
+
+The survival model provides posterior-predictive draws of a new cohort's median PFS (months).
+On the log scale these are approximated by a normal mixture (EM, 1-3 components), which is
+a convenient prior for ``log(median)`` in a new analysis (see :mod:`pclbayes.planning.io` for
+the PyMC export).
+
+Effective sample size in events. Under a Weibull model with known shape :math:`k`,
+:math:`S(t) = \exp(-(t/\lambda)^k)` and :math:`\mathrm{median} = \lambda(\log 2)^{1/k}`.
+Since :math:`T^k` is exponential with rate :math:`\lambda^{-k}`, the MLE of the log rate
+from ``d`` events has variance :math:`\approx 1/d`; as
+:math:`\log\mathrm{median} = \log\lambda + k^{-1}\log\log 2 = -k^{-1}\log(\lambda^{-k}) + c`,
+
+.. math:: \mathrm{Var}(\widehat{\log\mathrm{median}}) \approx \frac{1}{k^2 d},
+
+i.e. the Fisher information about the log median is :math:`k^2` per event. A prior with
+variance :math:`v` on the log median is worth :math:`\mathrm{ESS} = 1/(k^2 v)` events
+(exponential: :math:`k = 1`). For mixtures the same three definitions as for beta priors
+apply with this constant unit information (ELIR: :math:`E_p[-\partial^2 \log p]/k^2`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, special, stats
+
+from pclbayes.errors import SpecError
+from pclbayes.planning._common import binomial_pmf_matrix, check_count
+from pclbayes.planning.fit import MixtureFit, fit_normal_mixture
+from pclbayes.planning.normal import NormalMixture
+
+__all__ = [
+    "EventCountPredictive",
+    "ess_events",
+    "event_probability",
+    "log_median_prior",
+    "predictive_events",
+]
+
+
+def log_median_prior(
+    median_draws: ArrayLike, max_components: int = 3, **fit_kwargs: Any
+) -> MixtureFit:
+    """Fit a normal mixture to ``log(median_draws)``.
+
+    Parameters
+    ----------
+    median_draws : array_like
+        Posterior-predictive draws of a new cohort's median PFS (positive, e.g. months).
+    max_components : int, default 3
+        Largest number of normal components tried.
+    **fit_kwargs
+        Passed to :func:`pclbayes.planning.fit_normal_mixture` (e.g. ``rng``, ``penalty``).
+
+    Returns
+    -------
+    MixtureFit
+        ``.mixture`` is a :class:`NormalMixture` for the log median.
+    """
+    x = np.asarray(median_draws, dtype=float).ravel()
+    if not np.all(np.isfinite(x)) or np.any(x <= 0):
+        raise SpecError("median draws must be finite and positive")
+    return fit_normal_mixture(np.log(x), max_components=max_components, **fit_kwargs)
+
+
+# ---------------------------------------------------------------------------- ESS
+def _normal_info(mix: NormalMixture, x: NDArray) -> NDArray[np.float64]:
+    """``-d²/dx² log p(x)`` of a normal mixture, vectorised over ``x``."""
+    xb = np.asarray(x, dtype=float)[:, None]
+    prec = 1.0 / mix.sds**2
+    lr = np.log(mix.weights) + stats.norm.logpdf(xb, mix.means, mix.sds)
+    resp = np.exp(lr - special.logsumexp(lr, axis=1, keepdims=True))
+    grad = -(xb - mix.means) * prec
+    centred = grad - np.sum(resp * grad, axis=1, keepdims=True)
+    return np.sum(resp * prec, axis=1) - np.sum(resp * centred**2, axis=1)
+
+
+def _normal_modes(mix: NormalMixture) -> NDArray[np.float64]:
+    lo = float(np.min(mix.means - 8 * mix.sds))
+    hi = float(np.max(mix.means + 8 * mix.sds))
+    grid = np.unique(np.concatenate([np.linspace(lo, hi, 4001), mix.means]))
+    lp = mix.logpdf(grid)
+    idx = np.flatnonzero((lp[1:-1] > lp[:-2] + 1e-12) & (lp[1:-1] >= lp[2:])) + 1
+    modes = [
+        optimize.minimize_scalar(
+            lambda x: -float(mix.logpdf(x)),
+            bounds=(grid[i - 1], grid[i + 1]),
+            method="bounded",
+            options={"xatol": 1e-12},
+        ).x
+        for i in idx
+    ]
+    modes_arr = np.asarray(modes, dtype=float)
+    return modes_arr[np.argsort(-mix.logpdf(modes_arr))]
+
+
+def ess_events(
+    prior: NormalMixture,
+    shape: float = 1.0,
+    method: Literal["elir", "morita", "moment"] = "elir",
+    *,
+    s: float = 100.0,
+) -> float:
+    """Effective number of events of a normal-mixture prior on the log median.
+
+    Parameters
+    ----------
+    prior : NormalMixture
+        Prior for ``log(median PFS)``.
+    shape : float, default 1
+        Weibull shape ``k`` (1 = exponential); the unit information is ``k²`` per event.
+    method : {"elir", "morita", "moment"}
+        ESS definition (as for beta mixtures).
+    s : float, default 100
+        Flattening constant of the Morita method (flat prior variance ``s · max sigma_k^2``).
+
+    Returns
+    -------
+    float
+        ESS in events; ``1 / (k² sigma^2)`` for a single normal N(μ, sigma^2) (ELIR and moment).
+    """
+    if not isinstance(prior, NormalMixture):
+        raise SpecError(f"ess_events needs a NormalMixture, got {type(prior).__name__}")
+    if not np.isfinite(shape) or shape <= 0:
+        raise SpecError(f"Weibull shape must be > 0, got {shape!r}")
+    unit_info = float(shape) ** 2
+    if method == "moment":
+        return 1.0 / (unit_info * prior.var)
+    if method == "elir":
+        from pclbayes.planning.ess import _U_NODES, _U_WEIGHTS
+
+        z = special.ndtri(_U_NODES)  # lower half; the upper half is its mirror image
+        total = 0.0
+        for w, m, sd in zip(prior.weights, prior.means, prior.sds, strict=True):
+            vals = _normal_info(prior, m + sd * z) + _normal_info(prior, m - sd * z)
+            total += w * float(np.sum(_U_WEIGHTS * vals))
+        return total / unit_info
+    if method == "morita":
+        modes = _normal_modes(prior)
+        info_flat = 1.0 / (s * float(np.max(prior.sds**2)))
+        return (float(_normal_info(prior, modes[:1])[0]) - info_flat) / unit_info
+    raise SpecError(f"unknown ESS method {method!r}; choose elir, morita or moment")
+
+
+# ---------------------------------------------------------------------------- events
+def event_probability(
+    median: ArrayLike, *, shape: float, accrual: float, analysis_time: float
+) -> NDArray[np.float64]:
+    r"""Probability that a planned patient has progressed by the analysis.
+
+    Patients enter uniformly over ``[0, accrual]`` months; the analysis is at
+    ``analysis_time``. With Weibull survival :math:`S(u) = \exp(-(u/\lambda)^k)`,
+    :math:`\lambda = \mathrm{median}/(\log 2)^{1/k}`,
+
+    .. math:: p = \frac{1}{A}\int_{\max(T-A,0)}^{T} \{1 - S(u)\}\,du, \qquad
+       \int_0^x S(u)\,du = \lambda\,\Gamma(1 + 1/k)\,P(1/k, (x/\lambda)^k),
+
+    with :math:`P` the regularised lower incomplete gamma function. Patients not yet enrolled
+    at ``analysis_time`` count as event-free. Drop-out is ignored.
+    """
+    med = np.asarray(median, dtype=float)
+    if np.any(med <= 0) or not np.all(np.isfinite(med)):
+        raise SpecError("medians must be finite and positive")
+    if shape <= 0 or accrual < 0 or analysis_time <= 0:
+        raise SpecError("need shape > 0, accrual >= 0 and analysis_time > 0")
+    k = float(shape)
+    lam = med / np.log(2.0) ** (1.0 / k)
+    if accrual == 0:
+        return -np.expm1(-((analysis_time / lam) ** k))
+
+    def int_surv(x: float) -> NDArray:
+        return lam * special.gamma(1 + 1 / k) * special.gammainc(1 / k, (x / lam) ** k)
+
+    upper = float(analysis_time)
+    lower = max(analysis_time - accrual, 0.0)
+    integral_f = (upper - lower) - (int_surv(upper) - int_surv(lower))
+    return np.clip(integral_f / accrual, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class EventCountPredictive:
+    """Predictive distribution of the number of progressions at the analysis.
+
+    Attributes
+    ----------
+    pmf : ndarray
+        ``P(events = e)`` for ``e = 0..n``.
+    n, accrual, analysis_time, shape : int, float, float, float
+        Design inputs.
+    n_draws : int
+        Prior draws averaged over.
+    """
+
+    pmf: NDArray[np.float64]
+    n: int
+    accrual: float
+    analysis_time: float
+    shape: float
+    n_draws: int
+
+    @property
+    def mean(self) -> float:
+        """Expected number of events."""
+        return float(np.arange(self.n + 1) @ self.pmf)
+
+    def ppf(self, q: float) -> int:
+        """Smallest event count with cumulative probability ``>= q``."""
+        return int(min(np.searchsorted(np.cumsum(self.pmf), q - 1e-12), self.n))
+
+    def prob_at_least(self, events: int) -> float:
+        """``P(events >= e)``."""
+        return float(self.pmf[max(int(events), 0) :].sum())
+
+    def to_frame(self) -> pd.DataFrame:
+        """Table of ``events``, ``pmf`` and ``cdf``."""
+        return pd.DataFrame(
+            {"events": np.arange(self.n + 1), "pmf": self.pmf, "cdf": np.cumsum(self.pmf)}
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"Predictive number of progressions: {self.n} patients accrued over "
+            f"{self.accrual:g} months, analysis at month {self.analysis_time:g}, Weibull shape "
+            f"{self.shape:g}\nmean {self.mean:.2f}, median {self.ppf(0.5)}, 90% interval "
+            f"[{self.ppf(0.05)}, {self.ppf(0.95)}] ({self.n_draws} prior draws)"
+        )
+
+
+def predictive_events(
+    prior: NormalMixture,
+    *,
+    n: int,
+    accrual: float,
+    analysis_time: float,
+    shape: float = 1.0,
+    n_draws: int = 10_000,
+    rng: np.random.Generator,
+) -> EventCountPredictive:
+    """Predictive pmf of the number of progressions by ``analysis_time``.
+
+    For each of ``n_draws`` draws of the log median from ``prior`` the per-patient event
+    probability ``p`` is exact (:func:`event_probability`) and the count is
+    Binomial(n, p); the pmf is the average of these binomial pmfs (Monte-Carlo only over
+    the prior).
+    """
+    n = check_count(n, "n", minimum=1)
+    n_draws = check_count(n_draws, "n_draws", minimum=1)
+    medians = np.exp(prior.sample(n_draws, rng))
+    p = event_probability(medians, shape=shape, accrual=accrual, analysis_time=analysis_time)
+    pmf = binomial_pmf_matrix(n, p).mean(axis=0)
+    return EventCountPredictive(
+        pmf=pmf / pmf.sum(),
+        n=n,
+        accrual=float(accrual),
+        analysis_time=float(analysis_time),
+        shape=float(shape),
+        n_draws=n_draws,
+    )

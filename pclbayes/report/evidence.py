@@ -1,0 +1,93 @@
+"""The evidence section of the report: cohorts, patients, follow-up, provenance, source issues."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pclbayes.data import EvidenceBase, cohort_summary
+from pclbayes.plots import swimmer
+from pclbayes.report.html import Page, esc, para, table
+
+
+def follow_up(eb: EvidenceBase) -> pd.DataFrame:
+    """Per cohort: patients, data level, product and the range of follow-up in months."""
+    pat = eb.patients
+    rows = []
+    for cohort, g in pat.groupby("cohort", sort=True):
+        info = eb.cohorts.set_index("cohort").loc[cohort] if cohort in set(eb.cohorts.cohort) \
+            else pd.Series(dtype=object)
+        fu = g["os_months"] if "os_months" in g else pd.Series(dtype=float)
+        fu = fu.fillna(g["pfs_months"]) if "pfs_months" in g else fu
+        rows.append({
+            "cohort": cohort,
+            "data level": info.get("data_level", "user"),
+            "product": info.get("product", ""),
+            "targets": ", ".join(sorted(g["target"].dropna().unique())) if "target" in g else "",
+            "patients": len(g),
+            "follow-up, months (min-max)": f"{fu.min():.1f}-{fu.max():.1f}" if fu.notna().any()
+            else "not reported",
+            "data cutoff": info.get("data_cutoff", ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def evidence_section(page: Page, eb: EvidenceBase) -> None:
+    """Add the evidence section to ``page``."""
+    parts = page.section("evidence", "The evidence")
+    n_pat = len(eb.patients)
+    n_coh = len(eb.cohorts)
+    n_sw = len(eb.reinfusions)
+    parts.append(para(
+        f"The analysis pools {n_pat} patients from {n_coh} cohorts"
+        + (f", plus {n_sw} target-switched re-infusions" if n_sw else "")
+        + f" (data {eb.source}, hash {eb.data_hash[:12]}). These are very small numbers: every "
+        "interval below is wide, and the pooled estimates lean on the priors stated in the "
+        "Methods section."
+    ))
+    parts.append(table(follow_up(eb), caption="Cohorts, data level and follow-up"))
+    cols = [c for c in ("cohort", "center", "document_id", "trial_registration", "enrolment",
+                        "costimulatory_domain") if c in eb.cohorts]
+    if len(cols) > 1:
+        parts.append(table(eb.cohorts[cols], caption="Cohort sources"))
+    summary = cohort_summary(eb)
+    if not summary.empty:
+        parts.append(table(summary, caption="First infusions by cohort and target: responders "
+                           "(ORR = PR or better), CR or better, PFS events (progression or "
+                           "death), deaths, re-infusions"))
+    if not eb.aggregates.empty:
+        cols = [c for c in ("cohort", "population", "is_pcl", "endpoint", "n", "responders",
+                            "derived") if c in eb.aggregates]
+        parts.append(table(eb.aggregates[cols], caption="Aggregate count rows (is_pcl = 0: "
+                           "non-PCL co-data, not used by the models)"))
+    if not eb.episodes.empty and {"os_months", "pfs_months", "strategy"} <= set(eb.episodes):
+        parts.append(page.figure(
+            swimmer(eb.episodes), "swimmer",
+            "Each patient's course from the first CAR T infusion. Bar colour is the antigen of "
+            "the infusion in effect (hatched after a target-switched re-infusion, marked by a "
+            "triangle); x marks progression, a square death, an arrow alive at last contact. "
+            "The label is the best response to the first infusion. Drawn from the data only.",
+        ))
+    issues = eb.source_issues
+    if not issues.empty:
+        affecting = int((issues.get("affects_analysis", "") == "yes").sum())
+        parts.append(f"<h3>Inconsistencies in the sources ({len(issues)}, "
+                     f"{affecting} affecting analyses)</h3>")
+        parts.append(para("Where the documents disagree the data record both statements and "
+                          "the handling chosen; nothing was resolved silently."))
+        view = issues.assign(
+            disagreement=issues["statement_a"] + " [" + issues["location_a"] + "] vs "
+            + issues["statement_b"] + " [" + issues["location_b"] + "]"
+        )[["issue_id", "cohort", "kind", "disagreement", "affects_analysis", "handling"]]
+        parts.append(table(view, caption="Registry of source inconsistencies "
+                           "(data/source_issues.csv)"))
+    prov = eb.provenance
+    if not prov.empty:
+        parts.append(para(
+            f"Provenance: {len(prov)} extracted values carry their document, table or paragraph, "
+            "row and a verbatim quote (data/provenance.csv)."
+        ))
+    docs = eb.records.get("documents.csv")
+    if docs is not None and not docs.empty:
+        items = "".join(f"<li>{esc(r.citation)} {esc(r.doi_or_url)}</li>"
+                        for r in docs.itertuples())
+        parts.append(f"<p>Sources:</p><ul>{items}</ul>")

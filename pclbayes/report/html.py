@@ -1,0 +1,143 @@
+"""A small, dependency-free HTML page builder: sections, tables and embedded figures."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.7em;border-bottom:2px solid #333}h2{margin-top:2em;border-bottom:1px solid #bbb}
+h3{margin-top:1.4em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
+th{background:#f1f1f1}td.l,th.l{text-align:left}
+figure{margin:1em 0 1.6em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.88em;color:#444;margin-top:.3em}
+.alert{background:#fde8e8;border:1px solid #e0a0a0;padding:.6em 1em;margin:1em 0}
+.ok{background:#e8f6e8;border:1px solid #9c9;padding:.6em 1em;margin:1em 0}
+.note{background:#f6f6e0;border:1px solid #cc9;padding:.6em 1em;margin:1em 0}
+nav ul{columns:2;font-size:.92em}code{background:#f4f4f4;padding:0 .2em}
+@media print{body{max-width:none;margin:0}figure,table{page-break-inside:avoid}nav{display:none}}
+"""
+
+
+#: Marks the page after load so a headless browser (and a reader's devtools) can check it:
+#: images that failed to decode and sections without content are listed on <body>.
+_SELF_CHECK = """<script>
+window.addEventListener('load', function () {
+  var imgs = document.images, broken = 0, empty = [];
+  for (var i = 0; i < imgs.length; i++) {
+    if (!imgs[i].complete || imgs[i].naturalWidth === 0) { broken++; }
+  }
+  document.querySelectorAll('section').forEach(function (s) {
+    var h = s.querySelector('h2'), text = s.innerText.replace(h ? h.innerText : '', '').trim();
+    if (text.length < 20 && s.querySelectorAll('img,table').length === 0) { empty.push(s.id); }
+  });
+  document.body.setAttribute('data-images', String(imgs.length));
+  document.body.setAttribute('data-broken-images', String(broken));
+  document.body.setAttribute('data-empty-sections', empty.join(','));
+  document.body.setAttribute('data-checked', 'yes');
+});
+</script>"""
+
+
+def esc(text: object) -> str:
+    """HTML-escape ``text``."""
+    return html.escape(str(text))
+
+
+@dataclass
+class FigureRef:
+    """A figure rendered to PNG (embedded) and saved as PNG and SVG files."""
+
+    key: str
+    png_b64: str
+    caption: str
+
+
+@dataclass
+class Page:
+    """An HTML report under construction.
+
+    Figures are embedded as base64 PNG so the page needs nothing else to display; the
+    same figures are written to ``fig_dir`` as PNG and SVG.
+    """
+
+    title: str
+    fig_dir: Path
+    sections: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    figures: list[FigureRef] = field(default_factory=list)
+
+    def section(self, anchor: str, heading: str) -> list[str]:
+        """Start a section; returns the list its HTML parts are appended to."""
+        parts: list[str] = []
+        self.sections.append((anchor, heading, parts))
+        return parts
+
+    def figure(self, fig: Figure, key: str, caption: str, *, svg: bool = True) -> str:
+        """Save ``fig`` (PNG, and SVG if asked) and return its embedded HTML."""
+        import matplotlib.pyplot as plt
+
+        self.fig_dir.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        data = buf.getvalue()
+        (self.fig_dir / f"{key}.png").write_bytes(data)
+        if svg:
+            fig.savefig(self.fig_dir / f"{key}.svg", bbox_inches="tight")
+        plt.close(fig)
+        ref = FigureRef(key, base64.b64encode(data).decode("ascii"), caption)
+        self.figures.append(ref)
+        n = len(self.figures)
+        return (f'<figure id="fig-{esc(key)}"><img alt="{esc(key)}" '
+                f'src="data:image/png;base64,{ref.png_b64}">'
+                f"<figcaption><b>Figure {n}.</b> {esc(caption)}</figcaption></figure>")
+
+    def render(self, header_html: str = "") -> str:
+        """The complete HTML document."""
+        toc = "".join(f'<li><a href="#{esc(a)}">{esc(h)}</a></li>' for a, h, _ in self.sections)
+        body = "".join(
+            f'<section id="{esc(a)}"><h2>{esc(h)}</h2>{"".join(parts)}</section>'
+            for a, h, parts in self.sections
+        )
+        return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                f"<title>{esc(self.title)}</title><style>{_CSS}</style></head><body>"
+                f"<h1>{esc(self.title)}</h1>{header_html}<nav><ul>{toc}</ul></nav>{body}"
+                f"{_SELF_CHECK}</body></html>")
+
+
+def table(df: pd.DataFrame, *, caption: str | None = None, digits: int = 2,
+          left: tuple[str, ...] = ()) -> str:
+    """Render a DataFrame as an HTML table (numbers rounded, text columns left-aligned)."""
+    if df is None or df.empty:
+        return "<p><i>(no rows)</i></p>"
+    cols = list(df.columns)
+    text_cols = set(left) | {c for c in cols if not pd.api.types.is_numeric_dtype(df[c])}
+
+    def cell(v: object, c: str) -> str:
+        if isinstance(v, float):
+            v = "" if pd.isna(v) else f"{v:.{digits}f}"
+        elif v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
+            v = ""
+        cls = ' class="l"' if c in text_cols else ""
+        return f"<td{cls}>{esc(v)}</td>"
+
+    head = "".join(f'<th{" class=l" if c in text_cols else ""}>{esc(c)}</th>' for c in cols)
+    rows = "".join("<tr>" + "".join(cell(v, c) for v, c in zip(r, cols, strict=True)) + "</tr>"
+                   for r in df.itertuples(index=False))
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def para(text: str) -> str:
+    """A paragraph of escaped text."""
+    return f"<p>{esc(text)}</p>"

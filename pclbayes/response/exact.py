@@ -1,0 +1,448 @@
+r"""Exact engine: the beta-binomial posterior by deterministic numerical integration.
+
+Each stratum :math:`s` has two hyperparameters, put on the real line as
+:math:`x_s = \operatorname{logit}\mu_s` and :math:`y = \log\kappa` (or :math:`y_s` when the
+heterogeneity is stratum-specific). Their posterior density is evaluated on a grid,
+
+.. math::
+
+    p(x, y \mid r) \propto p_\mu(\operatorname{expit} x)\,\mu(1-\mu)\;
+    p_\kappa(e^y)\,e^y \prod_j \binom{n_j}{r_j}
+    \frac{B(\mu\kappa + r_j, (1-\mu)\kappa + n_j - r_j)}{B(\mu\kappa, (1-\mu)\kappa)},
+
+(the factors :math:`\mu(1-\mu)` and :math:`e^y` are the Jacobians of the transformations), with
+the beta-function ratio computed as a product of rising factorials, exact for any counts,
+including every patient responding (15/15): no continuity correction is needed or used.
+With a shared :math:`\kappa` the strata are independent given :math:`y`, so the joint posterior
+over all strata is handled exactly as :math:`p(y \mid r) \prod_s p(x_s \mid y, r)` on 2-D grids.
+
+The grid adapts: a coarse pass over the prior range (prior quantiles :math:`10^{-12}` to
+:math:`1 - 10^{-12}`) finds the region where the density is within :math:`e^{-30}` of its
+maximum, a second pass narrows it, and the final midpoint-rule grid (128 x 96 cells by
+default) covers it. Quantiles come from the piecewise-linear CDF on the cell edges; cohort and
+new-cohort rates are exact beta mixtures over the grid (conjugacy), inverted by root finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+from scipy.optimize import elementwise
+
+from pclbayes.errors import SpecError
+from pclbayes.response.counts import CountData
+
+PROBS = (0.025, 0.5, 0.975)
+#: Hard limits of the grid: logit(mu) and log(kappa).
+X_LIMITS = (-30.0, 30.0)
+Y_LIMITS = (-12.0, 25.0)
+_TAIL = 1e-12  # prior tail probability left out of the first pass
+_T_MAX = 36.0  # |logit| beyond which a rate is 0 or 1 in double precision
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Cells of one grid axis: ``edges`` (m + 1), midpoints ``mid`` and ``widths`` (m)."""
+
+    edges: np.ndarray
+
+    @classmethod
+    def span(cls, lo: float, hi: float, m: int) -> Axis:
+        """``m`` equal cells from ``lo`` to ``hi``."""
+        return cls(np.linspace(lo, hi, m + 1))
+
+    @property
+    def mid(self) -> np.ndarray:
+        """Cell midpoints."""
+        return 0.5 * (self.edges[:-1] + self.edges[1:])
+
+    @property
+    def widths(self) -> np.ndarray:
+        """Cell widths."""
+        return np.diff(self.edges)
+
+    def locate(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cell index of each value and its position within the cell (0-1, clipped)."""
+        idx = np.clip(np.searchsorted(self.edges, v, side="right") - 1, 0, len(self.mid) - 1)
+        frac = np.clip((v - self.edges[idx]) / self.widths[idx], 0.0, 1.0)
+        return idx, np.where(np.isnan(frac), 0.0, frac)
+
+    def refine(self, p: np.ndarray, m: int) -> Axis:
+        """``m`` cells placed where the probabilities ``p`` (one per cell) are.
+
+        The new cell density is proportional to (posterior density)^(1/3) plus a floor,
+        over the range that holds all but 1e-12 of the mass in each tail: narrow cells where
+        the posterior is, wide ones in its tails.
+        """
+        p = np.clip(p, 0.0, None) / p.sum()
+        cum = np.cumsum(p)
+        lo = max(int(np.searchsorted(cum, _TAIL)) - 1, 0)
+        hi = min(int(np.searchsorted(cum, 1 - _TAIL)) + 2, len(p))
+        edges = self.edges[lo:hi + 1]
+        dens = p[lo:hi] / self.widths[lo:hi]
+        rho = (dens / dens.max()) ** (1 / 3) + 0.1
+        cell = np.concatenate([[0.0], np.cumsum(rho * np.diff(edges))])
+        return Axis(np.interp(np.linspace(0.0, 1.0, m + 1), cell / cell[-1], edges))
+
+
+def _log_expit(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def log_prior_x(prior: Any, x: np.ndarray) -> np.ndarray:
+    """Log density of ``x = logit(mu)`` when ``mu`` has prior ``prior`` (Jacobian included)."""
+    if getattr(prior, "dist", None) == "Beta":
+        a, b = prior.params["alpha"], prior.params["beta"]
+        return a * _log_expit(x) + b * _log_expit(-x) - special.betaln(a, b)
+    with np.errstate(divide="ignore"):
+        return prior.logpdf(special.expit(x)) + _log_expit(x) + _log_expit(-x)
+
+
+def log_prior_y(prior: Any, y: np.ndarray) -> np.ndarray:
+    """Log density of ``y = log(kappa)`` when ``kappa`` has prior ``prior``."""
+    with np.errstate(divide="ignore", over="ignore"):
+        return prior.logpdf(np.exp(y)) + y
+
+
+def log_likelihood(x: np.ndarray, y: np.ndarray, n: int, r: int) -> np.ndarray:
+    """Beta-binomial log-pmf of ``r`` of ``n`` on the grid ``x[:, None], y[None, :]``."""
+    x, y = np.asarray(x)[:, None], np.asarray(y)[None, :]
+    a = np.exp(_log_expit(x) + y)
+    b = np.exp(_log_expit(-x) + y)
+    kappa = np.exp(y)
+    out = special.gammaln(n + 1.0) - special.gammaln(r + 1.0) - special.gammaln(n - r + 1.0)
+    out = np.broadcast_to(out, np.broadcast_shapes(a.shape, b.shape)).copy()
+    if n <= 500:  # rising factorials: exact, no cancellation for huge kappa
+        for i in range(r):
+            out += np.log(a + i)
+        for i in range(n - r):
+            out += np.log(b + i)
+        for i in range(n):
+            out -= np.log(kappa + i)
+    else:
+        out += (special.gammaln(a + r) - special.gammaln(a) + special.gammaln(b + n - r)
+                - special.gammaln(b) - special.gammaln(kappa + n) + special.gammaln(kappa))
+    return out
+
+
+def _prior_range(prior: Any, transform, limits: tuple[float, float]) -> tuple[float, float]:
+    if not hasattr(prior, "frozen"):
+        raise SpecError("the exact engine needs grid bounds for a prior without quantiles; "
+                        "pass bounds=((xlo, xhi), (ylo, yhi))")
+    lo, hi = prior.frozen().ppf([_TAIL, 1 - _TAIL])
+    with np.errstate(divide="ignore"):
+        lo, hi = transform(np.clip([lo, hi], 1e-300, None))
+    lo = limits[0] if not np.isfinite(lo) else max(limits[0], float(lo))
+    hi = limits[1] if not np.isfinite(hi) else min(limits[1], float(hi))
+    return lo, hi
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-16))
+
+
+@dataclass
+class ExactPosterior:
+    """Grid posterior of the beta-binomial hyperparameters (see the module docstring).
+
+    Attributes
+    ----------
+    data : CountData
+    heterogeneity : {"shared", "stratum"}
+    x : list of Axis
+        ``logit(mu)`` cells of each stratum.
+    y : list of Axis
+        ``log(kappa)`` cells of each stratum (the same object for all when shared).
+    joint : list of ndarray
+        ``joint[s][i, k]``: posterior probability of cell ``(x_i, y_k)`` of stratum ``s``.
+    cond : list of ndarray
+        ``cond[s][i, k]``: probability of ``x_i`` given ``y_k`` (columns sum to 1).
+    log_evidence : float
+        Log marginal likelihood of the counts (for model comparison).
+    """
+
+    data: CountData
+    heterogeneity: str
+    x: list[Axis]
+    y: list[Axis]
+    joint: list[np.ndarray]
+    cond: list[np.ndarray] = field(repr=False)
+    log_evidence: float
+
+    # ------------------------------------------------------------------ marginals
+    def mu_marginal(self, s: int) -> np.ndarray:
+        """Posterior cell probabilities of ``logit(mu_s)``."""
+        return self.joint[s].sum(axis=1)
+
+    def kappa_marginal(self, s: int = 0) -> np.ndarray:
+        """Posterior cell probabilities of ``log(kappa)`` (of stratum ``s`` if not shared)."""
+        return self.joint[s].sum(axis=0)
+
+    def expect(self, fn, s: int = 0) -> float:
+        """Posterior mean of ``fn(mu, kappa)`` for stratum ``s`` (midpoint rule)."""
+        mu = special.expit(self.x[s].mid)[:, None]
+        kappa = np.exp(self.y[s].mid)[None, :]
+        return float(np.sum(self.joint[s] * fn(mu, kappa)))
+
+    # ------------------------------------------------------------------ summaries
+    def mu_summary(self, s: int) -> dict[str, float]:
+        """Mean and quantiles of the population-mean rate ``mu_s``."""
+        p = self.mu_marginal(s)
+        q = special.expit(_cell_quantiles(self.x[s], p, PROBS))
+        return _stats(float(p @ special.expit(self.x[s].mid)), q)
+
+    def kappa_summary(self, s: int = 0) -> dict[str, float]:
+        """Mean and quantiles of ``kappa`` (of stratum ``s`` if not shared)."""
+        w = self.kappa_marginal(s)
+        q = np.exp(_cell_quantiles(self.y[s], w, PROBS))
+        return _stats(float(w @ np.exp(self.y[s].mid)), q)
+
+    def function_summary(self, fn, s: int) -> dict[str, float]:
+        """Mean and weighted-cell quantiles of ``fn(mu, kappa)`` for stratum ``s``."""
+        mu = special.expit(self.x[s].mid)[:, None]
+        kappa = np.exp(self.y[s].mid)[None, :]
+        values = np.broadcast_to(fn(mu, kappa), self.joint[s].shape).ravel()
+        w = self.joint[s].ravel()
+        order = np.argsort(values)
+        cum = np.cumsum(w[order]) - 0.5 * w[order]
+        q = np.interp(PROBS, cum, values[order])
+        return _stats(float(w @ values), q)
+
+    def _mixture(self, s: int, r: int = 0, n: int = 0):
+        mu = special.expit(self.x[s].mid)[:, None]
+        kappa = np.exp(self.y[s].mid)[None, :]
+        w = self.joint[s]
+        keep = w > 1e-14 * w.max()
+        a = np.broadcast_to(mu * kappa, w.shape)[keep] + r
+        b = np.broadcast_to((1 - mu) * kappa, w.shape)[keep] + (n - r)
+        return w[keep] / w[keep].sum(), a, b
+
+    def cohort_summary(self, j: int) -> dict[str, float]:
+        """Mean and quantiles of cohort unit ``j``'s rate (a beta mixture over the grid)."""
+        d = self.data
+        w, a, b = self._mixture(int(d.stratum_index[j]), int(d.r[j]), int(d.n[j]))
+        return _stats(float(w @ (a / (a + b))), _mixture_quantiles(w, a, b, PROBS))
+
+    def predictive_summary(self, s: int) -> dict[str, float]:
+        """Mean and quantiles of a new cohort's rate in stratum ``s``."""
+        w, a, b = self._mixture(s)
+        return _stats(float(w @ (a / (a + b))), _mixture_quantiles(w, a, b, PROBS))
+
+    def contrast_summary(self, s: int, ref: int) -> dict[str, float]:
+        """``mu_s - mu_ref``: mean, quantiles and the posterior probability it is > 0."""
+        cdf = self._difference_cdf(s, ref)
+        lo, hi = np.full(len(PROBS), -1.0), np.full(len(PROBS), 1.0)
+        target = np.asarray(PROBS)
+        for _ in range(46):
+            mid = 0.5 * (lo + hi)
+            below = cdf(mid) < target
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        out = _stats(self.mu_summary(s)["mean"] - self.mu_summary(ref)["mean"], 0.5 * (lo + hi))
+        out["prob_gt_0"] = float(1.0 - cdf(np.zeros(1))[0])
+        return out
+
+    def _difference_cdf(self, s: int, ref: int):
+        """CDF of ``mu_s - mu_ref``; ``mu_s`` piecewise uniform in logit, ``mu_ref`` at midpoints.
+
+        With a shared ``kappa`` the two are independent given ``kappa`` only, so the CDF is
+        summed over the ``kappa`` cells; otherwise they are independent.
+        """
+        if self.heterogeneity == "shared":
+            pa, pb = self.joint[ref], self.cond[s]
+        else:
+            pa, pb = self.mu_marginal(ref)[:, None], self.mu_marginal(s)[:, None]
+        cum = np.vstack([np.zeros((1, pb.shape[1])), np.cumsum(pb, axis=0)])
+        mu_a = special.expit(self.x[ref].mid)
+        axis_b = self.x[s]
+
+        def cdf(d: np.ndarray) -> np.ndarray:
+            v = mu_a[None, :] + np.asarray(d, dtype=float)[:, None]
+            xv = np.where(v <= 0, -np.inf, np.where(v >= 1, np.inf, _logit(np.clip(v, 1e-300,
+                                                                                  1.0))))
+            idx, frac = axis_b.locate(xv)
+            fb = cum[idx] + frac[..., None] * pb[idx]          # (nd, Ia, K)
+            return np.einsum("dik,ik->d", fb, pa)
+
+        return cdf
+
+    # ------------------------------------------------------------------ draws
+    def draws(self, size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Independent posterior draws of ``mu`` and ``kappa`` (uniform within cells).
+
+        Returns arrays shaped like a one-chain MCMC result: ``mu`` ``(1, size, stratum)``,
+        ``kappa`` ``(1, size)`` (shared) or ``(1, size, stratum)``.
+        """
+        n_s = self.data.n_strata
+        mu = np.empty((size, n_s))
+
+        def jitter(axis: Axis, idx: np.ndarray) -> np.ndarray:
+            return axis.edges[idx] + axis.widths[idx] * rng.random(len(idx))
+
+        if self.heterogeneity == "shared":
+            k = _draw_index(self.kappa_marginal(0), rng.random(size))
+            kappa = np.exp(jitter(self.y[0], k))
+            for s in range(n_s):
+                mu[:, s] = jitter(self.x[s], _draw_columns(self.cond[s], k, rng.random(size)))
+        else:
+            kappa = np.empty((size, n_s))
+            for s in range(n_s):
+                cells = _draw_index(self.joint[s].ravel(), rng.random(size))
+                i, k = np.unravel_index(cells, self.joint[s].shape)
+                mu[:, s] = jitter(self.x[s], i)
+                kappa[:, s] = np.exp(jitter(self.y[s], k))
+        return {"mu": special.expit(mu)[None], "kappa": kappa[None]}
+
+
+def _draw_index(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Indices drawn from probabilities ``p`` by inversion of the uniforms ``u``."""
+    cum = np.cumsum(p)
+    return np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), len(p) - 1)
+
+
+def _draw_columns(p: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Row indices drawn from column ``k[n]`` of ``p`` for each uniform ``u[n]``."""
+    cum = np.cumsum(p, axis=0)[:, k]
+    return np.minimum((u[None, :] * cum[-1][None, :] >= cum).sum(axis=0), p.shape[0] - 1)
+
+
+def _stats(mean: float, q: np.ndarray) -> dict[str, float]:
+    return {"mean": float(mean), "median": float(q[1]), "lower": float(q[0]),
+            "upper": float(q[2])}
+
+
+def _cell_quantiles(axis: Axis, p: np.ndarray, probs) -> np.ndarray:
+    """Quantiles of a density piecewise uniform over the cells of ``axis``."""
+    cum = np.concatenate([[0.0], np.cumsum(p)])
+    cum /= cum[-1]
+    return np.interp(probs, cum, axis.edges)
+
+
+def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs) -> np.ndarray:
+    """Quantiles of ``sum_c w_c Beta(a_c, b_c)``: safeguarded Newton on the logit scale.
+
+    Starts from the quantiles of the beta distribution with the mixture's mean and variance
+    and keeps a bracket, so each step is Newton's where that stays inside the bracket and a
+    bisection otherwise; stops when the CDF is within 1e-10 of its target. A quantile beyond
+    ``expit(+-36)`` (closer to 0 or 1 than double precision resolves, as happens for rates
+    near 100% with a small ``kappa``) is returned as exactly 0 or 1.
+    """
+    q = np.asarray(probs, dtype=float)
+
+    def cdf(t: np.ndarray) -> np.ndarray:  # accurate in both tails: 1 - x is never formed
+        t = t[:, None]
+        lower = special.betainc(a, b, special.expit(np.minimum(t, 0.0)))
+        upper = special.betainc(b, a, special.expit(-np.maximum(t, 0.0)))
+        return np.where(t <= 0, lower, 1.0 - upper) @ w
+
+    edge = cdf(np.array([-_T_MAX, _T_MAX]))
+    out = np.where(q < edge[0], 0.0, 1.0)
+    inside = (q >= edge[0]) & (q <= edge[1])
+    if not inside.any():
+        return out
+    q = q[inside]
+    mean = w @ (a / (a + b))
+    second = w @ (a * (a + 1) / ((a + b) * (a + b + 1)))
+    var = max(second - mean**2, 1e-12)
+    nu = max(mean * (1 - mean) / var - 1, 1e-6)
+    with np.errstate(all="ignore"):
+        start = special.betaincinv(max(mean * nu, 1e-8), max((1 - mean) * nu, 1e-8), q)
+    t = np.clip(_logit(np.clip(start, 1e-15, 1 - 1e-15)), -_T_MAX, _T_MAX)
+    lo, hi = np.full_like(q, -_T_MAX), np.full_like(q, _T_MAX)
+    log_b = special.betaln(a, b)
+    for _ in range(100):
+        f = cdf(t) - q
+        if np.all(np.abs(f) < 1e-11) or np.all(hi - lo < 1e-10):
+            break
+        lo, hi = np.where(f < 0, t, lo), np.where(f > 0, t, hi)
+        tc = t[:, None]
+        with np.errstate(all="ignore"):
+            dens = np.exp(a * _log_expit(tc) + b * _log_expit(-tc) - log_b) @ w   # dF/dt
+            step = t - f / dens
+        ok = np.isfinite(step) & (step > lo) & (step < hi)
+        t = np.where(ok, step, 0.5 * (lo + hi))
+    out[inside] = special.expit(t)
+    return out
+
+
+# ---------------------------------------------------------------------- fitting
+def _grid_logs(data: CountData, priors: dict[str, Any], xs: list[Axis], ys: list[Axis]):
+    """Per stratum: log cell mass of x (prior x width) + log-lik, and log cell mass of y."""
+    logg, logy = [], []
+    for s in range(data.n_strata):
+        x, y = xs[s], ys[s]
+        g = log_prior_x(priors["mu"], x.mid) + np.log(x.widths)
+        g = np.broadcast_to(g[:, None], (len(x.mid), len(y.mid))).copy()
+        for j in np.flatnonzero(data.stratum_index == s):
+            g += log_likelihood(x.mid, y.mid, int(data.n[j]), int(data.r[j]))
+        logg.append(np.where(np.isfinite(g), g, -np.inf))
+        ly = log_prior_y(priors["kappa"], y.mid) + np.log(y.widths)
+        logy.append(np.where(np.isfinite(ly), ly, -np.inf))
+    return logg, logy
+
+
+def _posterior(data: CountData, heterogeneity: str, xs: list[Axis], ys: list[Axis],
+               logg: list[np.ndarray], logy: list[np.ndarray]) -> ExactPosterior:
+    joint, cond = [], []
+    if heterogeneity == "shared":
+        lm = [special.logsumexp(g, axis=0) for g in logg]
+        ly = logy[0] + np.sum(lm, axis=0)
+        evidence = special.logsumexp(ly)
+        if not np.isfinite(evidence):
+            raise SpecError("the posterior density is zero everywhere on the grid: check that "
+                            "the priors allow the observed counts")
+        w = np.exp(ly - evidence)
+        for g, m in zip(logg, lm, strict=True):
+            c = np.exp(np.where(np.isfinite(m)[None, :], g - m[None, :], -np.inf))
+            cond.append(c)
+            joint.append(c * w[None, :])
+    else:
+        evidence = 0.0
+        for g, y in zip(logg, logy, strict=True):
+            lj = g + y[None, :]
+            log_z = special.logsumexp(lj)
+            if not np.isfinite(log_z):
+                raise SpecError("the posterior density is zero everywhere on the grid: check "
+                                "that the priors allow the observed counts")
+            evidence += log_z
+            j = np.exp(lj - log_z)
+            joint.append(j)
+            cond.append(j / np.maximum(j.sum(axis=0, keepdims=True), 1e-300))
+    return ExactPosterior(data, heterogeneity, xs, ys, joint, cond, float(evidence))
+
+
+def fit_exact(data: CountData, priors: dict[str, Any], heterogeneity: str = "shared", *,
+              resolution: tuple[int, int] = (96, 64),
+              bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+              ) -> ExactPosterior:
+    """Posterior of the beta-binomial hyperparameters by numerical integration.
+
+    Parameters
+    ----------
+    data : CountData
+    priors : dict
+        ``mu`` and ``kappa`` priors: :class:`~pclbayes.priors.Prior` objects, or any object
+        with ``logpdf`` (then ``bounds`` are required).
+    heterogeneity : {"shared", "stratum"}
+    resolution : (int, int)
+        Final cells along ``logit(mu)`` and ``log(kappa)``.
+    bounds : ((xlo, xhi), (ylo, yhi)), optional
+        A fixed, uniform grid on ``logit(mu)`` and ``log(kappa)`` (no adaptation).
+    """
+    n_s = data.n_strata
+    if bounds is not None:
+        xs = [Axis.span(*bounds[0], resolution[0])] * n_s
+        ys = [Axis.span(*bounds[1], resolution[1])] * n_s
+        return _posterior(data, heterogeneity, xs, ys, *_grid_logs(data, priors, xs, ys))
+    xs = [Axis.span(*_prior_range(priors["mu"], _logit, X_LIMITS), 200)] * n_s
+    ys = [Axis.span(*_prior_range(priors["kappa"], np.log, Y_LIMITS), 120)] * n_s
+    for mx, my in ((120, 80), resolution):
+        post = _posterior(data, heterogeneity, xs, ys, *_grid_logs(data, priors, xs, ys))
+        xs = [xs[s].refine(post.mu_marginal(s), mx) for s in range(n_s)]
+        if heterogeneity == "shared":
+            ys = [ys[0].refine(post.kappa_marginal(0), my)] * n_s
+        else:
+            ys = [ys[s].refine(post.kappa_marginal(s), my) for s in range(n_s)]
+    return _posterior(data, heterogeneity, xs, ys, *_grid_logs(data, priors, xs, ys))

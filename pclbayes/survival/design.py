@@ -1,0 +1,328 @@
+"""Design of the Weibull model: covariate coding, reported groups, cohorts and patients.
+
+Covariates are treatment-coded against a reference level; a missing value is its own
+level ``unknown`` (never dropped and never the reference). The reported groups are the
+levels of the ``by`` column. A group's *profile* fixes the ``by`` column at the group's
+level, fixes the columns in ``at`` (by default a first infusion) and sets every other
+covariate to its observed proportions among the profile's episodes (known levels only),
+averaged on the log-time scale as emmeans does with proportional weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pclbayes.data import Problem
+from pclbayes.errors import DataValidationError, SpecError
+from pclbayes.survival.defaults import (
+    DEFAULT_COVARIATES,
+    DEFAULT_REFERENCE,
+    MAX_LEVELS,
+    UNKNOWN,
+)
+from pclbayes.survival.weibull import MAX_EVENTS_PER_PATIENT
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A categorical covariate: its reference level and all levels (reference first)."""
+
+    column: str
+    reference: str
+    levels: tuple[str, ...]
+
+    @property
+    def contrasts(self) -> tuple[str, ...]:
+        """Non-reference levels, one coefficient each."""
+        return self.levels[1:]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the model, the summaries and the checks need about the data."""
+
+    episodes: pd.DataFrame
+    episode_labels: tuple[str, ...]
+    log_t: np.ndarray
+    event: np.ndarray
+    terms: tuple[Term, ...]
+    term_labels: tuple[str, ...]
+    contrast_labels: tuple[str, ...]
+    X: np.ndarray
+    by: str
+    groups: tuple[str, ...]
+    group_index: np.ndarray
+    profile: np.ndarray
+    at: dict[str, str]
+    profile_mask: np.ndarray
+    cohorts: tuple[str, ...]
+    cohort_index: np.ndarray
+    patient_labels: tuple[str, ...]
+    patient_index: np.ndarray
+    cluster_index: np.ndarray
+    cluster_mask: np.ndarray
+    single: np.ndarray
+    frailty: bool
+    cohort_effect: bool
+    shape_by_group: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_terms(self) -> int:
+        """Number of covariate coefficients."""
+        return len(self.term_labels)
+
+    @property
+    def units(self) -> tuple[str, tuple[str, ...]]:
+        """Dimension name and labels of the likelihood units (pointwise log-likelihood).
+
+        Without the frailty every episode is a unit (dimension ``episode``); with it the
+        units are patients (dimension ``patient``): single-episode patients first, then
+        the patients whose episodes share a frailty.
+        """
+        if not self.frailty:
+            return "episode", self.episode_labels
+        single = [self.patient_labels[i] for i in self.patient_index[self.single]]
+        clustered = [self.patient_labels[i] for i in self.patient_index[self.cluster_index[:, 0]]]
+        return "patient", tuple(single + clustered)
+
+
+def levels_of(series: pd.Series) -> pd.Series:
+    """Column values as level names; missing values become ``unknown``."""
+    s = series.astype(object)
+    out = []
+    for v in s:
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            out.append(UNKNOWN)
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            out.append(str(int(v)))
+        else:
+            out.append(str(v))
+    return pd.Series(out, index=series.index, dtype=object)
+
+
+def build_design(
+    table: pd.DataFrame,
+    *,
+    by: str = "target",
+    covariates: Sequence[str] | None = None,
+    reference: Mapping[str, str] | None = None,
+    at: Mapping[str, str] | None = None,
+    frailty: str = "auto",
+    cohort_effect: bool | str = "auto",
+    shape: str = "shared",
+) -> Design:
+    """Code covariates, groups, cohorts and patients of a checked episode table.
+
+    Raises
+    ------
+    SpecError
+        Unknown ``by`` column, covariate or level, or an invalid option.
+    DataValidationError
+        A patient with more events than the shared frailty supports.
+    """
+    notes: list[str] = []
+    eps = table.reset_index(drop=True).copy()
+    columns = list(eps.columns)
+    if by != "none" and by not in columns:
+        raise SpecError(f"cannot report by '{by}': no such column; use 'none' or one of: "
+                        f"{', '.join(c for c in columns if c not in ('time', 'event'))}")
+    explicit = covariates is not None
+    wanted = list(DEFAULT_COVARIATES if covariates is None else covariates)
+    for c in wanted:
+        if c not in columns:
+            if explicit:
+                raise SpecError(f"covariate '{c}' is not a column of the data "
+                                f"(columns: {', '.join(columns)})")
+            notes.append(f"no '{c}' column: the model does not adjust for it")
+    wanted = [c for c in wanted if c in columns]
+    if by != "none" and by not in wanted:
+        wanted.append(by)
+    reference = dict(reference or {})
+    for col in reference:
+        if col not in wanted:
+            raise SpecError(f"reference given for '{col}', which is not a covariate "
+                            f"(covariates: {', '.join(wanted) or 'none'})")
+
+    terms: list[Term] = []
+    for col in wanted:
+        values = levels_of(eps[col])
+        eps[col] = values
+        found = sorted(set(values) - {UNKNOWN})
+        if len(found) > MAX_LEVELS:
+            raise SpecError(f"column '{col}' has {len(found)} levels (more than {MAX_LEVELS}); "
+                            "group or adjust by a categorical column")
+        ref = reference.get(col, DEFAULT_REFERENCE.get(col))
+        if col in reference and ref not in found:
+            raise SpecError(f"reference level '{ref}' of '{col}' is not in the data "
+                            f"(levels: {', '.join(found) or 'none'})")
+        if ref not in found:
+            ref = found[0] if found else UNKNOWN
+        levels = (ref, *[v for v in found if v != ref],
+                  *([UNKNOWN] if UNKNOWN in set(values) and ref != UNKNOWN else []))
+        if UNKNOWN in set(values):
+            n_unknown = int((values == UNKNOWN).sum())
+            notes.append(f"'{col}' is missing for {n_unknown} episode(s): kept as level "
+                         f"'{UNKNOWN}' with its own coefficient")
+        if len(levels) < 2:
+            notes.append(f"'{col}' has the single level '{levels[0]}': no coefficient")
+        terms.append(Term(col, ref, levels))
+
+    by_term = next((t for t in terms if t.column == by), None)
+    terms_in_x = [t for t in terms if len(t.levels) >= 2]
+    x_cols, term_labels, contrast_labels = [], [], []
+    for t in terms_in_x:
+        for lev in t.contrasts:
+            x_cols.append((eps[t.column] == lev).to_numpy(dtype=float))
+            term_labels.append(f"{t.column}[{lev}]")
+            contrast_labels.append(f"{lev} vs {t.reference}")
+    if len(set(contrast_labels)) < len(contrast_labels):
+        contrast_labels = [f"{t.column}: {lev} vs {t.reference}" for t in terms_in_x
+                           for lev in t.contrasts]
+    X = np.column_stack(x_cols) if x_cols else np.zeros((len(eps), 0))
+
+    fixed = _profile_levels(terms_in_x, by, at)
+    mask = np.ones(len(eps), dtype=bool)
+    for col, lev in fixed.items():
+        mask &= (eps[col] == lev).to_numpy()
+    if not mask.any():
+        notes.append("no episode matches the profile " + _fmt(fixed) + "; covariate "
+                     "proportions are taken over all episodes")
+        base = np.ones(len(eps), dtype=bool)
+    else:
+        base = mask
+    if by == "none":
+        groups: tuple[str, ...] = ("all",)
+        group_index = np.zeros(len(eps), dtype=int)
+    else:
+        groups = by_term.levels if by_term is not None else tuple(sorted(set(eps[by])))
+        group_index = np.array([groups.index(v) for v in eps[by]], dtype=int)
+    profile = np.zeros((len(groups), X.shape[1]))
+    for g, level in enumerate(groups):
+        j = 0
+        for t in terms_in_x:
+            for lev in t.contrasts:
+                if t.column == by:
+                    profile[g, j] = float(level == lev)
+                elif t.column in fixed:
+                    profile[g, j] = float(fixed[t.column] == lev)
+                else:
+                    known = base & (eps[t.column] != UNKNOWN).to_numpy()
+                    share = (eps.loc[known, t.column] == lev).mean() if known.any() else 0.0
+                    profile[g, j] = float(share)
+                j += 1
+
+    cohorts = tuple(pd.unique(eps["cohort"]))
+    cohort_index = np.array([cohorts.index(c) for c in eps["cohort"]], dtype=int)
+    keys = (eps["cohort"] + "/" + eps["patient_id"]).tolist()
+    patient_labels = tuple(dict.fromkeys(keys))
+    patient_index = np.array([patient_labels.index(k) for k in keys], dtype=int)
+    episode_labels = tuple(f"{k}/{e}" for k, e in zip(keys, eps["episode"], strict=True))
+
+    counts = np.bincount(patient_index, minlength=len(patient_labels))
+    use_frailty = _use_frailty(frailty, counts, notes)
+    multi = np.flatnonzero(counts > 1) if use_frailty else np.zeros(0, dtype=int)
+    if multi.size:
+        _check_events(eps, patient_index, multi, patient_labels)
+        slots = int(counts[multi].max())
+        cluster_index = np.zeros((multi.size, slots), dtype=int)
+        cluster_mask = np.zeros((multi.size, slots))
+        for r, p in enumerate(multi):
+            idx = np.flatnonzero(patient_index == p)
+            cluster_index[r] = np.concatenate([idx, np.full(slots - idx.size, idx[0])])
+            cluster_mask[r, : idx.size] = 1.0
+    else:
+        cluster_index = np.zeros((0, 1), dtype=int)
+        cluster_mask = np.zeros((0, 1))
+    single = ~np.isin(patient_index, multi)
+
+    return Design(
+        episodes=eps, episode_labels=episode_labels,
+        log_t=np.log(eps["time"].to_numpy(dtype=float)),
+        event=eps["event"].to_numpy(dtype=float),
+        terms=tuple(terms_in_x), term_labels=tuple(term_labels),
+        contrast_labels=tuple(contrast_labels), X=X, by=by, groups=groups,
+        group_index=group_index, profile=profile, at=fixed, profile_mask=mask,
+        cohorts=cohorts, cohort_index=cohort_index, patient_labels=patient_labels,
+        patient_index=patient_index, cluster_index=cluster_index, cluster_mask=cluster_mask,
+        single=single, frailty=bool(multi.size),
+        cohort_effect=_use_cohort_effect(cohort_effect, len(cohorts), notes),
+        shape_by_group=_shape_by_group(shape, by, groups),
+        notes=tuple(notes),
+    )
+
+
+def _profile_levels(terms: list[Term], by: str, at: Mapping[str, str] | None) -> dict[str, str]:
+    names = {t.column: t for t in terms}
+    fixed = {}
+    if "strategy" in names and by != "strategy" and "first" in names["strategy"].levels:
+        fixed["strategy"] = "first"
+    for col, lev in dict(at or {}).items():
+        if col == by:
+            raise SpecError(f"'at' cannot fix '{col}': it is the reporting column 'by'")
+        if col not in names:
+            raise SpecError(f"'at' names '{col}', which is not a covariate with two or more "
+                            f"levels (covariates: {', '.join(names) or 'none'})")
+        if str(lev) not in names[col].levels:
+            raise SpecError(f"'at' level '{lev}' of '{col}' is not in the data "
+                            f"(levels: {', '.join(names[col].levels)})")
+        fixed[col] = str(lev)
+    return fixed
+
+
+def _use_frailty(frailty: str, counts: np.ndarray, notes: list[str]) -> bool:
+    if frailty not in ("auto", "stable", "none"):
+        raise SpecError(f"frailty must be 'auto', 'stable' or 'none', got {frailty!r}")
+    if frailty == "none":
+        if (counts > 1).any():
+            notes.append(f"{int((counts > 1).sum())} patient(s) contribute two or more "
+                         "episodes, treated as independent (frailty = 'none')")
+        return False
+    if not (counts > 1).any():
+        if frailty == "stable":
+            notes.append("no patient has two episodes: the patient frailty is not used")
+        return False
+    return True
+
+
+def _use_cohort_effect(option: bool | str, n_cohorts: int, notes: list[str]) -> bool:
+    if option not in ("auto", True, False):
+        raise SpecError(f"cohort_effect must be 'auto', true or false, got {option!r}")
+    if option == "auto":
+        if n_cohorts < 2:
+            notes.append("one cohort: no cohort random effect; a new cohort's predictions "
+                         "draw the between-cohort SD from its prior")
+        return n_cohorts >= 2
+    return bool(option)
+
+
+def _shape_by_group(shape: str, by: str, groups: tuple[str, ...]) -> bool:
+    if shape not in ("shared", "by_group"):
+        raise SpecError(f"shape must be 'shared' or 'by_group', got {shape!r}")
+    if shape == "by_group" and (by == "none" or len(groups) < 2):
+        raise SpecError("shape = 'by_group' needs a 'by' column with two or more levels")
+    return shape == "by_group"
+
+
+def _check_events(eps: pd.DataFrame, patient_index: np.ndarray, multi: np.ndarray,
+                  labels: tuple[str, ...]) -> None:
+    events = np.bincount(patient_index, weights=eps["event"].to_numpy(float),
+                         minlength=len(labels))
+    bad = [p for p in multi if events[p] > MAX_EVENTS_PER_PATIENT]
+    if bad:
+        raise DataValidationError([Problem(
+            "data", None, "event",
+            f"patient '{labels[p]}' has {int(events[p])} episodes ending in an event; the "
+            f"shared patient frailty supports at most {MAX_EVENTS_PER_PATIENT} (use "
+            "frailty = 'none')") for p in bad])
+
+
+def _fmt(fixed: Mapping[str, str]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in fixed.items()) or "(none)"

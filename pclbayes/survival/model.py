@@ -1,0 +1,389 @@
+"""``SurvivalModel``: pooled Weibull model of PFS or OS episodes with censoring."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pclbayes import provenance
+from pclbayes.diagnostics import ConvergenceReport, check_convergence
+from pclbayes.errors import SpecError
+from pclbayes.priors import Prior, parse_priors
+from pclbayes.sampling import SamplerSettings
+from pclbayes.survival import checks, report
+from pclbayes.survival.build import build_model, free_parameters
+from pclbayes.survival.data import SurvivalData, prepare_data
+from pclbayes.survival.defaults import (
+    DEFAULT_HORIZONS,
+    DEFAULT_PRIOR_DRAWS,
+    DEFAULT_SAMPLER,
+    POSITIVE,
+    REAL,
+    SUPPORT,
+    default_priors,
+)
+from pclbayes.survival.derived import (
+    SAMPLE_DIMS,
+    Draws,
+    draws_from_posterior,
+    draws_from_prior,
+    pointwise_loglik,
+    predictive_times,
+    reported,
+)
+from pclbayes.survival.design import Design, build_design
+from pclbayes.survival.engine import run_nuts
+
+logger = logging.getLogger(__name__)
+
+#: Random streams derived from the seed (sampler, new cohort, prior, predictive draws).
+_STREAM_NEW, _STREAM_PRIOR, _STREAM_PPC, _STREAM_PRIOR_PPC = 1, 2, 3, 4
+
+
+class SurvivalModel:
+    """Weibull model of time to progression (or death) after a CAR T infusion.
+
+    The log median time of each episode is
+    ``log_median + target + strategy + PCL type (+ by column) + cohort effect``; the shape
+    is shared (or one per reported group); the episodes of a patient share a
+    positive-stable frailty, so every episode is marginally Weibull while a patient's
+    first and re-infusion times are dependent (Kendall's tau). See ``docs/survival.md``.
+
+    Parameters
+    ----------
+    endpoint : str, default "pfs"
+        ``"pfs"`` or ``"os"`` (or the prefix of a user's ``<endpoint>_months`` column).
+    by : str, default "target"
+        Column whose levels are reported (``"target"``, ``"strategy"``, ``"none"`` or any
+        column). The model still adjusts for the other covariates.
+    covariates : sequence of str, optional
+        Columns of the linear predictor (default ``target, strategy, pcl_type`` where
+        present). Missing values form the level ``unknown``.
+    reference : mapping, optional
+        Reference level per covariate (default BCMA, first, primary).
+    at : mapping, optional
+        Covariate levels fixed in the reported profiles (default: a first infusion).
+    shape : {"shared", "by_group"}
+        One Weibull shape, or one per reported group.
+    fixed_shape : float, optional
+        Fix the shape (``1.0`` gives the exponential model).
+    cohort_effect : {"auto", True, False}
+        Cohort random effect (``auto``: when there are two or more cohorts).
+    frailty : {"auto", "stable", "none"}
+        Positive-stable patient frailty for patients with several episodes.
+    priors : mapping, optional
+        Overrides of :func:`pclbayes.survival.defaults.default_priors` by name
+        (``log_median, effect, shape, sigma_cohort, kendall_tau``).
+    horizons : sequence of float, default (6, 12)
+        Months at which survival probabilities are reported.
+    sampler : SamplerSettings, optional
+        Default: 4 chains x 1000 draws, ``target_accept=0.99``.
+    prior_draws : int
+        Draws of the prior-predictive check.
+    name : str, optional
+        Label used in messages and saved files.
+    provenance : dict, optional
+        Specification recorded with the result (``from_spec`` passes the spec).
+    """
+
+    def __init__(
+        self,
+        endpoint: str = "pfs",
+        by: str = "target",
+        *,
+        covariates: Sequence[str] | None = None,
+        reference: Mapping[str, str] | None = None,
+        at: Mapping[str, str] | None = None,
+        shape: str = "shared",
+        fixed_shape: float | None = None,
+        cohort_effect: bool | str = "auto",
+        frailty: str = "auto",
+        priors: Mapping[str, Any] | None = None,
+        horizons: Sequence[float] = DEFAULT_HORIZONS,
+        sampler: SamplerSettings | None = None,
+        prior_draws: int = DEFAULT_PRIOR_DRAWS,
+        name: str | None = None,
+        provenance: dict | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.by = by
+        self.covariates = covariates
+        self.reference = reference
+        self.at = at
+        self.shape = shape
+        self.fixed_shape = fixed_shape
+        self.cohort_effect = cohort_effect
+        self.frailty = frailty
+        self.priors = priors
+        self.horizons = horizons
+        self.sampler = sampler
+        self.prior_draws = prior_draws
+        self.name = name
+        self.provenance = provenance
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-able; used for provenance)."""
+        return {
+            "endpoint": self.endpoint, "by": self.by,
+            "covariates": None if self.covariates is None else list(self.covariates),
+            "reference": dict(self.reference or {}), "at": dict(self.at or {}),
+            "shape": self.shape, "fixed_shape": self.fixed_shape,
+            "cohort_effect": self.cohort_effect, "frailty": self.frailty,
+            "priors": {k: str(Prior.parse(v)) for k, v in dict(self.priors or {}).items()},
+            "horizons": [float(h) for h in self.horizons],
+            "sampler": (self.sampler or DEFAULT_SAMPLER).__dict__,
+            "prior_draws": self.prior_draws, "name": self.name,
+        }
+
+    @property
+    def label(self) -> str:
+        """Name used in messages: ``name`` or ``<endpoint>_by_<by>``."""
+        return self.name or f"{self.endpoint}_by_{self.by}"
+
+    def _validated(self) -> tuple[dict[str, Prior], SamplerSettings, tuple[float, ...]]:
+        if not isinstance(self.endpoint, str) or not self.endpoint:
+            raise SpecError(f"endpoint must be a non-empty string, got {self.endpoint!r}")
+        if not isinstance(self.by, str) or not self.by:
+            raise SpecError(f"by must be a column name or 'none', got {self.by!r}")
+        priors = parse_priors(self.priors, default_priors(self.endpoint))
+        for name, prior in priors.items():
+            _check_support(name, prior)
+        sampler = self.sampler or DEFAULT_SAMPLER
+        if not isinstance(sampler, SamplerSettings):
+            raise SpecError("sampler must be a pclbayes.sampling.SamplerSettings")
+        try:
+            horizons = tuple(float(h) for h in self.horizons)
+        except (TypeError, ValueError):
+            raise SpecError(f"horizons must be numbers of months, got {self.horizons!r}") from None
+        if not horizons or not all(np.isfinite(h) and h > 0 for h in horizons):
+            raise SpecError(f"horizons must be positive numbers of months, got {horizons!r}")
+        if self.fixed_shape is not None and not (
+                isinstance(self.fixed_shape, int | float) and 0 < self.fixed_shape < np.inf):
+            raise SpecError(f"fixed_shape must be a positive number, got {self.fixed_shape!r}")
+        if self.fixed_shape is not None and self.shape != "shared":
+            raise SpecError("fixed_shape needs shape = 'shared'")
+        if not isinstance(self.prior_draws, int) or self.prior_draws < 10:
+            raise SpecError(f"prior_draws must be an integer >= 10, got {self.prior_draws!r}")
+        return priors, sampler, horizons
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, data: Any = None, *, seed: int = 1) -> SurvivalModel:
+        """Validate everything, sample the posterior and compute every reported quantity.
+
+        Parameters
+        ----------
+        data : EvidenceBase, path, DataFrame or None
+            ``None`` uses the bundled evidence base (see :func:`prepare_data`).
+        seed : int
+            Seed of the sampler and of every predictive draw.
+
+        Returns
+        -------
+        SurvivalModel
+            ``self``, with ``idata_``, ``diagnostics_``, ``design_``, ``data_`` and
+            ``priors_`` set.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        priors, sampler, horizons = self._validated()
+        sdata = prepare_data(data, self.endpoint)
+        design = build_design(
+            sdata.table, by=self.by, covariates=self.covariates, reference=self.reference,
+            at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
+            shape=self.shape)
+        for note in design.notes:
+            logger.info("%s: %s", self.label, note)
+        key = provenance.canonical_hash(_graph_signature(design, priors, self.fixed_shape))
+        idata = run_nuts(lambda: build_model(design, priors, self.fixed_shape), key, sampler,
+                         seed)
+        rngs = {s: np.random.default_rng([seed, s]) for s in
+                (_STREAM_NEW, _STREAM_PRIOR, _STREAM_PPC, _STREAM_PRIOR_PPC)}
+        post = idata["posterior"].to_dataset()
+        draws = draws_from_posterior(post, design, priors, self.fixed_shape,
+                                     rngs[_STREAM_NEW])
+        prior_draws = draws_from_prior(priors, design, self.fixed_shape, self.prior_draws,
+                                       rngs[_STREAM_PRIOR])
+        self.design_, self.data_, self.priors_ = design, sdata, priors
+        self.horizons_, self.sampler_, self.seed_ = horizons, sampler, seed
+        self.idata_ = self._assemble(idata, post, draws, prior_draws, rngs)
+        spec = self.provenance if self.provenance is not None else {
+            "family": "survival", **self.get_params()}
+        provenance.stamp(self.idata_, spec=spec, data_hash=sdata.data_hash, seed=seed)
+        self.diagnostics_: ConvergenceReport = check_convergence(
+            self.idata_, var_names=free_parameters(design, self.fixed_shape), label=self.label,
+            target_accept=sampler.target_accept)
+        return self
+
+    def _assemble(self, idata: xr.DataTree, post: xr.Dataset, draws: Draws, prior: Draws,
+                  rngs: dict[int, np.random.Generator]) -> xr.DataTree:
+        d = self.design_
+        post = post.merge(reported(draws, d, self.horizons_), compat="override")
+        post = post.assign_coords(horizon=("horizon", np.asarray(self.horizons_)))
+        idata["posterior"] = post
+        idata["prior"] = _prior_dataset(prior, d, self.horizons_, self.fixed_shape)
+        episode = {"episode": list(d.episode_labels)}
+        idata["posterior_predictive"] = xr.Dataset(
+            {"time": (SAMPLE_DIMS + ("episode",), predictive_times(draws, d, rngs[_STREAM_PPC]))},
+            coords=episode)
+        idata["prior_predictive"] = xr.Dataset(
+            {"time": (SAMPLE_DIMS + ("episode",),
+                      predictive_times(prior, d, rngs[_STREAM_PRIOR_PPC]))}, coords=episode)
+        times = np.exp(d.log_t)
+        idata["observed_data"] = xr.Dataset({"time": ("episode", times)}, coords=episode)
+        eps = d.episodes
+        idata["constant_data"] = xr.Dataset(
+            {
+                "time": ("episode", d.event.astype(np.int64)),
+                "cohort_of_episode": ("episode", eps["cohort"].to_numpy(dtype=str)),
+                "group_of_episode": ("episode", np.asarray(d.groups)[d.group_index]),
+                "design_matrix": (("episode", "term"), d.X),
+                "group_profile": (("group", "term"), d.profile),
+            },
+            coords={**episode, "term": list(d.term_labels), "group": list(d.groups)})
+        dim, labels = d.units
+        idata["log_likelihood"] = xr.Dataset(
+            {"time": (SAMPLE_DIMS + (dim,), pointwise_loglik(draws, d))},
+            coords={dim: list(labels)})
+        for name in ("posterior_predictive", "prior_predictive", "log_likelihood"):
+            n_chain = idata[name].sizes["chain"]
+            idata[name] = idata[name].to_dataset().assign_coords(
+                chain=np.arange(n_chain), draw=np.arange(idata[name].sizes["draw"]))
+        return idata
+
+    # ------------------------------------------------------------------ results
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "idata_"):
+            raise SpecError(f"{self.label}: call fit() first")
+
+    def summary(self) -> pd.DataFrame:
+        """Tidy table: ``quantity, level, mean, median, lower, upper`` (95% equal-tailed).
+
+        Extra columns: ``prob_gt_1`` (time and hazard ratios), ``source`` (``posterior``,
+        ``prior`` or ``kaplan_meier``), ``n`` and ``events`` (Kaplan-Meier rows).
+        """
+        self._check_fitted()
+        return report.summary_table(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able result (the ``--json`` layout, see ``docs/survival.md``)."""
+        self._check_fitted()
+        return report.to_dict(self)
+
+    def prior_summary(self) -> str:
+        """The priors used, each with its reason."""
+        priors = getattr(self, "priors_", None)
+        if priors is None:
+            priors, _, _ = self._validated()
+        return report.prior_lines(priors, getattr(self, "design_", None), self.fixed_shape)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``idata_`` (with provenance) to netCDF."""
+        self._check_fitted()
+        return provenance.save(self.idata_, path)
+
+    def __str__(self) -> str:
+        if not hasattr(self, "idata_"):
+            return f"SurvivalModel({self.label}, not fitted)"
+        return report.model_card(self)
+
+    def __repr__(self) -> str:
+        state = "fitted" if hasattr(self, "idata_") else "not fitted"
+        return f"SurvivalModel(endpoint={self.endpoint!r}, by={self.by!r}, {state})"
+
+    # ------------------------------------------------------------------ checks
+    def km_table(self) -> pd.DataFrame:
+        """Kaplan-Meier medians (95% CI) per cohort, per target and per reported group."""
+        self._check_fitted()
+        return checks.km_cross_check(self)
+
+    def survival_curves(self, times: Sequence[float] | None = None) -> pd.DataFrame:
+        """Posterior S(t) bands per group (typical and new cohort) and the data's KM curve.
+
+        Returns a long table ``group, time, source, mean, median, lower, upper`` with
+        ``source`` in ``posterior``, ``new_cohort`` and ``kaplan_meier`` (for which
+        ``median`` is the KM estimate and ``lower``/``upper`` its 95% band).
+        """
+        self._check_fitted()
+        return checks.survival_curves(self, times)
+
+    def ppc_table(self) -> pd.DataFrame:
+        """Observed versus expected events per cohort, with a predictive p-value."""
+        self._check_fitted()
+        return checks.ppc_table(self)
+
+    def prior_predictive_check(self) -> pd.DataFrame:
+        """Prior-implied median times per group, with the share below 2 weeks / above 5 years."""
+        self._check_fitted()
+        return checks.prior_median_check(self)
+
+    def loo(self) -> Any:
+        """PSIS-LOO (ArviZ) over patients (episodes without the frailty), with Pareto k."""
+        self._check_fitted()
+        import arviz as az
+
+        return az.loo(self.idata_, var_name="time", pointwise=True)
+
+
+def _check_support(name: str, prior: Prior) -> None:
+    support = SUPPORT[name]
+    ok = {
+        "real": prior.dist in REAL or prior.dist == "Uniform",
+        "positive": prior.dist in POSITIVE or (prior.dist == "Uniform"
+                                                and prior.params["lower"] >= 0),
+        "unit": prior.dist == "Beta" or (prior.dist == "Uniform" and prior.params["lower"] >= 0
+                                         and prior.params["upper"] < 1),
+    }[support]
+    if not ok:
+        where = {"real": "the real line", "positive": "positive values",
+                 "unit": "values in (0, 1) (a Beta, or a Uniform below 1)"}[support]
+        raise SpecError(f"prior {name} = {prior} must put its mass on {where}")
+
+
+def _graph_signature(design: Design, priors: dict[str, Prior], fixed_shape: float | None
+                     ) -> dict[str, Any]:
+    arrays = {
+        "X": design.X, "log_t": design.log_t, "event": design.event,
+        "cohort_index": design.cohort_index, "group_index": design.group_index,
+        "cluster_index": design.cluster_index, "cluster_mask": design.cluster_mask,
+        "single": design.single,
+    }
+    return {
+        **{k: _digest(v) for k, v in arrays.items()},
+        "terms": design.term_labels, "cohorts": design.cohorts, "groups": design.groups,
+        "frailty": design.frailty, "cohort_effect": design.cohort_effect,
+        "shape_by_group": design.shape_by_group, "fixed_shape": fixed_shape,
+        "priors": {k: str(v) for k, v in priors.items()},
+    }
+
+
+def _digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a)
+    return hashlib.sha256(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()
+
+
+def _prior_dataset(prior: Draws, design: Design, horizons: tuple[float, ...],
+                   fixed_shape: float | None) -> xr.Dataset:
+    data: dict[str, Any] = {"log_median": (SAMPLE_DIMS, prior.log_median)}
+    if design.n_terms:
+        data["beta"] = (SAMPLE_DIMS + ("term",), prior.beta)
+    if fixed_shape is None:
+        dims = SAMPLE_DIMS + (("group",) if design.shape_by_group else ())
+        data["shape"] = (dims, prior.shape)
+    data["sigma_cohort"] = (SAMPLE_DIMS, prior.sigma_cohort)
+    if design.cohort_effect:
+        data["z_cohort"] = (SAMPLE_DIMS + ("cohort",), prior.z_cohort)
+    if design.frailty:
+        data["kendall_tau"] = (SAMPLE_DIMS, prior.tau)
+    ds = xr.Dataset(data, coords={"term": list(design.term_labels),
+                                  "cohort": list(design.cohorts), "group": list(design.groups)})
+    ds = ds.assign_coords(chain=[0], draw=np.arange(prior.lead[1]))
+    return ds.merge(reported(prior, design, horizons), compat="override")

@@ -1,0 +1,294 @@
+"""Tidy summary, JSON layout and the readable model card of a fitted ``SurvivalModel``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pclbayes.priors import Prior
+from pclbayes.survival import checks
+from pclbayes.survival.defaults import UNKNOWN
+
+if TYPE_CHECKING:
+    from pclbayes.survival.design import Design
+    from pclbayes.survival.model import SurvivalModel
+
+COLUMNS = ["quantity", "level", "mean", "median", "lower", "upper", "prob_gt_1", "source",
+           "n", "events"]
+_PARAMETER_ORDER = ("log_median", "effect", "shape", "sigma_cohort", "kendall_tau")
+
+
+def _s(values: Any, ratio: bool = False) -> dict[str, float]:
+    v = np.asarray(values, dtype=float).ravel()
+    q = np.nanquantile(v, checks.PROBS)
+    out = {"mean": float(np.nanmean(v)), "median": float(q[1]), "lower": float(q[0]),
+           "upper": float(q[2])}
+    if ratio:
+        out["prob_gt_1"] = float(np.mean(v > 1))
+    return out
+
+
+def _h(h: float) -> str:
+    return f"{h:g}"
+
+
+# ------------------------------------------------------------------ tidy summary
+def summary_table(m: SurvivalModel) -> pd.DataFrame:
+    """One row per reported quantity (see :meth:`SurvivalModel.summary`)."""
+    d, post, prior = m.design_, m.idata_["posterior"], m.idata_["prior"]
+    rows: list[dict[str, Any]] = []
+
+    def add(quantity: str, level: str, values: Any, *, source: str = "posterior",
+            ratio: bool = False) -> None:
+        rows.append({"quantity": quantity, "level": level, **_s(values, ratio),
+                     "source": source})
+
+    for g in d.groups:
+        add("median_time", g, post["median_time"].sel(group=g))
+        for h in m.horizons_:
+            add(f"survival_at_{_h(h)}", g, post["survival"].sel(group=g, horizon=h))
+        add("median_time_new_cohort", g, post["median_time_new_cohort"].sel(group=g))
+        for h in m.horizons_:
+            add(f"survival_at_{_h(h)}_new_cohort", g,
+                post["survival_new_cohort"].sel(group=g, horizon=h))
+        add("median_time", g, prior["median_time"].sel(group=g), source="prior")
+        add("median_time_new_cohort", g, prior["median_time_new_cohort"].sel(group=g),
+            source="prior")
+    for c in d.contrast_labels:
+        add("time_ratio", c, post["time_ratio"].sel(contrast=c), ratio=True)
+        if "hazard_ratio" in post:
+            add("hazard_ratio", c, post["hazard_ratio"].sel(contrast=c), ratio=True)
+    if m.fixed_shape is None:
+        if d.shape_by_group:
+            for g in d.groups:
+                add("shape", g, post["shape"].sel(group=g))
+                add("shape", g, prior["shape"].sel(group=g), source="prior")
+        else:
+            add("shape", "all", post["shape"])
+            add("shape", "all", prior["shape"], source="prior")
+    if d.cohort_effect:
+        add("sigma_cohort", "all", post["sigma_cohort"])
+        for c in d.cohorts:
+            add("cohort_time_ratio", c, np.exp(post["cohort_effect"].sel(cohort=c)), ratio=True)
+    add("sigma_cohort", "all", prior["sigma_cohort"], source="prior")
+    if d.frailty:
+        add("kendall_tau", "all", post["kendall_tau"])
+        add("kendall_tau", "all", prior["kendall_tau"], source="prior")
+    for r in m.km_table().itertuples(index=False):
+        rows.append({"quantity": "km_median", "level": f"{r.column}: {r.value}",
+                     "mean": np.nan, "median": r.median, "lower": r.lower, "upper": r.upper,
+                     "source": "kaplan_meier", "n": r.n, "events": r.events})
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+
+
+# ------------------------------------------------------------------ JSON layout
+def to_dict(m: SurvivalModel) -> dict[str, Any]:
+    """The ``--json`` layout."""
+    d, post, prior = m.design_, m.idata_["posterior"], m.idata_["prior"]
+    km = m.km_table()
+    groups: dict[str, Any] = {}
+    for g in d.groups:
+        sub = km[(km["column"] == d.by) & (km["value"] == g)] if d.by != "none" else km.iloc[0:0]
+        groups[g] = {
+            "median_time": _s(post["median_time"].sel(group=g)),
+            "survival_at": {_h(h): _s(post["survival"].sel(group=g, horizon=h))
+                            for h in m.horizons_},
+            "new_cohort": {
+                "median_time": _s(post["median_time_new_cohort"].sel(group=g)),
+                "survival_at": {_h(h): _s(post["survival_new_cohort"].sel(group=g, horizon=h))
+                                for h in m.horizons_},
+            },
+            "prior_median_time": _s(prior["median_time"].sel(group=g)),
+            "kaplan_meier": _km_row(sub.iloc[0]) if len(sub) else None,
+        }
+    effects = {}
+    for c in d.contrast_labels:
+        effects[c] = {"time_ratio": _s(post["time_ratio"].sel(contrast=c), ratio=True),
+                      "hazard_ratio": _s(post["hazard_ratio"].sel(contrast=c), ratio=True)
+                      if "hazard_ratio" in post else None}
+    if m.fixed_shape is not None:
+        shape: Any = {"fixed": float(m.fixed_shape)}
+    elif d.shape_by_group:
+        shape = {g: _s(post["shape"].sel(group=g)) for g in d.groups}
+    else:
+        shape = _s(post["shape"])
+    sd = m.data_
+    return {
+        "model": "weibull",
+        "name": m.label,
+        "endpoint": m.endpoint,
+        "by": d.by,
+        "time_unit": "months",
+        "parametrisation": "log median time (AFT); hazard_ratio = time_ratio ** (-shape)",
+        "profile": {"fixed": dict(d.at), "averaged": [t.column for t in d.terms
+                                                      if t.column not in d.at
+                                                      and t.column != d.by]},
+        "data": {
+            "source": sd.source, "data_hash": sd.data_hash,
+            "episodes": int(d.log_t.size), "patients": len(d.patient_labels),
+            "events": int(d.event.sum()), "cohorts": list(d.cohorts),
+            "episodes_per_cohort": {c: int((d.cohort_index == i).sum())
+                                    for i, c in enumerate(d.cohorts)},
+            "excluded": _records(sd.excluded),
+            "cohorts_without_data": list(sd.cohorts_without_data),
+        },
+        "groups": groups,
+        "shape": shape,
+        "effects": effects,
+        "cohort_sd": {"posterior": _s(post["sigma_cohort"]) if d.cohort_effect else None,
+                      "prior": _s(prior["sigma_cohort"])},
+        "cohort_time_ratios": {c: _s(np.exp(post["cohort_effect"].sel(cohort=c)), ratio=True)
+                               for c in d.cohorts} if d.cohort_effect else {},
+        "patient_dependence": {"kendall_tau": {"posterior": _s(post["kendall_tau"]),
+                                               "prior": _s(prior["kendall_tau"])},
+                               "patients_with_two_episodes": int(d.cluster_index.shape[0])}
+        if d.frailty else None,
+        "kaplan_meier": {"episodes": checks.profile_label(m),
+                         **{col: {r.value: _km_row(r) for r in km[km["column"] == col]
+                                  .itertuples(index=False)}
+                            for col in km["column"].unique()}},
+        "priors": {k: {"prior": str(v), "reason": v.reason} for k, v in m.priors_.items()
+                   if _used(k, d, m.fixed_shape)},
+        "diagnostics": m.diagnostics_.to_dict(),
+        "notes": list(d.notes),
+        "seed": m.seed_,
+    }
+
+
+def _km_row(r: Any) -> dict[str, float]:
+    row = r.to_dict() if isinstance(r, pd.Series) else r._asdict()
+    return {k: float(row[k]) for k in ("n", "events", "median", "lower", "upper")}
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    if df is None or df.empty:
+        return []
+    return [{k: (None if pd.isna(v) else (v if isinstance(v, str) else str(v)))
+             for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def _used(name: str, d: Design | None, fixed_shape: float | None) -> bool:
+    if d is None:
+        return True
+    return {"effect": d.n_terms > 0, "shape": fixed_shape is None,
+            "kendall_tau": d.frailty}.get(name, True)
+
+
+# ------------------------------------------------------------------ text
+def prior_lines(priors: dict[str, Prior], d: Design | None, fixed_shape: float | None) -> str:
+    """One line per prior: name, distribution and reason."""
+    lines = ["Priors (months scale):"]
+    for name in _PARAMETER_ORDER:
+        if name not in priors:
+            continue
+        p = priors[name]
+        tag = "" if _used(name, d, fixed_shape) else " (not used by this fit)"
+        lines.append(f"  {name:<13} {p!s:<32} {p.reason}{tag}")
+    if fixed_shape is not None:
+        lines.append(f"  shape fixed at {fixed_shape:g}"
+                     + (" (exponential model)" if fixed_shape == 1 else ""))
+    return "\n".join(lines)
+
+
+def _ci(s: dict[str, float], fmt: str = "{:.1f}") -> str:
+    return f"{fmt.format(s['median'])} [{fmt.format(s['lower'])}, {fmt.format(s['upper'])}]"
+
+
+def _km(r: dict[str, float] | None) -> str:
+    if r is None or not np.isfinite(r["median"]):
+        return "not reached" if r is not None else "-"
+    lo = "-" if not np.isfinite(r["lower"]) else f"{r['lower']:.1f}"
+    up = "NR" if not np.isfinite(r["upper"]) else f"{r['upper']:.1f}"
+    return f"{r['median']:.1f} [{lo}, {up}]"
+
+
+def model_card(m: SurvivalModel) -> str:
+    """Readable description: data, model, priors, headline table, checks, diagnostics."""
+    out = to_dict(m)
+    d = m.design_
+    ep = d.episodes
+    n_switch = int((ep["strategy"] == "switch").sum()) if "strategy" in ep.columns else 0
+    end = m.endpoint.upper()
+    data = out["data"]
+    lines = [f"Weibull survival model: {end} by {d.by}  [{m.label}]", "",
+             f"Data: {data['episodes']} episodes ({n_switch} target-switched re-infusions) from "
+             f"{data['patients']} patients in {len(d.cohorts)} cohort(s) "
+             f"({', '.join(f'{c} {n}' for c, n in data['episodes_per_cohort'].items())}); "
+             f"{data['events']} events, {data['episodes'] - data['events']} censored."]
+    for r in data["excluded"]:
+        lines.append(f"  Left out: {r.get('cohort')}/{r.get('patient_id')} "
+                     f"({r.get('strategy', 'episode ' + str(r.get('episode')))}): {r['reason']}")
+    for c in data["cohorts_without_data"]:
+        lines.append(f"  Cohort {c} has no {end} data and does not inform this fit.")
+    lines.append(f"  Small evidence: {data['events']} events in total; intervals are wide and "
+                 "the priors matter (see prior_summary()).")
+    terms = " + ".join(t.column for t in d.terms) or "no covariates"
+    lines += ["", "Model: log median time = log_median + " + terms
+              + (f" + cohort effect ({len(d.cohorts)} cohorts, non-centred)"
+                 if d.cohort_effect else " (no cohort effect)") + ";",
+              "  Weibull shape " + ("per group" if d.shape_by_group else
+                                    "shared" if m.fixed_shape is None else
+                                    f"fixed at {m.fixed_shape:g}")
+              + "; hazard ratio = time ratio ** (-shape)."]
+    if d.frailty:
+        lines.append(f"  {d.cluster_index.shape[0]} patient(s) with two episodes share a "
+                     "positive-stable frailty (each episode stays Weibull; Kendall's tau "
+                     "measures their dependence).")
+    averaged = out["profile"]["averaged"]
+    fixed = ", ".join(f"{k} = {v}" for k, v in d.at.items())
+    lines.append("  Groups: levels of '" + d.by + "'" + (f", at {fixed}" if fixed else "")
+                 + (f"; {', '.join(averaged)} at the observed mix" if averaged else "")
+                 + "; 'typical cohort' = cohort effect 0.")
+    lines += [f"  Note: {n}" for n in d.notes]
+
+    km_by = out["kaplan_meier"].get(d.by, {}) if d.by != "none" else {}
+    hs = [_h(h) for h in m.horizons_]
+    lines += ["", f"Median {end} (months) and survival, posterior median [95% CrI]:",
+              f"  {'group':<12} {'median':<20} " + " ".join(f"{'S(' + h + ')':<19}" for h in hs)
+              + " KM median [95% CI]"]
+    for g, r in out["groups"].items():
+        for label, block in (("", r), (" new cohort", r["new_cohort"])):
+            row = f"  {(g + label)[:24]:<12} {_ci(block['median_time']):<20} " + " ".join(
+                f"{_ci(block['survival_at'][h], '{:.2f}'):<19}" for h in hs)
+            lines.append(row + (" " + _km(km_by.get(g)) if not label else ""))
+    if out["effects"]:
+        lines += ["", "Effects: time ratio TR (>1 = longer) and hazard ratio HR, "
+                      "posterior median [95% CrI]:"]
+        for c, e in out["effects"].items():
+            tr = e["time_ratio"]
+            line = f"  {c:<24} TR {_ci(tr, '{:.2f}'):<20} P(TR>1) {tr['prob_gt_1']:.2f}"
+            if e["hazard_ratio"] is not None:
+                hr = e["hazard_ratio"]
+                line += f"   HR {_ci(hr, '{:.2f}'):<20} P(HR>1) {hr['prob_gt_1']:.2f}"
+            if UNKNOWN in c:
+                line += "  (missing-value level)"
+            lines.append(line)
+    lines.append("")
+    shape = out["shape"]
+    if "fixed" in shape:
+        lines.append(f"Shape fixed at {shape['fixed']:g}.")
+    elif "mean" in shape:
+        lines.append(f"Weibull shape {_ci(shape, '{:.2f}')}.")
+    else:
+        lines.append("Weibull shape: " + ", ".join(f"{g} {_ci(s, '{:.2f}')}"
+                                                   for g, s in shape.items()))
+    sd = out["cohort_sd"]
+    if sd["posterior"] is not None:
+        lines.append(f"Cohort SD (log scale) {_ci(sd['posterior'], '{:.2f}')}; prior "
+                     f"{_ci(sd['prior'], '{:.2f}')}: with {len(d.cohorts)} cohorts the data "
+                     "say little beyond the prior.")
+    if out["patient_dependence"]:
+        kt = out["patient_dependence"]["kendall_tau"]
+        lines.append(f"Kendall's tau (same patient) {_ci(kt['posterior'], '{:.2f}')}; prior "
+                     f"{_ci(kt['prior'], '{:.2f}')}.")
+    lines += ["", f"Kaplan-Meier cross-check ({out['kaplan_meier']['episodes']}), "
+                  "median [95% CI] (n, events):"]
+    for col, block in out["kaplan_meier"].items():
+        if col == "episodes":
+            continue
+        lines.append(f"  {col}: " + "; ".join(
+            f"{v} {_km(r)} ({int(r['n'])}, {int(r['events'])})" for v, r in block.items()))
+    lines += ["", prior_lines(m.priors_, d, m.fixed_shape), "", f"Diagnostics: {m.diagnostics_}"]
+    return "\n".join(lines)

@@ -85,3 +85,140 @@ def swimmer(episodes: pd.DataFrame) -> Figure:
     ax.set_title("Patient courses (bar label: best response to the first infusion)")
     fig.tight_layout()
     return fig
+
+
+def forest(summary: pd.DataFrame, *, title: str, xlabel: str = "response rate") -> Figure:
+    """Forest plot of a response fit: raw and shrunken cohort rates, pooled and predictive.
+
+    ``summary`` is :meth:`ResponseModel.summary`. Raw rates are drawn as open circles with
+    exact (Clopper-Pearson) 95% intervals for reference; posterior quantities as filled
+    points with 95% credible intervals.
+    """
+    from scipy import stats
+
+    rows: list[tuple[str, float, float, float, str, str]] = []
+    levels = list(dict.fromkeys(summary.loc[summary.quantity == "pooled_rate", "level"]))
+    for level in levels:
+        for _, r in summary[(summary.quantity == "cohort_rate")
+                            & (summary.group == level)].iterrows():
+            n, k = int(r["n"]), int(r["responders"])
+            lo = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
+            hi = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+            rows.append((f"{r['cohort']}  raw {k}/{n}", k / n, lo, hi, "raw", level))
+            rows.append((f"{r['cohort']}  shrunken", r["median"], r["lower"], r["upper"],
+                         "cohort", level))
+        for quantity, label in (("pooled_rate", "pooled mean"), ("predictive_rate",
+                                                                 "new cohort")):
+            sel = summary[(summary.quantity == quantity) & (summary.level == level)]
+            if not sel.empty:
+                r = sel.iloc[0]
+                rows.append((f"{level}: {label}", r["median"], r["lower"], r["upper"], quantity,
+                             level))
+    fig, ax = plt.subplots(figsize=(8, 0.34 * len(rows) + 1.4))
+    style = {"raw": ("o", "none", 0.6), "cohort": ("o", None, 1.0),
+             "pooled_rate": ("D", None, 1.0), "predictive_rate": ("s", None, 1.0)}
+    for y, (_, med, lo, hi, kind, level) in enumerate(rows):
+        marker, face, alpha = style[kind]
+        col = color_for(level, levels)
+        ax.plot([lo, hi], [y, y], color=col, alpha=alpha,
+                lw=3 if kind in ("pooled_rate", "predictive_rate") else 1.5)
+        ax.plot(med, y, marker=marker, color=col, markerfacecolor=face or col, markersize=7)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def prior_posterior(posterior: np.ndarray, prior, *, label: str, title: str) -> Figure:
+    """Posterior draws (histogram) of a parameter against its prior density (line)."""
+    draws = np.asarray(posterior, dtype=float).ravel()
+    hi = float(np.quantile(draws, 0.995))
+    dist = prior.frozen()
+    hi = max(hi, float(dist.ppf(0.99)))
+    grid = np.linspace(1e-6, hi, 400)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(draws[draws <= hi], bins=60, density=True, color="#7f9fbf", alpha=0.7,
+            label="posterior")
+    ax.plot(grid, np.exp(prior.logpdf(grid)), color="black", lw=1.5, label=f"prior {prior}")
+    ax.set_xlabel(label)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def km_bands(data: pd.DataFrame, curves: pd.DataFrame, *, group_col: str, title: str,
+             time_label: str = "months") -> Figure:
+    """Kaplan-Meier curves of the data with posterior-predictive survival bands per group.
+
+    ``data`` has ``time``, ``event`` and ``group_col``; ``curves`` has ``group, time,
+    median, lower, upper`` (posterior S(t) of each group, 95% band). The Kaplan-Meier
+    estimates come from lifelines.
+    """
+    from lifelines import KaplanMeierFitter
+
+    levels = list(dict.fromkeys(curves["group"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for level in levels:
+        col = color_for(str(level), [str(v) for v in levels])
+        c = curves[curves["group"] == level]
+        ax.fill_between(c["time"], c["lower"], c["upper"], color=col, alpha=0.18, lw=0)
+        ax.plot(c["time"], c["median"], color=col, lw=1.2, ls="--")
+        d = data[data[group_col].astype(str) == str(level)]
+        if len(d):
+            km = KaplanMeierFitter().fit(d["time"], d["event"], label=str(level))
+            sf = km.survival_function_
+            ax.step(sf.index, sf.iloc[:, 0], where="post", color=col, lw=2,
+                    label=f"{level}: Kaplan-Meier (n={len(d)}, {int(d['event'].sum())} events)")
+            cens = d[d["event"] == 0]
+            ax.plot(cens["time"], km.survival_function_at_times(cens["time"]).to_numpy(), "|",
+                    color=col, markersize=10, mew=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(time_label)
+    ax.set_ylabel("probability event-free")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ppc_counts(ppc: pd.DataFrame, *, observed: str, mean: str, lower: str, upper: str,
+               label: str, title: str) -> Figure:
+    """Observed count per cohort (cross) against its posterior-predictive 95% interval."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ppc) + 1.3))
+    y = np.arange(len(ppc))
+    ax.hlines(y, ppc[lower], ppc[upper], color="#7f9fbf", lw=6, alpha=0.7,
+              label="95% predictive interval")
+    ax.plot(ppc[mean], y, "o", color="#1f4f7f", label="predictive mean")
+    ax.plot(ppc[observed], y, "x", color="#d62728", markersize=10, mew=2, label="observed")
+    ax.set_yticks(y, ppc["cohort"].astype(str), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sensitivity(table: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
+    """Headline estimates (median, 95% interval) under each prior variant, per level."""
+    rows = list(table.itertuples(index=False))
+    variants = list(dict.fromkeys(table["variant"]))
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.3))
+    for y, r in enumerate(rows):
+        col = _FALLBACK[variants.index(r.variant) % len(_FALLBACK)] if r.variant != "default" \
+            else "black"
+        ax.plot([r.lower, r.upper], [y, y], color=col, lw=2)
+        ax.plot(r.median, y, "o", color=col)
+    ax.set_yticks(range(len(rows)), [f"{r.label} | {r.variant}" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -13,7 +13,7 @@ from pclbayes.errors import DataValidationError, PclBayesError
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with one sub-command per module in :mod:`pclbayes.cli`."""
-    from pclbayes.cli import data_cmd, plan_cmd, report_cmd
+    from pclbayes.cli import data_cmd, fit_cmd, plan_cmd, report_cmd
 
     parser = argparse.ArgumentParser(
         prog="pclbayes",
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pclbayes {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data_cmd, plan_cmd, report_cmd):
+    for module in (data_cmd, fit_cmd, plan_cmd, report_cmd):
         module.register(sub)
     return parser
 
@@ -31,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 success, 2 invalid input or data)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    from pclbayes.cli.fit_cmd import rewrite_spec_argv
+
+    args = parser.parse_args(rewrite_spec_argv(argv))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -1,9 +1,10 @@
-"""``pclbayes plan``: operating characteristics, sample size, ESS and MAP priors."""
+"""``pclbayes plan``: operating characteristics, sample size, ESS, MAP and survival priors."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from pclbayes.errors import SpecError
@@ -19,6 +20,19 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
     if not values:
         raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def _ints(text: str) -> list[int]:
+    """Parse a comma-separated list of integers."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
     return values
 
 
@@ -146,6 +160,112 @@ def _run_map_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- survival prior
+def _run_survival_prior(args: argparse.Namespace) -> int:
+    from pclbayes.planning.survival_map import survival_map_prior_from_evidence
+
+    res = survival_map_prior_from_evidence(
+        args.data,
+        endpoint=args.endpoint,
+        by=args.by,
+        level=args.level,
+        seed=args.seed,
+        max_components=args.max_components,
+    )
+    if args.out is not None:
+        res.save(args.out)
+    if args.json:
+        _emit(res.to_dict())
+    else:
+        print(res)
+        if args.out is not None:
+            print(f"Prior written to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- events
+_EVENT_LABELS = {"pfs": "PFS events (progression or death)", "os": "OS events (deaths)"}
+
+
+def _default_at_least(pred: Any) -> list[int]:
+    """About 15 event counts spanning the central 99% of the predictive distribution."""
+    lo, hi = max(pred.ppf(0.005), 1), max(pred.ppf(0.995), 1)
+    step = max(1, math.ceil((hi - lo + 1) / 15))
+    return sorted({*range(lo, hi + 1, step), hi})
+
+
+def _run_events(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from pclbayes.planning import NormalMixture, load_prior, load_provenance, predictive_events
+
+    prior = load_prior(args.prior)
+    if not isinstance(prior, NormalMixture):
+        raise SpecError(
+            f"{args.prior}: this command needs a normal prior for log(median months) "
+            "(create one with 'pclbayes plan survival-prior --out FILE'), got a beta prior"
+        )
+    provenance = load_provenance(args.prior)
+    spec = provenance.get("spec")
+    endpoint = spec.get("endpoint") if isinstance(spec, dict) else None
+    label = _EVENT_LABELS.get(endpoint, "events") if isinstance(endpoint, str) else "events"
+    if args.shape is not None:
+        shape, shape_source = args.shape, "--shape"
+    else:
+        stored = provenance.get("weibull_shape")
+        if isinstance(stored, int | float) and math.isfinite(stored) and stored > 0:
+            shape, shape_source = float(stored), "prior file"
+        else:
+            shape, shape_source = 1.0, "default (exponential)"
+    pred = predictive_events(
+        prior,
+        n=args.n,
+        accrual=args.accrual,
+        analysis_time=args.analysis_time,
+        shape=shape,
+        n_draws=args.prior_draws,
+        rng=np.random.default_rng(args.seed),
+    )
+    ks = args.at_least if args.at_least is not None else _default_at_least(pred)
+    bad = [k for k in ks if k < 0 or k > args.n]
+    if bad:
+        raise SpecError(f"--at-least values must lie in 0..{args.n} (the --n patients): {bad}")
+    table = [{"events": int(k), "prob": pred.prob_at_least(int(k))} for k in ks]
+    lower, upper = pred.ppf(0.025), pred.ppf(0.975)
+    if args.json:
+        _emit(
+            {
+                "endpoint": endpoint,
+                "n": pred.n,
+                "accrual": pred.accrual,
+                "analysis_time": pred.analysis_time,
+                "shape": pred.shape,
+                "shape_source": shape_source,
+                "prior_draws": pred.n_draws,
+                "seed": args.seed,
+                "mean": pred.mean,
+                "median": pred.ppf(0.5),
+                "lower": lower,
+                "upper": upper,
+                "prob_at_least": table,
+                "pmf": [float(v) for v in pred.pmf],
+            }
+        )
+        return 0
+    print(
+        f"Predictive number of {label}: {pred.n} patients accrued uniformly over "
+        f"{pred.accrual:g} months, analysis at month {pred.analysis_time:g}\n"
+        f"Weibull shape {pred.shape:.4g} ({shape_source}); median prior from {args.prior} "
+        f"({pred.n_draws} draws, seed {args.seed})\n"
+        f"Expected events {pred.mean:.2f}, median {pred.ppf(0.5)}, 95% interval "
+        f"[{lower}, {upper}]"
+    )
+    print(" events  P(events >= k)")
+    for row in table:
+        print(f"{row['events']:7d}  {row['prob']:14.4f}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def _add_rule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -168,8 +288,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``plan`` command and its sub-commands to ``subparsers``."""
     plan = subparsers.add_parser(
         "plan",
-        help="trial planning: operating characteristics, sample size, ESS, MAP prior",
-        description="Plan a single-arm trial with a (robust) MAP prior for the response rate.",
+        help="trial planning: MAP priors, ESS, operating characteristics, sample size, events",
+        description=(
+            "Plan a single-arm trial with a (robust) MAP prior for the response rate, or with "
+            "a prior for a new cohort's median PFS/OS and the predictive number of events."
+        ),
     )
     sub = plan.add_subparsers(dest="plan_command", required=True, metavar="SUBCOMMAND")
 
@@ -271,3 +394,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mp.add_argument("--out", metavar="FILE", help="write the (robust) prior as JSON")
     mp.add_argument("--json", action="store_true", help="print JSON instead of text")
     mp.set_defaults(func=_run_map_prior)
+
+    sp = sub.add_parser(
+        "survival-prior",
+        help="prior for a new cohort's median PFS/OS from the pooled survival model",
+        description=(
+            "Fit the pooled Weibull survival model, draw the median time of a new cohort, "
+            "approximate log(median) by a normal mixture and report its effective number of "
+            "events at the posterior-median Weibull shape."
+        ),
+    )
+    sp.add_argument("--endpoint", choices=["pfs", "os"], default="pfs", help="survival endpoint")
+    sp.add_argument(
+        "--target",
+        "--level",
+        dest="level",
+        metavar="LEVEL",
+        help="stratum of the --by grouping for the new cohort (e.g. BCMA)",
+    )
+    sp.add_argument(
+        "--by", choices=["target", "strategy"], default="target", help="grouping of episodes"
+    )
+    sp.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sp.add_argument(
+        "--max-components", type=int, default=3, help="largest mixture size (default 3)"
+    )
+    sp.add_argument("--out", metavar="FILE", help="write the log-median prior as JSON")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sp.set_defaults(func=_run_survival_prior)
+
+    ev = sub.add_parser(
+        "events",
+        help="predictive number of events (e.g. progressions) by the analysis time",
+        description=(
+            "Predictive distribution of the number of events (progressions) among N patients "
+            "entering uniformly over the accrual period, counted at the analysis time "
+            "(months from the first entry), under a log-median prior and Weibull shape."
+        ),
+    )
+    ev.add_argument(
+        "--prior", required=True, metavar="FILE", help="prior JSON file (normal, log median)"
+    )
+    ev.add_argument("--n", type=int, required=True, help="number of patients")
+    ev.add_argument(
+        "--accrual", type=float, required=True, metavar="MONTHS", help="accrual period (months)"
+    )
+    ev.add_argument(
+        "--analysis-time",
+        type=float,
+        required=True,
+        metavar="MONTHS",
+        help="time of the analysis, months after the first patient entered",
+    )
+    ev.add_argument(
+        "--shape",
+        type=float,
+        metavar="K",
+        help="Weibull shape (default: the one stored in the prior file, else 1 = exponential)",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default 0)")
+    ev.add_argument(
+        "--prior-draws",
+        type=int,
+        default=10_000,
+        metavar="M",
+        help="Monte-Carlo draws of the median from the prior (default 10000)",
+    )
+    ev.add_argument(
+        "--at-least",
+        type=_ints,
+        metavar="K[,K...]",
+        help="event counts k for the P(events >= k) table (default: spread over the range)",
+    )
+    ev.add_argument("--json", action="store_true", help="print JSON instead of text")
+    ev.set_defaults(func=_run_events)

@@ -40,6 +40,11 @@ from pclbayes.planning.io import (
 from pclbayes.planning.map_prior import MapPrior, build_map_prior, map_prior_from_evidence
 from pclbayes.planning.mixture import BetaMixture, robustify
 from pclbayes.planning.normal import NormalMixture
+from pclbayes.planning.survival_map import (
+    SurvivalMapPrior,
+    build_survival_map_prior,
+    survival_map_prior_from_evidence,
+)
 from pclbayes.planning.survival_prior import (
     EventCountPredictive,
     ess_events,
@@ -66,8 +71,10 @@ __all__ = [
     "NormalMixture",
     "OperatingCharacteristics",
     "SampleSizeResult",
+    "SurvivalMapPrior",
     "assurance",
     "build_map_prior",
+    "build_survival_map_prior",
     "decision_boundary",
     "decision_rule",
     "ess",
@@ -91,5 +98,6 @@ __all__ = [
     "robustify",
     "sample_size",
     "save_prior",
+    "survival_map_prior_from_evidence",
     "to_pymc",
 ]

@@ -74,9 +74,11 @@ def evidence_section(page: Page, eb: EvidenceBase) -> None:
                      f"{affecting} affecting analyses)</h3>")
         parts.append(para("Where the documents disagree the data record both statements and "
                           "the handling chosen; nothing was resolved silently."))
+        detail = issues.get("detail", pd.Series("", index=issues.index)).fillna("")
         view = issues.assign(
             disagreement=issues["statement_a"] + " [" + issues["location_a"] + "] vs "
             + issues["statement_b"] + " [" + issues["location_b"] + "]"
+            + detail.map(lambda d: f". {d}" if d else "")
         )[["issue_id", "cohort", "kind", "disagreement", "affects_analysis", "handling"]]
         parts.append(table(view, caption="Registry of source inconsistencies "
                            "(data/source_issues.csv)"))

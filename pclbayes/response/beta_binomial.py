@@ -22,6 +22,7 @@ from scipy import stats
 
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
+from pclbayes.response.mcmc import prior_data, prior_key, prior_rv
 
 NAME = "beta-binomial"
 #: Parameters NUTS samples (and the convergence gate checks).
@@ -33,13 +34,12 @@ def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
 
 def cache_key(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> tuple:
     """What fixes the compiled model: everything except the counts themselves."""
-    return (NAME, data.n_units, data.n_strata, heterogeneity,
-            *(f"{k}={priors[k]}" for k in sorted(priors)))
+    return (NAME, data.n_units, data.n_strata, heterogeneity, *prior_key(priors))
 
 
-def data_dict(data: CountData) -> dict[str, np.ndarray]:
-    """Values of the model's ``pm.Data`` containers."""
-    return {"n": data.n, "r": data.r, "s": data.stratum_index}
+def data_dict(data: CountData, priors: dict[str, Prior]) -> dict[str, np.ndarray]:
+    """Values of the model's ``pm.Data`` containers (counts and prior parameters)."""
+    return {"n": data.n, "r": data.r, "s": data.stratum_index, **prior_data(priors)}
 
 
 def build(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> pm.Model:
@@ -49,11 +49,11 @@ def build(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> pm.M
         n = pm.Data("n", data.n, dims="unit")
         r = pm.Data("r", data.r, dims="unit")
         s = pm.Data("s", data.stratum_index, dims="unit")
-        mu = priors["mu"].to_pymc("mu", dims="stratum")
+        mu = prior_rv("mu", priors["mu"], dims="stratum")
         if heterogeneity == "stratum":
-            kappa = priors["kappa"].to_pymc("kappa", dims="stratum")[s]
+            kappa = prior_rv("kappa", priors["kappa"], dims="stratum")[s]
         else:
-            kappa = priors["kappa"].to_pymc("kappa")
+            kappa = prior_rv("kappa", priors["kappa"])
         pm.BetaBinomial("y", n=n, alpha=mu[s] * kappa, beta=(1 - mu[s]) * kappa, observed=r,
                         dims="unit")
     return model

@@ -105,14 +105,15 @@ def from_frame(counts: pd.DataFrame, *, endpoint: str, by: str, source: str,
     for i in range(len(df)):
         who = f"cohort '{df['cohort'].iloc[i]}'"
         ni, ri = n.iloc[i], r.iloc[i]
-        if not (np.isfinite(ni) and ni == int(ni) and ni >= 1):
-            problems.append(_problem(source, "n", f"{who}: n={df['n'].iloc[i]!r} must be an "
+        n_ok = bool(np.isfinite(ni) and ni == int(ni) and ni >= 1)
+        if not n_ok:
+            problems.append(_problem(source, "n", f"{who}: n={df['n'].iloc[i]} must be an "
                                      "integer >= 1", i + 1))
         if not (np.isfinite(ri) and ri == int(ri) and ri >= 0):
             problems.append(_problem(source, "responders", f"{who}: responders="
-                                     f"{df['responders'].iloc[i]!r} must be an integer >= 0",
+                                     f"{df['responders'].iloc[i]} must be an integer >= 0",
                                      i + 1))
-        elif np.isfinite(ni) and ri > ni:
+        elif n_ok and ri > ni:
             problems.append(_problem(source, "responders", f"{who}: {int(ri)} responders "
                                      f"exceed n={int(ni)}", i + 1))
         if pd.isna(df["group"].iloc[i]):

@@ -16,11 +16,13 @@ including every patient responding (15/15): no continuity correction is needed o
 With a shared :math:`\kappa` the strata are independent given :math:`y`, so the joint posterior
 over all strata is handled exactly as :math:`p(y \mid r) \prod_s p(x_s \mid y, r)` on 2-D grids.
 
-The grid adapts: a coarse pass over the prior range (prior quantiles :math:`10^{-12}` to
-:math:`1 - 10^{-12}`) finds the region where the density is within :math:`e^{-30}` of its
-maximum, a second pass narrows it, and the final midpoint-rule grid (128 x 96 cells by
-default) covers it. Quantiles come from the piecewise-linear CDF on the cell edges; cohort and
-new-cohort rates are exact beta mixtures over the grid (conjugacy), inverted by root finding.
+The grid adapts: a first pass covers the prior range (prior quantiles :math:`10^{-12}` to
+:math:`1 - 10^{-12}`); two more passes place the cells where the posterior is (cell density
+proportional to the cube root of the marginal posterior density, plus a floor, over the range
+that holds all but :math:`10^{-12}` of the mass in each tail), the last with 96 x 80 cells
+by default. Cell masses use the midpoint rule; quantiles come from the interpolated CDF on
+the cell edges; cohort and new-cohort rates are exact beta mixtures over the grid
+(conjugacy), inverted by safeguarded Newton iterations.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from scipy import special
+from scipy.interpolate import PchipInterpolator
 from scipy.optimize import elementwise
 
 from pclbayes.errors import SpecError
@@ -83,7 +86,7 @@ class Axis:
         hi = min(int(np.searchsorted(cum, 1 - _TAIL)) + 2, len(p))
         edges = self.edges[lo:hi + 1]
         dens = p[lo:hi] / self.widths[lo:hi]
-        rho = (dens / dens.max()) ** (1 / 3) + 0.1
+        rho = (dens / dens.max()) ** (1 / 3) + 0.05
         cell = np.concatenate([[0.0], np.cumsum(rho * np.diff(edges))])
         return Axis(np.interp(np.linspace(0.0, 1.0, m + 1), cell / cell[-1], edges))
 
@@ -192,13 +195,15 @@ class ExactPosterior:
         """Mean and quantiles of the population-mean rate ``mu_s``."""
         p = self.mu_marginal(s)
         q = special.expit(_cell_quantiles(self.x[s], p, PROBS))
-        return _stats(float(p @ special.expit(self.x[s].mid)), q)
+        m = special.expit(self.x[s].mid)
+        return _stats(float(p @ m), q, float(p @ m**2))
 
     def kappa_summary(self, s: int = 0) -> dict[str, float]:
         """Mean and quantiles of ``kappa`` (of stratum ``s`` if not shared)."""
         w = self.kappa_marginal(s)
         q = np.exp(_cell_quantiles(self.y[s], w, PROBS))
-        return _stats(float(w @ np.exp(self.y[s].mid)), q)
+        k = np.exp(self.y[s].mid)
+        return _stats(float(w @ k), q, float(w @ k**2))
 
     def function_summary(self, fn, s: int) -> dict[str, float]:
         """Mean and weighted-cell quantiles of ``fn(mu, kappa)`` for stratum ``s``."""
@@ -209,7 +214,7 @@ class ExactPosterior:
         order = np.argsort(values)
         cum = np.cumsum(w[order]) - 0.5 * w[order]
         q = np.interp(PROBS, cum, values[order])
-        return _stats(float(w @ values), q)
+        return _stats(float(w @ values), q, float(w @ values**2))
 
     def _mixture(self, s: int, r: int = 0, n: int = 0):
         mu = special.expit(self.x[s].mid)[:, None]
@@ -224,12 +229,12 @@ class ExactPosterior:
         """Mean and quantiles of cohort unit ``j``'s rate (a beta mixture over the grid)."""
         d = self.data
         w, a, b = self._mixture(int(d.stratum_index[j]), int(d.r[j]), int(d.n[j]))
-        return _stats(float(w @ (a / (a + b))), _mixture_quantiles(w, a, b, PROBS))
+        return _mixture_stats(w, a, b)
 
     def predictive_summary(self, s: int) -> dict[str, float]:
         """Mean and quantiles of a new cohort's rate in stratum ``s``."""
         w, a, b = self._mixture(s)
-        return _stats(float(w @ (a / (a + b))), _mixture_quantiles(w, a, b, PROBS))
+        return _mixture_stats(w, a, b)
 
     def contrast_summary(self, s: int, ref: int) -> dict[str, float]:
         """``mu_s - mu_ref``: mean, quantiles and the posterior probability it is > 0."""
@@ -240,7 +245,16 @@ class ExactPosterior:
             mid = 0.5 * (lo + hi)
             below = cdf(mid) < target
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        out = _stats(self.mu_summary(s)["mean"] - self.mu_summary(ref)["mean"], 0.5 * (lo + hi))
+        ma, mb = special.expit(self.x[ref].mid), special.expit(self.x[s].mid)
+        if self.heterogeneity == "shared":  # independent given kappa
+            ea = self.joint[ref].T @ ma / np.maximum(self.kappa_marginal(ref), 1e-300)
+            eb = self.cond[s].T @ mb
+            cross = float(np.sum(self.kappa_marginal(ref) * ea * eb))
+        else:
+            cross = float((self.mu_marginal(ref) @ ma) * (self.mu_marginal(s) @ mb))
+        sa, sb = self.mu_summary(ref), self.mu_summary(s)
+        second = (sa["sd"] ** 2 + sa["mean"] ** 2) + (sb["sd"] ** 2 + sb["mean"] ** 2) - 2 * cross
+        out = _stats(sb["mean"] - sa["mean"], 0.5 * (lo + hi), second)
         out["prob_gt_0"] = float(1.0 - cdf(np.zeros(1))[0])
         return out
 
@@ -308,16 +322,24 @@ def _draw_columns(p: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum((u[None, :] * cum[-1][None, :] >= cum).sum(axis=0), p.shape[0] - 1)
 
 
-def _stats(mean: float, q: np.ndarray) -> dict[str, float]:
+def _stats(mean: float, q: np.ndarray, second: float) -> dict[str, float]:
+    """Summary from the mean, the quantiles ``PROBS`` and the second moment."""
     return {"mean": float(mean), "median": float(q[1]), "lower": float(q[0]),
-            "upper": float(q[2])}
+            "upper": float(q[2]), "sd": float(np.sqrt(max(second - mean**2, 0.0)))}
+
+
+def _mixture_stats(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    mean = a / (a + b)
+    second = a * (a + 1) / ((a + b) * (a + b + 1))
+    return _stats(float(w @ mean), _mixture_quantiles(w, a, b, PROBS), float(w @ second))
 
 
 def _cell_quantiles(axis: Axis, p: np.ndarray, probs) -> np.ndarray:
     """Quantiles of a density piecewise uniform over the cells of ``axis``."""
     cum = np.concatenate([[0.0], np.cumsum(p)])
     cum /= cum[-1]
-    return np.interp(probs, cum, axis.edges)
+    keep = np.concatenate([[True], np.diff(cum) > 0])
+    return PchipInterpolator(cum[keep], axis.edges[keep])(np.asarray(probs))
 
 
 def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs) -> np.ndarray:
@@ -332,10 +354,13 @@ def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs) -> np
     q = np.asarray(probs, dtype=float)
 
     def cdf(t: np.ndarray) -> np.ndarray:  # accurate in both tails: 1 - x is never formed
-        t = t[:, None]
-        lower = special.betainc(a, b, special.expit(np.minimum(t, 0.0)))
-        upper = special.betainc(b, a, special.expit(-np.maximum(t, 0.0)))
-        return np.where(t <= 0, lower, 1.0 - upper) @ w
+        out = np.empty(len(t))
+        neg = t <= 0
+        if neg.any():
+            out[neg] = special.betainc(a, b, special.expit(t[neg])[:, None]) @ w
+        if not neg.all():
+            out[~neg] = 1.0 - special.betainc(b, a, special.expit(-t[~neg])[:, None]) @ w
+        return out
 
     edge = cdf(np.array([-_T_MAX, _T_MAX]))
     out = np.where(q < edge[0], 0.0, 1.0)
@@ -352,17 +377,21 @@ def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs) -> np
     t = np.clip(_logit(np.clip(start, 1e-15, 1 - 1e-15)), -_T_MAX, _T_MAX)
     lo, hi = np.full_like(q, -_T_MAX), np.full_like(q, _T_MAX)
     log_b = special.betaln(a, b)
+    active = np.ones(len(q), dtype=bool)
     for _ in range(100):
-        f = cdf(t) - q
-        if np.all(np.abs(f) < 1e-11) or np.all(hi - lo < 1e-10):
-            break
-        lo, hi = np.where(f < 0, t, lo), np.where(f > 0, t, hi)
-        tc = t[:, None]
+        f = cdf(t[active]) - q[active]
+        done = (np.abs(f) < 1e-11) | (hi[active] - lo[active] < 1e-10)
+        lo[active] = np.where(f < 0, t[active], lo[active])
+        hi[active] = np.where(f > 0, t[active], hi[active])
+        tc = t[active][:, None]
         with np.errstate(all="ignore"):
             dens = np.exp(a * _log_expit(tc) + b * _log_expit(-tc) - log_b) @ w   # dF/dt
-            step = t - f / dens
-        ok = np.isfinite(step) & (step > lo) & (step < hi)
-        t = np.where(ok, step, 0.5 * (lo + hi))
+            step = t[active] - f / dens
+        ok = np.isfinite(step) & (step > lo[active]) & (step < hi[active])
+        t[active] = np.where(done, t[active], np.where(ok, step, 0.5 * (lo + hi)[active]))
+        active[active] = ~done
+        if not active.any():
+            break
     out[inside] = special.expit(t)
     return out
 
@@ -414,7 +443,7 @@ def _posterior(data: CountData, heterogeneity: str, xs: list[Axis], ys: list[Axi
 
 
 def fit_exact(data: CountData, priors: dict[str, Any], heterogeneity: str = "shared", *,
-              resolution: tuple[int, int] = (96, 64),
+              resolution: tuple[int, int] = (96, 80),
               bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
               ) -> ExactPosterior:
     """Posterior of the beta-binomial hyperparameters by numerical integration.

@@ -29,6 +29,7 @@ from scipy import special, stats
 
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
+from pclbayes.response.mcmc import prior_data, prior_key, prior_rv
 
 NAME = "logit-normal"
 FREE = ("intercept", "effect", "sigma", "z")
@@ -50,13 +51,18 @@ def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
 
 def cache_key(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> tuple:
     """What fixes the compiled model: everything except the counts themselves."""
-    return (NAME, data.n_units, data.n_strata, heterogeneity,
-            *(f"{k}={priors[k]}" for k in sorted(priors)))
+    return (NAME, data.n_units, data.n_strata, heterogeneity, *prior_key(_used(priors, data)))
 
 
-def data_dict(data: CountData) -> dict[str, np.ndarray]:
-    """Values of the model's ``pm.Data`` containers."""
-    return {"n": data.n, "r": data.r, "s": data.stratum_index}
+def data_dict(data: CountData, priors: dict[str, Prior]) -> dict[str, np.ndarray]:
+    """Values of the model's ``pm.Data`` containers (counts and prior parameters)."""
+    return {"n": data.n, "r": data.r, "s": data.stratum_index,
+            **prior_data(_used(priors, data))}
+
+
+def _used(priors: dict[str, Prior], data: CountData) -> dict[str, Prior]:
+    """The priors that appear in the model (no ``effect`` with a single stratum)."""
+    return {k: v for k, v in priors.items() if k != "effect" or data.n_strata > 1}
 
 
 def build(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> pm.Model:
@@ -67,16 +73,16 @@ def build(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> pm.M
         n = pm.Data("n", data.n, dims="unit")
         r = pm.Data("r", data.r, dims="unit")
         s = pm.Data("s", data.stratum_index, dims="unit")
-        intercept = priors["intercept"].to_pymc("intercept")
+        intercept = prior_rv("intercept", priors["intercept"])
         if data.n_strata > 1:
-            effect = priors["effect"].to_pymc("effect", dims="contrast")
+            effect = prior_rv("effect", priors["effect"], dims="contrast")
             mu = pt.concatenate([pt.zeros(1), effect]) + intercept
         else:
             mu = pt.zeros(1) + intercept
         if heterogeneity == "stratum":
-            sigma = priors["sigma"].to_pymc("sigma", dims="stratum")[s]
+            sigma = prior_rv("sigma", priors["sigma"], dims="stratum")[s]
         else:
-            sigma = priors["sigma"].to_pymc("sigma")
+            sigma = prior_rv("sigma", priors["sigma"])
         z = pm.Normal("z", 0.0, 1.0, dims="unit")
         pm.Binomial("y", n=n, logit_p=mu[s] + sigma * z, observed=r, dims="unit")
     return model

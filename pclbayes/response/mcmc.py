@@ -1,9 +1,10 @@
 """NUTS for the response models, reusing compiled models across fits.
 
 Compiling a PyMC model for nutpie takes 1-2 s; sampling the response models takes about
-0.1 s. The data enter the models as ``pm.Data`` containers, so a compiled model is cached
-by its structure (model family, number of units and strata, heterogeneity, priors) and a
-later fit with new counts only swaps the data in (``CompiledPyMCModel.with_data``). With
+0.1 s. The counts and the prior parameters enter the models as ``pm.Data`` containers, so a
+compiled model is cached by its structure (model family, number of units and strata,
+heterogeneity, prior families) and a later fit with new counts or new prior values only swaps
+the data in (``CompiledPyMCModel.with_data``). With
 ``sampler = "pymc"`` the model is handed to :func:`pclbayes.sampling.sample` instead.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from pclbayes.priors import Prior
 from pclbayes.sampling import SamplerSettings, sample
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,23 @@ def _compiled(key: Hashable, build: Callable[[], pm.Model]):
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return compiled
+
+
+def prior_rv(name: str, prior: Prior, **kwargs):
+    """The PyMC variable ``name ~ prior`` with its parameters in ``pm.Data`` containers."""
+    params = {k: pm.Data(f"{name}__{k}", float(v)) for k, v in prior.params.items()}
+    return getattr(pm, prior.dist)(name, **params, **kwargs)
+
+
+def prior_data(priors: dict[str, Prior]) -> dict[str, np.ndarray]:
+    """Values of the prior-parameter containers made by :func:`prior_rv`."""
+    return {f"{name}__{k}": np.asarray(float(v)) for name, prior in priors.items()
+            for k, v in prior.params.items()}
+
+
+def prior_key(priors: dict[str, Prior]) -> tuple[str, ...]:
+    """The part of a cache key the priors fix: their distribution families."""
+    return tuple(f"{name}~{priors[name].dist}" for name in sorted(priors))
 
 
 def clear_cache() -> None:

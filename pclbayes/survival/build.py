@@ -39,14 +39,18 @@ def free_parameters(design: Design, fixed_shape: float | None) -> list[str]:
 
 def coords(design: Design) -> dict[str, tuple[str, ...]]:
     """Named coordinates of the model's dimensions."""
-    return {"term": design.term_labels, "cohort": design.cohorts, "group": design.groups}
+    out = {"term": design.term_labels, "cohort": design.cohorts}
+    if design.shape_by_group:
+        out["group"] = design.groups
+    return out
 
 
 def build_model(design: Design, priors: dict[str, Prior], fixed_shape: float | None = None,
                 ) -> pm.Model:
     """Build the PyMC model (parameters and the censored likelihood only)."""
+    start = _start_log_median(design, priors["log_median"])
     with pm.Model(coords=coords(design)) as model:
-        eta = priors["log_median"].to_pymc("log_median")
+        eta = priors["log_median"].to_pymc("log_median", **start)
         if design.n_terms:
             beta = priors["effect"].to_pymc("beta", dims="term")
             eta = eta + pt.dot(pt.as_tensor(design.X), beta)
@@ -59,9 +63,10 @@ def build_model(design: Design, priors: dict[str, Prior], fixed_shape: float | N
         if fixed_shape is not None:
             shape = pt.as_tensor(float(fixed_shape))
         elif design.shape_by_group:
-            shape = priors["shape"].to_pymc("shape", dims="group")[design.group_index]
+            shape = priors["shape"].to_pymc("shape", dims="group",
+                                            **_start(priors["shape"], 1.0))[design.group_index]
         else:
-            shape = priors["shape"].to_pymc("shape")
+            shape = priors["shape"].to_pymc("shape", **_start(priors["shape"], 1.0))
         if shape.ndim == 0:
             shape = pt.ones(design.X.shape[0]) * shape
         log_t, event = design.log_t, design.event
@@ -74,3 +79,19 @@ def build_model(design: Design, priors: dict[str, Prior], fixed_shape: float | N
                 log_t, event, eta, shape, tau, design.cluster_index, design.cluster_mask, pt))
         pm.Potential("censored_weibull_loglik", loglik)
     return model
+
+
+def _start(prior: Prior, value: float) -> dict[str, float]:
+    """``initval`` for a prior if ``value`` lies inside its support (else PyMC's default).
+
+    Sampling starts from data-scale values rather than from the prior's support point,
+    which for very diffuse priors (e.g. ``Gamma(5, 0.001)`` with mean 5000 on the shape)
+    lies where the likelihood underflows.
+    """
+    lo = prior.params.get("lower", -np.inf) if prior.dist == "Uniform" else -np.inf
+    hi = prior.params.get("upper", np.inf) if prior.dist == "Uniform" else np.inf
+    return {"initval": float(value)} if lo < value < hi else {}
+
+
+def _start_log_median(design: Design, prior: Prior) -> dict[str, float]:
+    return _start(prior, float(np.median(design.log_t)))

@@ -1,9 +1,9 @@
-"""Checks of a fitted survival model against its data and its prior.
+r"""Checks of a fitted survival model against its data and its prior.
 
 * Kaplan-Meier medians (lifelines) per cohort, per target and per reported group;
 * posterior survival curves with 95% bands next to the data's Kaplan-Meier curve;
 * observed versus expected events per cohort: under the model the expected number of
-  events over the observed follow-up is :math:`\\sum_i H_i(t_i)` (Cox-Snell residuals sum),
+  events over the observed follow-up is :math:`\sum_i H_i(t_i)` (Cox-Snell residuals sum),
   and replicated counts are drawn as Poisson with that mean;
 * the prior-predictive distribution of the median time per group.
 """

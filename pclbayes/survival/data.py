@@ -91,7 +91,7 @@ def prepare_data(data: Any, endpoint: str = "pfs") -> SurvivalData:
 def _from_frame(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = df.copy()
     time_col, event_col = "time", "event"
-    if not {"time", "event"} <= set(df.columns):
+    if not {"time", "event"} & set(df.columns):
         time_col, event_col = f"{endpoint}_months", f"{endpoint}_event"
     missing = [c for c in (time_col, event_col) if c not in df.columns]
     if missing:

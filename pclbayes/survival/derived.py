@@ -54,14 +54,14 @@ def draws_from_posterior(post: xr.Dataset, design: Design, priors: dict[str, Pri
     """Collect posterior draws (and the new-cohort draws) into :class:`Draws`."""
     mu = post["log_median"].values
     lead = mu.shape
-    beta = post["beta"].values if design.n_terms else np.zeros(lead + (0,))
+    beta = post["beta"].values if design.n_terms else np.zeros((*lead, 0))
     shape = _shape(post, design, fixed_shape, lead)
     if design.cohort_effect:
         z = post["z_cohort"].values
         sigma = post["sigma_cohort"].values
         sigma_new = sigma
     else:
-        z = np.zeros(lead + (len(design.cohorts),))
+        z = np.zeros((*lead, len(design.cohorts)))
         sigma = np.zeros(lead)
         sigma_new = priors["sigma_cohort"].rvs(int(np.prod(lead)), rng).reshape(lead)
     tau = post["kendall_tau"].values if design.frailty else np.zeros(lead)
@@ -79,7 +79,7 @@ def draws_from_prior(priors: dict[str, Prior], design: Design, fixed_shape: floa
         return np.asarray(priors[name].rvs(size, rng), dtype=float).reshape(lead + extra)
 
     mu = rvs("log_median")
-    beta = rvs("effect", design.n_terms) if design.n_terms else np.zeros(lead + (0,))
+    beta = rvs("effect", design.n_terms) if design.n_terms else np.zeros((*lead, 0))
     if fixed_shape is not None:
         shape = np.full(lead, float(fixed_shape))
     elif design.shape_by_group:
@@ -87,7 +87,7 @@ def draws_from_prior(priors: dict[str, Prior], design: Design, fixed_shape: floa
     else:
         shape = rvs("shape")
     sigma = rvs("sigma_cohort")
-    z = rng.standard_normal(lead + (len(design.cohorts),))
+    z = rng.standard_normal((*lead, len(design.cohorts)))
     if not design.cohort_effect:
         z = np.zeros_like(z)
     tau = rvs("kendall_tau") if design.frailty else np.zeros(lead)
@@ -131,20 +131,20 @@ def reported(d: Draws, design: Design, horizons: Sequence[float], *,
         surv = survival_at(h, med[..., None], k_g[..., None])
         surv_new = survival_at(h, med_new[..., None], k_g[..., None])
         tr = np.exp(d.beta)
-    gh = SAMPLE_DIMS + ("group", "horizon")
+    gh = (*SAMPLE_DIMS, "group", "horizon")
     data = {
-        "median_time": (SAMPLE_DIMS + ("group",), med),
+        "median_time": ((*SAMPLE_DIMS, "group"), med),
         "survival": (gh, surv),
-        "median_time_new_cohort": (SAMPLE_DIMS + ("group",), med_new),
+        "median_time_new_cohort": ((*SAMPLE_DIMS, "group"), med_new),
         "survival_new_cohort": (gh, surv_new),
-        "time_ratio": (SAMPLE_DIMS + ("contrast",), tr),
+        "time_ratio": ((*SAMPLE_DIMS, "contrast"), tr),
     }
     if not design.shape_by_group:
         with np.errstate(over="ignore", under="ignore"):
-            data["hazard_ratio"] = (SAMPLE_DIMS + ("contrast",), np.exp(-d.shape[..., None]
+            data["hazard_ratio"] = ((*SAMPLE_DIMS, "contrast"), np.exp(-d.shape[..., None]
                                                                       * d.beta))
     if with_cohorts and design.cohort_effect:
-        data["cohort_effect"] = (SAMPLE_DIMS + ("cohort",),
+        data["cohort_effect"] = ((*SAMPLE_DIMS, "cohort"),
                                  d.sigma_cohort[..., None] * d.z_cohort)
     coords = {"group": list(design.groups), "horizon": h,
               "contrast": list(design.contrast_labels), "cohort": list(design.cohorts)}

@@ -2,7 +2,8 @@
 
 The Kaplan-Meier median is the first time the estimated survival curve reaches 0.5; its
 confidence interval comes from the pointwise 95% band (log-log transform, lifelines'
-default). ``inf`` means "not reached"; ``nan`` median means fewer than half had an event.
+default). ``inf`` means "not reached" (fewer than half had an event, or the band never
+falls below 0.5).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from pclbayes.priors import Prior, parse_priors
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import checks, report
 from pclbayes.survival.build import build_model, free_parameters
-from pclbayes.survival.data import SurvivalData, prepare_data
+from pclbayes.survival.data import prepare_data
 from pclbayes.survival.defaults import (
     DEFAULT_HORIZONS,
     DEFAULT_PRIOR_DRAWS,
@@ -78,6 +80,10 @@ class SurvivalModel:
         Cohort random effect (``auto``: when there are two or more cohorts).
     frailty : {"auto", "stable", "none"}
         Positive-stable patient frailty for patients with several episodes.
+    episodes : {"all", "first"}, optional
+        Which episodes enter. Default: ``all`` for PFS, ``first`` (first infusions only)
+        for OS, because the OS of a re-infusion is the rest of the same patient's OS and
+        ends with the same death: it is not a second outcome.
     priors : mapping, optional
         Overrides of :func:`pclbayes.survival.defaults.default_priors` by name
         (``log_median, effect, shape, sigma_cohort, kendall_tau``).
@@ -105,6 +111,7 @@ class SurvivalModel:
         fixed_shape: float | None = None,
         cohort_effect: bool | str = "auto",
         frailty: str = "auto",
+        episodes: str | None = None,
         priors: Mapping[str, Any] | None = None,
         horizons: Sequence[float] = DEFAULT_HORIZONS,
         sampler: SamplerSettings | None = None,
@@ -121,6 +128,7 @@ class SurvivalModel:
         self.fixed_shape = fixed_shape
         self.cohort_effect = cohort_effect
         self.frailty = frailty
+        self.episodes = episodes
         self.priors = priors
         self.horizons = horizons
         self.sampler = sampler
@@ -137,6 +145,7 @@ class SurvivalModel:
             "reference": dict(self.reference or {}), "at": dict(self.at or {}),
             "shape": self.shape, "fixed_shape": self.fixed_shape,
             "cohort_effect": self.cohort_effect, "frailty": self.frailty,
+            "episodes": self.episodes,
             "priors": {k: str(Prior.parse(v)) for k, v in dict(self.priors or {}).items()},
             "horizons": [float(h) for h in self.horizons],
             "sampler": (self.sampler or DEFAULT_SAMPLER).__dict__,
@@ -196,10 +205,13 @@ class SurvivalModel:
         seed = int(seed)
         priors, sampler, horizons = self._validated()
         sdata = prepare_data(data, self.endpoint)
+        table, note = _select_episodes(sdata.table, self.episodes, self.endpoint)
         design = build_design(
-            sdata.table, by=self.by, covariates=self.covariates, reference=self.reference,
+            table, by=self.by, covariates=self.covariates, reference=self.reference,
             at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
             shape=self.shape)
+        if note:
+            design = replace(design, notes=(note, *design.notes))
         for note in design.notes:
             logger.info("%s: %s", self.label, note)
         key = provenance.canonical_hash(_graph_signature(design, priors, self.fixed_shape))
@@ -232,10 +244,10 @@ class SurvivalModel:
         idata["prior"] = _prior_dataset(prior, d, self.horizons_, self.fixed_shape)
         episode = {"episode": list(d.episode_labels)}
         idata["posterior_predictive"] = xr.Dataset(
-            {"time": (SAMPLE_DIMS + ("episode",), predictive_times(draws, d, rngs[_STREAM_PPC]))},
+            {"time": ((*SAMPLE_DIMS, "episode"), predictive_times(draws, d, rngs[_STREAM_PPC]))},
             coords=episode)
         idata["prior_predictive"] = xr.Dataset(
-            {"time": (SAMPLE_DIMS + ("episode",),
+            {"time": ((*SAMPLE_DIMS, "episode"),
                       predictive_times(prior, d, rngs[_STREAM_PRIOR_PPC]))}, coords=episode)
         times = np.exp(d.log_t)
         idata["observed_data"] = xr.Dataset({"time": ("episode", times)}, coords=episode)
@@ -251,7 +263,7 @@ class SurvivalModel:
             coords={**episode, "term": list(d.term_labels), "group": list(d.groups)})
         dim, labels = d.units
         idata["log_likelihood"] = xr.Dataset(
-            {"time": (SAMPLE_DIMS + (dim,), pointwise_loglik(draws, d))},
+            {"time": ((*SAMPLE_DIMS, dim), pointwise_loglik(draws, d))},
             coords={dim: list(labels)})
         for name in ("posterior_predictive", "prior_predictive", "log_likelihood"):
             n_chain = idata[name].sizes["chain"]
@@ -284,6 +296,11 @@ class SurvivalModel:
         if priors is None:
             priors, _, _ = self._validated()
         return report.prior_lines(priors, getattr(self, "design_", None), self.fixed_shape)
+
+    def describe(self) -> str:
+        """A methods paragraph generated from the options, data and priors."""
+        self._check_fitted()
+        return report.methods_text(self)
 
     def save(self, path: str | Path) -> Path:
         """Write ``idata_`` (with provenance) to netCDF."""
@@ -326,11 +343,42 @@ class SurvivalModel:
         return checks.prior_median_check(self)
 
     def loo(self) -> Any:
-        """PSIS-LOO (ArviZ) over patients (episodes without the frailty), with Pareto k."""
+        """PSIS-LOO (ArviZ) over patients (episodes without the frailty), with Pareto k.
+
+        Pareto k above 0.7 (likely with so few patients) is logged as a warning and visible
+        in ``result.pareto_k``; it is not raised.
+        """
         self._check_fitted()
         import arviz as az
 
-        return az.loo(self.idata_, var_name="time", pointwise=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = az.loo(self.idata_, var_name="time", pointwise=True)
+        for w in caught:
+            if "Pareto" in str(w.message):
+                logger.warning("%s: PSIS-LOO: %s (Pareto k: %s)", self.label, w.message,
+                               np.round(np.asarray(result.pareto_k), 2).tolist())
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return result
+
+
+def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str
+                     ) -> tuple[pd.DataFrame, str]:
+    choice = episodes or ("first" if endpoint == "os" else "all")
+    if choice not in ("all", "first"):
+        raise SpecError(f"episodes must be 'all' or 'first', got {episodes!r}")
+    if choice == "all" or "strategy" not in table.columns:
+        return table, ""
+    keep = (table["strategy"].astype(str) == "first").to_numpy()
+    if not keep.any():
+        raise SpecError("episodes = 'first' but no episode has strategy 'first'")
+    dropped = int((~keep).sum())
+    why = (" (an OS time from a re-infusion is the rest of the same patient's OS)"
+           if endpoint == "os" else "")
+    note = f"first infusions only: {dropped} re-infusion episode(s) not used{why}" \
+        if dropped else ""
+    return table.loc[keep].reset_index(drop=True), note
 
 
 def _check_support(name: str, prior: Prior) -> None:
@@ -352,13 +400,15 @@ def _graph_signature(design: Design, priors: dict[str, Prior], fixed_shape: floa
                      ) -> dict[str, Any]:
     arrays = {
         "X": design.X, "log_t": design.log_t, "event": design.event,
-        "cohort_index": design.cohort_index, "group_index": design.group_index,
-        "cluster_index": design.cluster_index, "cluster_mask": design.cluster_mask,
-        "single": design.single,
+        "cohort_index": design.cohort_index, "cluster_index": design.cluster_index,
+        "cluster_mask": design.cluster_mask, "single": design.single,
     }
+    if design.shape_by_group:  # reported groups enter the graph only through the shapes
+        arrays["group_index"] = design.group_index
     return {
         **{k: _digest(v) for k, v in arrays.items()},
-        "terms": design.term_labels, "cohorts": design.cohorts, "groups": design.groups,
+        "terms": design.term_labels, "cohorts": design.cohorts,
+        "groups": design.groups if design.shape_by_group else None,
         "frailty": design.frailty, "cohort_effect": design.cohort_effect,
         "shape_by_group": design.shape_by_group, "fixed_shape": fixed_shape,
         "priors": {k: str(v) for k, v in priors.items()},
@@ -374,13 +424,13 @@ def _prior_dataset(prior: Draws, design: Design, horizons: tuple[float, ...],
                    fixed_shape: float | None) -> xr.Dataset:
     data: dict[str, Any] = {"log_median": (SAMPLE_DIMS, prior.log_median)}
     if design.n_terms:
-        data["beta"] = (SAMPLE_DIMS + ("term",), prior.beta)
+        data["beta"] = ((*SAMPLE_DIMS, "term"), prior.beta)
     if fixed_shape is None:
         dims = SAMPLE_DIMS + (("group",) if design.shape_by_group else ())
         data["shape"] = (dims, prior.shape)
     data["sigma_cohort"] = (SAMPLE_DIMS, prior.sigma_cohort)
     if design.cohort_effect:
-        data["z_cohort"] = (SAMPLE_DIMS + ("cohort",), prior.z_cohort)
+        data["z_cohort"] = ((*SAMPLE_DIMS, "cohort"), prior.z_cohort)
     if design.frailty:
         data["kendall_tau"] = (SAMPLE_DIMS, prior.tau)
     ds = xr.Dataset(data, coords={"term": list(design.term_labels),

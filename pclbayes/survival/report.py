@@ -246,13 +246,13 @@ def model_card(m: SurvivalModel) -> str:
     km_by = out["kaplan_meier"].get(d.by, {}) if d.by != "none" else {}
     hs = [_h(h) for h in m.horizons_]
     lines += ["", f"Median {end} (months) and survival, posterior median [95% CrI]:",
-              f"  {'group':<12} {'median':<20} " + " ".join(f"{'S(' + h + ')':<19}" for h in hs)
+              f"  {'group':<16} {'median':<20} " + " ".join(f"{'S(' + h + ')':<19}" for h in hs)
               + " KM median [95% CI]"]
     for g, r in out["groups"].items():
-        for label, block in (("", r), (" new cohort", r["new_cohort"])):
-            row = f"  {(g + label)[:24]:<12} {_ci(block['median_time']):<20} " + " ".join(
+        for label, block in ((g[:16], r), ("  new cohort", r["new_cohort"])):
+            row = f"  {label:<16} {_ci(block['median_time']):<20} " + " ".join(
                 f"{_ci(block['survival_at'][h], '{:.2f}'):<19}" for h in hs)
-            lines.append(row + (" " + _km(km_by.get(g)) if not label else ""))
+            lines.append(row + (" " + _km(km_by.get(g)) if block is r else "").rstrip())
     if out["effects"]:
         lines += ["", "Effects: time ratio TR (>1 = longer) and hazard ratio HR, "
                       "posterior median [95% CrI]:"]
@@ -292,3 +292,32 @@ def model_card(m: SurvivalModel) -> str:
             f"{v} {_km(r)} ({int(r['n'])}, {int(r['events'])})" for v, r in block.items()))
     lines += ["", prior_lines(m.priors_, d, m.fixed_shape), "", f"Diagnostics: {m.diagnostics_}"]
     return "\n".join(lines)
+
+
+def methods_text(m: SurvivalModel) -> str:
+    """One methods paragraph (used by the HTML report)."""
+    d = m.design_
+    terms = ", ".join(t.column for t in d.terms) or "no covariates"
+    parts = [
+        f"{m.endpoint.upper()} was modelled at episode level with a Weibull distribution and "
+        "exact right censoring (log density for events, log survival for censored times). "
+        f"The log median time depends on {terms}"
+        + (f" and a normal cohort random effect (non-centred) over {len(d.cohorts)} cohorts"
+           if d.cohort_effect else "") + "; a missing covariate value is its own level.",
+        "The Weibull shape is " + ("estimated per reported group" if d.shape_by_group else
+                                   "shared" if m.fixed_shape is None else
+                                   f"fixed at {m.fixed_shape:g}")
+        + "; time ratios are exp(coefficient) and hazard ratios time ratio^(-shape).",
+    ]
+    if d.frailty:
+        parts.append(f"The {d.cluster_index.shape[0]} patients with a first infusion and a "
+                     "target-switched re-infusion share a positive-stable frailty: each episode "
+                     "is marginally Weibull and the dependence is measured by Kendall's tau.")
+    fixed = ", ".join(f"{k} = {v}" for k, v in d.at.items())
+    parts.append(f"Groups are the levels of {d.by}" + (f" at {fixed}" if fixed else "")
+                 + ", other covariates at their observed mix; a new cohort adds a cohort "
+                 "effect drawn from the between-cohort distribution.")
+    if len(m.data_.excluded):
+        parts.append(f"{len(m.data_.excluded)} episode(s) without a {m.endpoint.upper()} time "
+                     "were left out.")
+    return " ".join(parts)

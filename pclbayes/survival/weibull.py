@@ -35,7 +35,7 @@ of episode *i* is :math:`Z\,H_i(t)^{1/\alpha}`, so
   :math:`m` above (the frailty integrates out), and
 * the episodes of one patient have the joint survival function
   :math:`S(t_1, \dots) = \exp\{-(\sum_i u_i)^\alpha\}`, :math:`u_i = H_i(t_i)^{1/\alpha}`:
-  a Gumbel–Hougaard copula with Kendall's :math:`\tau = 1 - \alpha`.
+  a Gumbel-Hougaard copula with Kendall's :math:`\tau = 1 - \alpha`.
 
 The joint likelihood of a patient with :math:`d` events among their episodes is
 :math:`(-1)^d \partial^d S / \partial t_{i_1} \cdots \partial t_{i_d}`, written with
@@ -67,12 +67,12 @@ MAX_EVENTS_PER_PATIENT = 2
 
 # ------------------------------------------------------------------ parametrisation helpers
 def scale_from_median(median: ArrayLike, shape: ArrayLike) -> NDArray[np.float64]:
-    """Weibull scale :math:`\\lambda = m / (\\log 2)^{1/k}` from the median and shape."""
+    r"""Weibull scale :math:`\lambda = m / (\log 2)^{1/k}` from the median and shape."""
     return np.asarray(median, dtype=float) / np.log(2.0) ** (1.0 / np.asarray(shape, float))
 
 
 def median_from_scale(scale: ArrayLike, shape: ArrayLike) -> NDArray[np.float64]:
-    """Weibull median :math:`m = \\lambda (\\log 2)^{1/k}` from the scale and shape."""
+    r"""Weibull median :math:`m = \lambda (\log 2)^{1/k}` from the scale and shape."""
     return np.asarray(scale, dtype=float) * np.log(2.0) ** (1.0 / np.asarray(shape, float))
 
 
@@ -84,12 +84,12 @@ def survival_at(t: ArrayLike, median: ArrayLike, shape: ArrayLike) -> NDArray[np
 
 
 def hazard_ratio(time_ratio: ArrayLike, shape: ArrayLike) -> NDArray[np.float64]:
-    """Hazard ratio :math:`\\mathrm{TR}^{-k}` implied by a time ratio under a shared shape."""
+    r"""Hazard ratio :math:`\mathrm{TR}^{-k}` implied by a time ratio under a shared shape."""
     return np.asarray(time_ratio, dtype=float) ** (-np.asarray(shape, dtype=float))
 
 
 def log_cumhaz(log_t: Any, eta: Any, shape: Any, xp: ModuleType = np) -> Any:
-    """:math:`\\log H(t) = k(\\log t - \\eta) + \\log\\log 2` with ``eta`` the log median."""
+    r""":math:`\log H(t) = k(\log t - \eta) + \log\log 2` with ``eta`` the log median."""
     return shape * (log_t - eta) + LOG_LOG2
 
 
@@ -118,10 +118,13 @@ def cluster_loglik(
 
     Parameters
     ----------
-    log_t, event, eta, shape : arrays over episodes
-        Log times, event indicators (1 event, 0 censored), log medians and shapes.
-    tau : scalar
-        Kendall's tau of the within-patient dependence, ``1 - alpha`` (``0 <= tau < 1``).
+    log_t, event : arrays over episodes
+        Log times and event indicators (1 event, 0 censored).
+    eta, shape : arrays (..., episodes)
+        Log medians and shapes (leading draw axes allowed).
+    tau : scalar or array
+        Kendall's tau of the within-patient dependence, ``1 - alpha`` (``0 <= tau < 1``);
+        with leading draw axes pass shape ``(..., 1)``.
     index : int array (patients x slots)
         Episode indices of each patient; unused slots repeat a valid index.
     mask : float array (patients x slots)
@@ -137,13 +140,17 @@ def cluster_loglik(
     log_alpha = xp.log1p(-tau)
     alpha = 1.0 - tau
     log_u = log_cumhaz(log_t, eta, shape, xp) / alpha
-    lu = log_u[..., index]
-    top = xp.max(lu, axis=-1)
-    log_a = top + xp.log(xp.sum(mask * xp.exp(lu - top[..., None]), axis=-1))
-    e = event[index] * mask
-    d = xp.sum(e, axis=-1)
     own = xp.log(shape) + log_u - log_t - log_alpha
-    own_sum = xp.sum(e * own[..., index], axis=-1)
+    # One 1-D gather per slot (cheap to compile and differentiate) instead of a 2-D gather.
+    slots = range(index.shape[1])
+    lu = [log_u[..., index[:, s]] for s in slots]
+    top = lu[0]
+    for s in slots[1:]:
+        top = xp.maximum(top, lu[s])
+    log_a = top + xp.log(sum(mask[:, s] * xp.exp(lu[s] - top) for s in slots))
+    e = [event[index[:, s]] * mask[:, s] for s in slots]
+    d = sum(e)
+    own_sum = sum(e[s] * own[..., index[:, s]] for s in slots)
     p1 = log_alpha + (alpha - 1.0) * log_a
     p2 = (log_alpha + (alpha - 2.0) * log_a
           + xp.logaddexp(log_alpha + alpha * log_a, xp.log(tau)))
@@ -153,7 +160,7 @@ def cluster_loglik(
 
 
 def joint_survival(t: ArrayLike, eta: ArrayLike, shape: ArrayLike, tau: float) -> float:
-    """Joint survival :math:`P(T_1 > t_1, \\dots)` of one patient's episodes (numpy)."""
+    r"""Joint survival :math:`P(T_1 > t_1, \dots)` of one patient's episodes (numpy)."""
     log_h = log_cumhaz(np.log(np.asarray(t, float)), np.asarray(eta, float),
                        np.asarray(shape, float))
     alpha = 1.0 - tau
@@ -163,13 +170,13 @@ def joint_survival(t: ArrayLike, eta: ArrayLike, shape: ArrayLike, tau: float) -
 
 # ------------------------------------------------------------------ simulation
 def positive_stable(alpha: ArrayLike, size: Any, rng: np.random.Generator) -> NDArray:
-    """Draw positive-stable variates with Laplace transform :math:`e^{-s^\\alpha}`.
+    r"""Draw positive-stable variates with Laplace transform :math:`e^{-s^\alpha}`.
 
-    Kanter's (1975) representation: with :math:`U \\sim U(0, \\pi)` and
-    :math:`E \\sim \\mathrm{Exp}(1)`,
-    :math:`Z = (A(U)/E)^{(1-\\alpha)/\\alpha}` and
-    :math:`A(U) = [\\sin(\\alpha U)/\\sin U]^{1/(1-\\alpha)}
-    \\sin((1-\\alpha)U)/\\sin(\\alpha U)`. ``alpha = 1`` gives :math:`Z = 1`.
+    Kanter's (1975) representation: with :math:`U \sim U(0, \pi)` and
+    :math:`E \sim \mathrm{Exp}(1)`,
+    :math:`Z = (A(U)/E)^{(1-\alpha)/\alpha}` and
+    :math:`A(U) = [\sin(\alpha U)/\sin U]^{1/(1-\alpha)}
+    \sin((1-\alpha)U)/\sin(\alpha U)`. ``alpha = 1`` gives :math:`Z = 1`.
     """
     alpha = np.asarray(alpha, dtype=float)
     u = rng.uniform(0.0, np.pi, size=size)
@@ -186,7 +193,7 @@ def draw_times(
     eta: NDArray, shape: NDArray, tau: NDArray | float, cluster: NDArray[np.int64],
     rng: np.random.Generator,
 ) -> NDArray[np.float64]:
-    """Draw uncensored episode times given log medians, shapes and the frailty.
+    r"""Draw uncensored episode times given log medians, shapes and the frailty.
 
     Parameters
     ----------
@@ -201,14 +208,14 @@ def draw_times(
     Returns
     -------
     array (..., episodes)
-        Times :math:`m\\,(E/(Z\\log 2))^{\\alpha/k}` with :math:`E \\sim` Exp(1) per episode
+        Times :math:`m\,(E/(Z\log 2))^{\alpha/k}` with :math:`E \sim` Exp(1) per episode
         and :math:`Z` positive stable per patient.
     """
     eta, shape = np.broadcast_arrays(np.asarray(eta, float), np.asarray(shape, float))
     lead = eta.shape[:-1]
     alpha = 1.0 - np.broadcast_to(np.asarray(tau, dtype=float), lead)
     n_clusters = int(cluster.max()) + 1 if cluster.size else 0
-    z = positive_stable(alpha[..., None], lead + (n_clusters,), rng)[..., cluster]
+    z = positive_stable(alpha[..., None], (*lead, n_clusters), rng)[..., cluster]
     e = rng.exponential(size=eta.shape)
     log_cum = alpha[..., None] * (np.log(e) - np.log(z))
     return np.exp(eta + (log_cum - LOG_LOG2) / shape)

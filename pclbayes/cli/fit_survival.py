@@ -1,0 +1,62 @@
+"""``pclbayes fit survival``: pooled Weibull model of PFS or OS."""
+
+from __future__ import annotations
+
+import argparse
+
+from pclbayes.cli._output import add_common_fit_arguments, emit_fit
+from pclbayes.errors import SpecError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``survival`` sub-command of ``fit``."""
+    p = subparsers.add_parser(
+        "survival",
+        help="Weibull model of PFS or OS (censored), pooled across cohorts",
+        description="Fit a Weibull survival model with right censoring, a cohort random "
+        "effect and a patient frailty for re-infused patients; report median time and "
+        "S(6), S(12) per group, time and hazard ratios, and Kaplan-Meier cross-checks.",
+    )
+    p.add_argument("--endpoint", choices=("pfs", "os"), default="pfs",
+                   help="progression-free (pfs, default) or overall survival (os)")
+    p.add_argument("--by", default="target", metavar="COLUMN",
+                   help="report groups by 'target' (default), 'strategy', 'none' or any "
+                   "column; the model still adjusts for target, strategy and PCL type")
+    p.add_argument("--shape", choices=("shared", "by_group"), default="shared",
+                   help="one Weibull shape (default) or one per reported group")
+    p.add_argument("--frailty", choices=("auto", "stable", "none"), default="auto",
+                   help="patient frailty for patients with two episodes (default auto)")
+    p.add_argument("--episodes", choices=("all", "first"), default=None,
+                   help="episodes used: all (PFS default) or first infusions only (OS "
+                   "default: a re-infusion's OS is the rest of the same patient's OS)")
+    p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST",
+                   help="override a prior, e.g. --prior 'shape=LogNormal(mu=0, sigma=0.3)' "
+                   "(names: log_median, effect, shape, sigma_cohort, kendall_tau)")
+    add_common_fit_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _priors(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, dist = item.partition("=")
+        if not sep or not name.strip() or not dist.strip():
+            raise SpecError(f"--prior '{item}': write NAME=DIST, e.g. 'shape=LogNormal(mu=0, "
+                            "sigma=0.3)'")
+        out[name.strip()] = dist.strip()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit the survival model and print or save the result."""
+    from pclbayes.data import load
+    from pclbayes.survival import SurvivalModel
+
+    priors = _priors(args.prior)
+    name = f"survival_{args.endpoint}_by_{args.by}"
+    model = SurvivalModel(endpoint=args.endpoint, by=args.by, shape=args.shape,
+                          frailty=args.frailty, episodes=args.episodes,
+                          priors=priors or None, name=name)
+    eb = load(args.data)
+    fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)
+    return emit_fit(fitted, args, name=name)

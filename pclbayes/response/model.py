@@ -1,0 +1,473 @@
+"""``ResponseModel``: pooled response rates of small cohorts, by stratum."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pclbayes import provenance
+from pclbayes.diagnostics import ConvergenceReport, check_convergence
+from pclbayes.errors import SpecError
+from pclbayes.priors import Prior, parse_priors
+from pclbayes.response import beta_binomial, logit_normal
+from pclbayes.response import results as res
+from pclbayes.response.counts import CountData, prepare
+from pclbayes.response.defaults import (
+    HETEROGENEITY,
+    METHODS,
+    MODELS,
+    PRIORS,
+    check_support,
+    default_priors,
+)
+from pclbayes.response.exact import ExactPosterior, fit_exact
+from pclbayes.response.mcmc import run_nuts
+from pclbayes.sampling import SamplerSettings
+
+logger = logging.getLogger(__name__)
+
+_MODULES = {"beta-binomial": beta_binomial, "logit-normal": logit_normal}
+_ENDPOINT_NAMES = {"orr": "ORR (PR or better)", "cr": "CR or better"}
+
+
+class ResponseModel:
+    """Hierarchical model of response rates pooled over cohorts, one population per stratum.
+
+    Parameters
+    ----------
+    endpoint : str
+        ``"orr"`` (PR or better), ``"cr"`` (CR or better), or a 0/1 outcome column.
+    by : str
+        ``"none"``, ``"target"`` (first infusions only), ``"strategy"`` (first infusions and
+        target-switched re-infusions) or another grouping column.
+    model : {"beta-binomial", "logit-normal"}
+        Beta population of cohort rates with the rates integrated out (default), or normal
+        random effects on the log-odds (non-centred).
+    method : {"mcmc", "exact"}
+        NUTS, or deterministic numerical integration (beta-binomial only).
+    heterogeneity : {"shared", "stratum"}
+        One between-cohort heterogeneity parameter for all strata (default), or one per
+        stratum. Shared is the default because a stratum with a single cohort (GPRC5D,
+        switch) carries no information about its own heterogeneity: with a
+        stratum-specific parameter its spread would be the prior's alone.
+    priors : dict, optional
+        Overrides of the default priors by parameter name: ``Prior`` objects, strings such
+        as ``"Gamma(alpha=2, beta=0.1)"`` or TOML-style tables (see
+        :mod:`pclbayes.response.defaults`).
+    sampler : SamplerSettings or dict, optional
+        NUTS settings (default :class:`~pclbayes.sampling.SamplerSettings`). With
+        ``method="exact"``, ``draws * chains`` independent draws fill the DataTree.
+    include_codata : bool
+        Add aggregate rows flagged as non-PCL co-data (off by default).
+    reference : str, optional
+        Reference level of the contrasts (default ``BCMA`` for target, ``first`` for
+        strategy, else the level with most patients).
+    resolution : (int, int)
+        Cells of the exact engine's final grid along ``logit(mu)`` and ``log(kappa)``.
+
+    Attributes
+    ----------
+    idata_ : xarray.DataTree
+        ``posterior``, ``posterior_predictive``, ``prior``, ``prior_predictive``,
+        ``observed_data``, ``constant_data``, ``log_likelihood`` (and ``sample_stats`` for
+        MCMC), dims ``cohort``, the stratum dimension (``target``, ``strategy``, ``group``
+        for none) and ``contrast``; provenance-stamped.
+    counts_ : CountData
+    priors_ : dict of Prior
+    diagnostics_ : ConvergenceReport
+    exact_ : ExactPosterior or None
+    seed_ : int
+
+    Examples
+    --------
+    >>> from pclbayes.data import load
+    >>> fit = ResponseModel(endpoint="cr", by="target").fit(load(), seed=1)  # doctest: +SKIP
+    >>> fit.summary().query("quantity == 'pooled_rate'")                      # doctest: +SKIP
+    """
+
+    def __init__(self, endpoint: str = "orr", by: str = "none", model: str = "beta-binomial",
+                 method: str = "mcmc", heterogeneity: str = "shared",
+                 priors: dict[str, Any] | None = None,
+                 sampler: SamplerSettings | dict | None = None, include_codata: bool = False,
+                 reference: str | None = None, resolution: tuple[int, int] = (96, 80)) -> None:
+        self.endpoint = endpoint
+        self.by = by
+        self.model = model
+        self.method = method
+        self.heterogeneity = heterogeneity
+        self.priors = priors
+        self.sampler = sampler
+        self.include_codata = include_codata
+        self.reference = reference
+        self.resolution = resolution
+
+    # ------------------------------------------------------------------ configuration
+    def _settings(self) -> tuple[dict[str, Prior], SamplerSettings]:
+        if self.model not in MODELS:
+            raise SpecError(f"unknown model '{self.model}'; choose one of {', '.join(MODELS)}")
+        if self.method not in METHODS:
+            raise SpecError(f"unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
+        if self.method == "exact" and self.model != "beta-binomial":
+            raise SpecError("method 'exact' is available for the beta-binomial model only; use "
+                            "method='mcmc' with the logit-normal model")
+        if self.heterogeneity not in HETEROGENEITY:
+            raise SpecError(f"unknown heterogeneity '{self.heterogeneity}'; choose one of "
+                            f"{', '.join(HETEROGENEITY)}")
+        if not isinstance(self.endpoint, str) or not self.endpoint:
+            raise SpecError("endpoint must be a non-empty string such as 'orr' or 'cr'")
+        if not isinstance(self.by, str) or not self.by:
+            raise SpecError("by must be 'none', 'target', 'strategy' or a column name")
+        overrides = dict(self.priors or {})
+        if not isinstance(self.priors or {}, dict):
+            raise SpecError("priors must be a dict of parameter name -> prior")
+        priors = parse_priors(overrides, default_priors(self.model))
+        check_support(self.model, priors)
+        if self.sampler is None:
+            settings = SamplerSettings()
+        elif isinstance(self.sampler, SamplerSettings):
+            settings = self.sampler
+        elif isinstance(self.sampler, dict):
+            settings = SamplerSettings.from_dict(self.sampler)
+        else:
+            raise SpecError("sampler must be a SamplerSettings or a dict of settings")
+        res_ok = (isinstance(self.resolution, tuple | list) and len(self.resolution) == 2
+                  and all(isinstance(v, int) and v >= 16 for v in self.resolution))
+        if not res_ok:
+            raise SpecError(f"resolution must be two integers >= 16, got {self.resolution!r}")
+        return priors, settings
+
+    def _config(self, priors: dict[str, Prior], settings: SamplerSettings) -> dict:
+        return {"family": "response", "endpoint": self.endpoint, "by": self.by,
+                "model": self.model, "method": self.method,
+                "heterogeneity": self.heterogeneity, "include_codata": self.include_codata,
+                "reference": self.reference, "priors": {k: str(v) for k, v in priors.items()},
+                "sampler": settings.__dict__ if self.method == "mcmc" else None,
+                "resolution": list(self.resolution) if self.method == "exact" else None}
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, data: Any, *, seed: int = 1) -> ResponseModel:
+        """Fit to an :class:`~pclbayes.data.EvidenceBase` or a DataFrame of counts.
+
+        Everything is validated before sampling. A DataFrame needs ``cohort, n,
+        responders`` (and the ``by`` column unless ``by="none"``).
+
+        Returns
+        -------
+        ResponseModel
+            ``self``, with the fitted attributes set.
+        """
+        priors, settings = self._settings()
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        counts = prepare(data.copy() if isinstance(data, pd.DataFrame) else data,
+                         endpoint=self.endpoint, by=self.by,
+                         include_codata=self.include_codata, reference=self.reference)
+        module = _MODULES[self.model]
+        rng = np.random.default_rng([seed, 1])
+        exact = None
+        sample_stats = None
+        if self.method == "mcmc":
+            tree = run_nuts(module.cache_key(counts, priors, self.heterogeneity),
+                            lambda: module.build(counts, priors, self.heterogeneity),
+                            module.data_dict(counts, priors), settings, seed)
+            post = tree["posterior"].to_dataset()
+            params = {k: post[k].values for k in post.data_vars}
+            sample_stats = tree["sample_stats"].to_dataset()
+        else:
+            exact = fit_exact(counts, priors, self.heterogeneity,
+                              resolution=tuple(self.resolution))
+            params = exact.draws(settings.draws * settings.chains, rng)
+        derived = res.with_contrast(module.derive(params, counts, rng, conditional=True), counts)
+        size = max(settings.draws * settings.chains, 1000)
+        prng = np.random.default_rng([seed, 2])
+        prior_params = module.prior_parameters(priors, counts, self.heterogeneity, size, prng)
+        prior_derived = res.with_contrast(
+            module.derive(prior_params, counts, prng, conditional=False), counts)
+        config = getattr(self, "spec_", None) or self._config(priors, settings)
+        self.idata_ = self._tree(counts, module, params, derived, prior_params, prior_derived,
+                                 sample_stats, settings)
+        self.idata_.attrs.update(pclbayes_family="response", pclbayes_model=self.model,
+                                 pclbayes_engine=("exact" if exact is not None
+                                                  else settings.sampler))
+        provenance.stamp(self.idata_, spec=config, data_hash=_data_hash(data, counts),
+                         seed=seed)
+        self.counts_ = counts
+        self.priors_ = priors
+        self.settings_ = settings
+        self.exact_ = exact
+        self.seed_ = seed
+        self.data_hash_ = self.idata_.attrs["pclbayes_data_hash"]
+        if exact is None:
+            free = [v for v in module.FREE if v in self.idata_["posterior"]]
+            self.diagnostics_ = check_convergence(
+                self.idata_, var_names=free, label=self._label(),
+                target_accept=settings.target_accept)
+        else:
+            n = settings.draws * settings.chains
+            self.diagnostics_ = ConvergenceReport(
+                float("nan"), float("nan"), float("nan"), 0, n, 1, ok=True,
+                messages=["exact engine (numerical integration): no sampler diagnostics "
+                          f"apply; the DataTree holds {n} independent draws from the grid"])
+        self.summary_ = self._summarise()
+        logger.info("%s fitted", self._label())
+        return self
+
+    def _tree(self, counts: CountData, module, params, derived, prior_params, prior_derived,
+              sample_stats, settings) -> xr.DataTree:
+        pdims = {**module.dims(self.heterogeneity), **res.DERIVED_DIMS}
+        post_vars = {k: v for k, v in {**params, **derived}.items()
+                     if k not in ("y_rep", "log_lik")}
+        prior_vars = {k: v for k, v in {**prior_params, **prior_derived}.items()
+                      if k not in ("y_rep", "log_lik")}
+        labels = res.coords(counts)
+
+        def counts_ds(values, name):
+            return xr.Dataset({name: xr.DataArray(values, dims=("cohort",),
+                                                  coords={"cohort": labels["cohort"]})})
+
+        groups = {
+            "posterior": res.dataset(post_vars, pdims, counts),
+            "posterior_predictive": res.dataset({"responders": derived["y_rep"]},
+                                                {"responders": ("unit",)}, counts),
+            "log_likelihood": res.dataset({"responders": derived["log_lik"]},
+                                          {"responders": ("unit",)}, counts),
+            "prior": res.dataset(prior_vars, pdims, counts),
+            "prior_predictive": res.dataset({"responders": prior_derived["y_rep"]},
+                                            {"responders": ("unit",)}, counts),
+            "observed_data": counts_ds(counts.r.astype(np.int64), "responders"),
+            "constant_data": counts_ds(counts.n.astype(np.int64), "n"),
+        }
+        if sample_stats is not None:
+            groups["sample_stats"] = sample_stats
+        return xr.DataTree.from_dict(groups)
+
+    # ------------------------------------------------------------------ summaries
+    def _heterogeneity_name(self) -> str:
+        return "kappa" if self.model == "beta-binomial" else "sigma"
+
+    def _summarise(self) -> pd.DataFrame:
+        counts, het = self.counts_, self._heterogeneity_name()
+        post = self.idata_["posterior"].to_dataset()
+        rows: list[dict] = []
+        if self.exact_ is not None:
+            rows += self._exact_rows()
+        else:
+            names = {"pooled_rate": "pooled_rate", "predictive_rate": "predictive_rate",
+                     "cohort_rate": "cohort_rate", "rate_difference": "contrast", het: het,
+                     "between_cohort_sd": "between_cohort_sd"}
+            if self.model == "logit-normal":
+                names.update(mu_logit="mu_logit", effect="log_odds_ratio")
+            names = {k: v for k, v in names.items() if k in post}
+            diag = res.mcmc_diagnostics(post[list(names)])
+            for var, quantity in names.items():
+                rows += res.rows_from_draws(post, var, quantity, diag)
+        frozen = self.priors_[het].frozen()
+        levels = ["shared"] if self.heterogeneity == "shared" else list(counts.strata)
+        rows += [res.prior_row(f"{het}_prior", lv, frozen) for lv in levels]
+        return res.finish(rows, counts, self.diagnostics_.ok)
+
+    def _exact_rows(self) -> list[dict]:
+        ex, counts = self.exact_, self.counts_
+        rows = []
+        for s, level in enumerate(counts.strata):
+            rows.append({"quantity": "pooled_rate", "level": level, **ex.mu_summary(s)})
+        for s, level in enumerate(counts.strata):
+            rows.append({"quantity": "predictive_rate", "level": level,
+                         **ex.predictive_summary(s)})
+        for j, unit in enumerate(counts.units):
+            rows.append({"quantity": "cohort_rate", "level": unit, **ex.cohort_summary(j)})
+        for label, s, ref in counts.contrasts:
+            rows.append({"quantity": "contrast", "level": label,
+                         **ex.contrast_summary(s, ref)})
+        if self.heterogeneity == "shared":
+            rows.append({"quantity": "kappa", "level": "shared", **ex.kappa_summary(0)})
+        else:
+            rows += [{"quantity": "kappa", "level": lv, **ex.kappa_summary(s)}
+                     for s, lv in enumerate(counts.strata)]
+        for s, level in enumerate(counts.strata):
+            rows.append({"quantity": "between_cohort_sd", "level": level,
+                         **ex.function_summary(lambda m, k: np.sqrt(m * (1 - m) / (k + 1)), s)})
+        return rows
+
+    def summary(self) -> pd.DataFrame:
+        """Tidy table: one row per reported quantity, 95% equal-tailed intervals.
+
+        Quantities: ``pooled_rate`` (population-mean rate per stratum),
+        ``predictive_rate`` (rate of a new cohort), ``cohort_rate`` (shrunken, next to the
+        ``observed`` rate), ``contrast`` (pooled-rate difference against the reference level,
+        with ``prob_gt_0``), the heterogeneity (``kappa`` or ``sigma``) and its prior
+        (``kappa_prior``/``sigma_prior``), ``between_cohort_sd`` (SD of cohort rates on the
+        rate scale), and for the logit-normal model ``mu_logit`` and ``log_odds_ratio``.
+        ``converged`` repeats the outcome of the convergence gate on every row.
+        """
+        self._check_fitted()
+        return self.summary_.copy()
+
+    def to_dict(self) -> dict:
+        """JSON-able result (the ``--json`` layout of ``pclbayes fit response``)."""
+        self._check_fitted()
+        frame = self.summary_
+        keys = ("mean", "median", "lower", "upper")
+
+        def block(quantity: str, extra: tuple[str, ...] = ()) -> dict:
+            sub = frame[frame["quantity"] == quantity]
+            return {r["level"]: {k: _num(r[k]) for k in (*keys, *extra)}
+                    for _, r in sub.iterrows()}
+
+        cohorts = {}
+        for _, r in frame[frame["quantity"] == "cohort_rate"].iterrows():
+            cohorts[r["level"]] = {"cohort": r["cohort"], "group": r["group"],
+                                   "n": int(r["n"]), "responders": int(r["responders"]),
+                                   "observed": _num(r["observed"]),
+                                   **{k: _num(r[k]) for k in keys}}
+        het = self._heterogeneity_name()
+        het_block = block(het)
+        het_value = het_block["shared"] if self.heterogeneity == "shared" else het_block
+        if self.model == "beta-binomial":
+            hyper = {"mean": block("pooled_rate"), "kappa": het_value}
+        else:
+            hyper = {"mu": block("mu_logit"), "sigma": het_value,
+                     "log_odds_ratio": block("log_odds_ratio")}
+        prior_block = block(f"{het}_prior")
+        return {
+            "endpoint": self.endpoint, "by": self.by, "model": self.model,
+            "method": self.method,
+            "sampler": None if self.exact_ is not None else self.settings_.sampler,
+            "heterogeneity": self.heterogeneity, "reference": self.counts_.strata[0],
+            "groups": block("pooled_rate"), "predictive": block("predictive_rate"),
+            "cohorts": cohorts, "contrasts": block("contrast", ("prob_gt_0",)),
+            "hyper": hyper,
+            "heterogeneity_prior": next(iter(prior_block.values())),
+            "between_cohort_sd": block("between_cohort_sd"),
+            "priors": {k: {"prior": str(p), "reason": p.reason}
+                       for k, p in self.priors_.items()},
+            "diagnostics": self.diagnostics_.to_dict(),
+            "data": {"source": self.counts_.source, "data_hash": self.data_hash_,
+                     "patients": int(self.counts_.n.sum()),
+                     "responders": int(self.counts_.r.sum()),
+                     "cohort_units": self.counts_.n_units},
+            "seed": self.seed_,
+        }
+
+    # ------------------------------------------------------------------ checks and output
+    def ppc_table(self, kind: str = "posterior") -> pd.DataFrame:
+        """Observed against predicted responders per cohort unit.
+
+        Parameters
+        ----------
+        kind : {"posterior", "mixed"}
+            ``posterior``: replicate each cohort from its own posterior rate (uses the
+            cohort's data twice, so it is conservative). ``mixed``: replicate it from a new
+            cohort's rate in its stratum (Marshall & Spiegelhalter's mixed predictive check;
+            more sensitive to a cohort that does not fit its stratum).
+
+        Returns
+        -------
+        DataFrame
+            ``cohort, group, n, observed, predicted_mean, lower, upper`` (95% interval of
+            replicated responders) and ``p_value`` (two-sided predictive p-value,
+            ``2 min(P(y_rep <= y), P(y_rep >= y))`` capped at 1).
+        """
+        self._check_fitted()
+        counts = self.counts_
+        if kind == "posterior":
+            rep = self.idata_["posterior_predictive"]["responders"].values
+            rep = rep.reshape(-1, counts.n_units)
+        elif kind == "mixed":
+            pred = self.idata_["posterior"]["predictive_rate"].values
+            pred = pred.reshape(-1, counts.n_strata)[:, counts.stratum_index]
+            rep = np.random.default_rng([self.seed_, 3]).binomial(counts.n, pred)
+        else:
+            raise SpecError(f"kind must be 'posterior' or 'mixed', got {kind!r}")
+        lo, hi = np.quantile(rep, [0.025, 0.975], axis=0)
+        p_le = (rep <= counts.r).mean(axis=0)
+        p_ge = (rep >= counts.r).mean(axis=0)
+        return pd.DataFrame({
+            "cohort": counts.units, "group": counts.groups, "n": counts.n,
+            "observed": counts.r, "predicted_mean": rep.mean(axis=0), "lower": lo,
+            "upper": hi, "p_value": np.minimum(1.0, 2 * np.minimum(p_le, p_ge)),
+        })
+
+    def loo(self):
+        """PSIS leave-one-cohort-out cross-validation (ArviZ ``loo``, with Pareto k)."""
+        self._check_fitted()
+        import arviz as az
+
+        return az.loo(self.idata_, pointwise=True)
+
+    def prior_summary(self) -> str:
+        """The priors used, what each parameter means, why, and the reference."""
+        priors = getattr(self, "priors_", None)
+        if priors is None:
+            priors, _ = self._settings()
+        info = PRIORS[self.model]
+        default = default_priors(self.model)
+        lines = [f"Priors of the {self.model} model (heterogeneity {self.heterogeneity}):"]
+        width = max(len(k) for k in priors)
+        for name, prior in priors.items():
+            tag = "default" if prior == default[name] else "user"
+            lines.append(f"  {name:<{width}} ~ {prior}  [{tag}]")
+            lines.append(f"  {'':<{width}}   {info[name].meaning}")
+            if prior.reason:
+                lines.append(f"  {'':<{width}}   why: {prior.reason}")
+            raw = (self.priors or {}).get(name)
+            ref = raw.get("reference") if isinstance(raw, dict) else None
+            if ref is None and tag == "default":
+                ref = info[name].reference
+            if ref:
+                lines.append(f"  {'':<{width}}   ref: {ref}")
+            q = prior.frozen().ppf([0.025, 0.975])
+            lines.append(f"  {'':<{width}}   95% prior interval {q[0]:.3g} to {q[1]:.3g}")
+        return "\n".join(lines)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the DataTree (with provenance) to netCDF."""
+        self._check_fitted()
+        return provenance.save(self.idata_, path)
+
+    def copy(self) -> ResponseModel:
+        """An unfitted copy with the same settings."""
+        return ResponseModel(**{k: copy.deepcopy(getattr(self, k)) for k in (
+            "endpoint", "by", "model", "method", "heterogeneity", "priors", "sampler",
+            "include_codata", "reference", "resolution")})
+
+    def _label(self) -> str:
+        return f"response {self.endpoint} by {self.by} ({self.model}, {self.method})"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "idata_"):
+            raise SpecError("this ResponseModel is not fitted yet; call fit(data) first")
+
+    def __repr__(self) -> str:
+        return (f"ResponseModel(endpoint={self.endpoint!r}, by={self.by!r}, "
+                f"model={self.model!r}, method={self.method!r}, "
+                f"heterogeneity={self.heterogeneity!r})")
+
+    def __str__(self) -> str:
+        if not hasattr(self, "idata_"):
+            return repr(self) + " (not fitted)"
+        from pclbayes.response.card import model_card
+
+        return model_card(self)
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _data_hash(data: Any, counts: CountData) -> str:
+    if hasattr(data, "data_hash"):
+        return str(data.data_hash)
+    return provenance.canonical_hash(counts.frame().to_dict(orient="list"))
+

@@ -1,0 +1,173 @@
+"""Data preparation and design coding of the survival model (no sampling)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pclbayes.data import load
+from pclbayes.errors import DataValidationError, SpecError
+from pclbayes.survival import SurvivalModel, from_spec
+from pclbayes.survival.data import prepare_data
+from pclbayes.survival.design import build_design
+
+
+@pytest.fixture(scope="module")
+def eb():
+    return load()
+
+
+@pytest.fixture(scope="module")
+def pfs(eb):
+    return prepare_data(eb, "pfs")
+
+
+def test_bundled_pfs_episodes(pfs):
+    t = pfs.table
+    assert len(t) == 20 and t["event"].sum() == 14
+    assert (t["strategy"] == "switch").sum() == 5
+    assert pfs.excluded.empty
+
+
+def test_os_lists_the_two_tongji_patients_without_os(eb):
+    os_ = prepare_data(eb, "os")
+    assert sorted(os_.excluded["patient_id"]) == ["pcl-a", "pcl-b"]
+    assert set(os_.excluded["cohort"]) == {"tongji"}
+    assert os_.cohorts_without_data == ["tongji"]
+    assert "tongji" not in set(os_.table["cohort"])
+
+
+def test_missing_pcl_type_is_an_explicit_unknown_level(pfs):
+    d = build_design(pfs.table)
+    assert "pcl_type[unknown]" in d.term_labels
+    unknown = d.X[:, d.term_labels.index("pcl_type[unknown]")]
+    assert unknown.sum() == 2  # the two CARsgen patients, kept (not dropped)
+    assert len(d.log_t) == 20
+    assert any("unknown" in n for n in d.notes)
+
+
+def test_reference_levels_and_contrasts(pfs):
+    d = build_design(pfs.table)
+    assert d.contrast_labels == ("GPRC5D vs BCMA", "switch vs first", "secondary vs primary",
+                                 "unknown vs primary")
+    d2 = build_design(pfs.table, reference={"target": "GPRC5D"})
+    assert "BCMA vs GPRC5D" in d2.contrast_labels
+    with pytest.raises(SpecError, match="reference level 'CD19'"):
+        build_design(pfs.table, reference={"target": "CD19"})
+
+
+def test_profiles_fix_first_infusion_and_average_pcl_type(pfs):
+    d = build_design(pfs.table, by="target")
+    assert d.groups == ("BCMA", "GPRC5D") and d.at == {"strategy": "first"}
+    first = pfs.table[pfs.table["strategy"] == "first"]
+    known = first["pcl_type"].dropna()
+    share = (known == "secondary").mean()
+    j = d.term_labels.index("pcl_type[secondary]")
+    np.testing.assert_allclose(d.profile[:, j], share)
+    np.testing.assert_array_equal(d.profile[:, d.term_labels.index("target[GPRC5D]")], [0, 1])
+    np.testing.assert_array_equal(d.profile[:, d.term_labels.index("strategy[switch]")], [0, 0])
+    np.testing.assert_array_equal(d.profile[:, d.term_labels.index("pcl_type[unknown]")], [0, 0])
+    by_strategy = build_design(pfs.table, by="strategy")
+    assert by_strategy.groups == ("first", "switch") and by_strategy.at == {}
+
+
+def test_at_option_validation(pfs):
+    d = build_design(pfs.table, at={"pcl_type": "primary"})
+    assert d.at == {"strategy": "first", "pcl_type": "primary"}
+    with pytest.raises(SpecError, match="reporting column"):
+        build_design(pfs.table, by="target", at={"target": "BCMA"})
+    with pytest.raises(SpecError, match="not in the data"):
+        build_design(pfs.table, at={"pcl_type": "tertiary"})
+
+
+def test_patient_clusters_for_reinfused_patients(pfs):
+    d = build_design(pfs.table)
+    assert d.frailty and d.cluster_index.shape == (5, 2)
+    for row in d.cluster_index:
+        pats = {d.patient_labels[d.patient_index[i]] for i in row}
+        assert len(pats) == 1
+    assert d.units[0] == "patient" and len(d.units[1]) == 15
+    off = build_design(pfs.table, frailty="none")
+    assert not off.frailty and off.units[0] == "episode" and len(off.units[1]) == 20
+
+
+def test_unknown_by_column_is_a_clear_error(pfs):
+    with pytest.raises(SpecError, match="cannot report by 'colour'.*target"):
+        build_design(pfs.table, by="colour")
+
+
+def test_by_any_column_adds_it_as_covariate(pfs):
+    d = build_design(pfs.table, by="sex")
+    assert any(t.startswith("sex[") for t in d.term_labels)
+    assert set(d.groups) <= {"F", "M", "unknown"}
+
+
+def test_frame_input_without_cohort_is_one_cohort():
+    df = pd.DataFrame({"time": [1.0, 2.0, 3.0], "event": [1, 0, 1]})
+    sd = prepare_data(df)
+    assert set(sd.table["cohort"]) == {"data"} and len(sd.table) == 3
+    d = build_design(sd.table, by="none")
+    assert not d.cohort_effect and d.n_terms == 0 and d.groups == ("all",)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"time": [1.0, -2.0], "event": [1, 0]}, "row 2.*time must be a positive"),
+    ({"time": [1.0, 2.0], "event": [1, 2]}, "row 2.*event must be 1"),
+    ({"time": [1.0, 2.0]}, "missing column 'event'"),
+])
+def test_bad_input_names_the_problem(bad, match):
+    with pytest.raises(DataValidationError, match=match):
+        prepare_data(pd.DataFrame(bad))
+
+
+def test_three_events_in_one_patient_is_refused():
+    df = pd.DataFrame({"cohort": "c", "patient_id": ["1", "1", "1", "2"], "episode": [1, 2, 3, 1],
+                       "time": [1.0, 2, 3, 4], "event": [1, 1, 1, 0]})
+    with pytest.raises(DataValidationError, match="patient 'c/1' has 3 episodes ending"):
+        build_design(prepare_data(df).table, by="none")
+    assert not build_design(prepare_data(df).table, by="none", frailty="none").frailty
+
+
+def test_user_csv_with_time_event_columns(tmp_path):
+    path = tmp_path / "mycohort.csv"
+    pd.DataFrame({"time": [1.5, 4.0, 7.2], "event": [1, 1, 0], "arm": ["a", "b", "a"]}).to_csv(
+        path, index=False)
+    sd = prepare_data(str(path))
+    assert set(sd.table["cohort"]) == {"mycohort"} and sd.data_hash
+    d = build_design(sd.table, by="arm")
+    assert d.groups == ("a", "b")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"priors": {"shapes": "LogNormal(mu=0, sigma=1)"}}, "unknown prior 'shapes'"),
+    ({"priors": {"shape": "Normal(mu=1, sigma=1)"}}, "positive values"),
+    ({"priors": {"kendall_tau": "HalfNormal(sigma=1)"}}, r"values in \(0, 1\)"),
+    ({"horizons": [6, -1]}, "horizons"),
+    ({"fixed_shape": -1.0}, "fixed_shape"),
+    ({"episodes": "second"}, "episodes"),
+    ({"shape": "per_cohort"}, "shape must be"),
+    ({"frailty": "gamma"}, "frailty must be"),
+])
+def test_invalid_options_fail_before_sampling(eb, kwargs, match):
+    with pytest.raises(SpecError, match=match):
+        SurvivalModel(**kwargs).fit(eb, seed=1)
+
+
+def test_invalid_seed(eb):
+    with pytest.raises(SpecError, match="seed"):
+        SurvivalModel().fit(eb, seed=-3)
+
+
+def test_from_spec_rejects_unknown_keys(eb):
+    from pclbayes.specs import parse_spec
+
+    spec = parse_spec({"model": {"family": "survival", "endpoint": "pfs", "colour": "red"}})
+    with pytest.raises(SpecError, match=r"unknown \[model\] key\(s\) \['colour'\].*endpoint"):
+        from_spec(spec, eb)
+
+
+def test_model_is_not_fitted_until_fit():
+    m = SurvivalModel(by="strategy")
+    assert "not fitted" in str(m)
+    with pytest.raises(SpecError, match="fit"):
+        m.summary()
+    assert "kendall_tau" in m.prior_summary()

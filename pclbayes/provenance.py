@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -26,6 +27,11 @@ def canonical_hash(obj: Any) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python, pclbayes and the numerical stack."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "pclbayes": __version__}
     for pkg in _PACKAGES:
         try:

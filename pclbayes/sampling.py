@@ -59,7 +59,7 @@ def sample(model: pm.Model, settings: SamplerSettings, seed: int) -> xr.DataTree
     if settings.sampler == "nutpie":
         idata = pm.sample(nuts_sampler="nutpie", **kwargs)
     else:
-        idata = pm.sample(cores=min(settings.chains, 2), **kwargs)
+        idata = pm.sample(nuts_sampler="pymc", cores=min(settings.chains, 2), **kwargs)
     logger.info("sampled %d x %d draws with %s in %.2f s", settings.chains, settings.draws,
                 settings.sampler, time.perf_counter() - start)
     return idata

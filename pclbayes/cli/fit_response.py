@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                           method=args.method, heterogeneity=args.heterogeneity,
                           priors=_priors(args.prior), sampler=sampler,
                           reference=args.reference)
-    model._settings()  # validate the options before reading any data
+    model.validate()  # check the options before reading any data
     eb = load(args.data)
     fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)
     return emit_fit(fitted, args, name=f"response_{args.endpoint}_by_{args.by}")

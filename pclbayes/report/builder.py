@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import pandas as pd
 
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import EvidenceBase, load
+from pclbayes.errors import ConvergenceWarning
 from pclbayes.provenance import versions
 from pclbayes.report.html import Page, esc
 from pclbayes.specs import Spec, fit_spec, list_specs
@@ -23,7 +25,7 @@ from pclbayes.specs import Spec, fit_spec, list_specs
 logger = logging.getLogger(__name__)
 
 #: Sampler settings of ``--quick`` (labelled as such in the report).
-QUICK = {"draws": 500, "tune": 500, "chains": 4}
+QUICK = {"draws": 600, "tune": 600, "chains": 4}
 
 Progress = Callable[[str], None]
 
@@ -66,7 +68,10 @@ def run_fits(
         if progress:
             progress(f"[{i}/{len(specs)}] fitting {spec.name} ({spec.family})")
         start = time.perf_counter()
-        model = fit_spec(spec, eb)
+        with warnings.catch_warnings():
+            # the gate's verdict is kept in model.diagnostics_ and flagged atop the report
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = fit_spec(spec, eb)
         records.append(FitRecord(spec, model, time.perf_counter() - start))
         if progress:
             progress(f"[{i}/{len(specs)}] {spec.name} done in {records[-1].seconds:.1f} s")
@@ -108,7 +113,8 @@ def build_report(
     eb = load(data)
     specs = [_adjust(s, quick=quick, seed=seed) for s in list_specs(models or BUNDLED_MODELS)]
     fits = run_fits(eb, specs, progress=progress)
-    sens_specs = [s for spec in specs for s in sections.sensitivity_specs(spec)]
+    sens_specs = [s for spec in specs for s in sections.sensitivity_specs(spec)
+                  if not (quick and spec.family == "survival")]
     if progress and sens_specs:
         progress(f"prior sensitivity: {len(sens_specs)} more fits")
     sensitivity = []
@@ -124,7 +130,7 @@ def build_report(
     sections.response_sections(page, [r for r in fits if r.spec.family == "response"])
     sections.survival_sections(page, [r for r in fits if r.spec.family == "survival"], eb)
     sections.checks_section(page, fits)
-    sections.sensitivity_section(page, fits, sensitivity)
+    sections.sensitivity_section(page, fits, sensitivity, quick=quick)
     sections.diagnostics_section(page, fits + sensitivity, eb, quick=quick)
     sections.methods_section(page, fits, quick=quick)
 

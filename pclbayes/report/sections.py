@@ -181,7 +181,8 @@ def _response_text(model, summary: pd.DataFrame) -> str:
     for _, r in _rows(summary, "between_cohort_sd").iterrows():
         bits.append(f"Between-cohort SD of the rate ({r['level']}): {r['median']:.2f} "
                     f"({r['lower']:.2f} to {r['upper']:.2f}).")
-    n = int(model.data_.n.sum()) if hasattr(model, "data_") else None
+    counts = getattr(model, "counts_", None)
+    n = int(counts.n.sum()) if counts is not None else None
     if n is not None:
         bits.append(f"These estimates rest on {n} infusions.")
     return " ".join(bits)
@@ -428,9 +429,12 @@ def _headline(rec: FitRecord) -> pd.DataFrame:
 
 
 def sensitivity_section(page: Page, fits: list[FitRecord],
-                        sensitivity: list[FitRecord]) -> None:
+                        sensitivity: list[FitRecord], *, quick: bool = False) -> None:
     """Headline numbers under alternative priors, as tables and plots."""
     parts = page.section("sensitivity", "Prior sensitivity")
+    if quick:
+        parts.append('<div class="note">Quick mode: the survival models were not refitted under '
+                     "alternative priors; run the full report for that part.</div>")
     parts.append(para(
         "The same models refitted under alternative priors: for the response models, "
         "heterogeneity priors allowing more and less between-cohort spread; for the survival "

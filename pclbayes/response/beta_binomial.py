@@ -22,7 +22,7 @@ from scipy import stats
 
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
-from pclbayes.response.mcmc import prior_data, prior_key, prior_rv
+from pclbayes.response.mcmc import data_or_constant, prior_data, prior_key, prior_rv
 
 NAME = "beta-binomial"
 #: Parameters NUTS samples (and the convergence gate checks).
@@ -42,18 +42,19 @@ def data_dict(data: CountData, priors: dict[str, Prior]) -> dict[str, np.ndarray
     return {"n": data.n, "r": data.r, "s": data.stratum_index, **prior_data(priors)}
 
 
-def build(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> pm.Model:
+def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
+          containers: bool = True) -> pm.Model:
     """PyMC model of the marginal (beta-binomial) likelihood."""
     coords = {"stratum": list(data.strata), "unit": list(data.units)}
     with pm.Model(coords=coords) as model:
-        n = pm.Data("n", data.n, dims="unit")
-        r = pm.Data("r", data.r, dims="unit")
-        s = pm.Data("s", data.stratum_index, dims="unit")
-        mu = prior_rv("mu", priors["mu"], dims="stratum")
+        n = data_or_constant("n", data.n, containers, dims="unit")
+        r = data_or_constant("r", data.r, containers, dims="unit")
+        s = data_or_constant("s", data.stratum_index, containers, dims="unit")
+        mu = prior_rv("mu", priors["mu"], containers, dims="stratum")
         if heterogeneity == "stratum":
-            kappa = prior_rv("kappa", priors["kappa"], dims="stratum")[s]
+            kappa = prior_rv("kappa", priors["kappa"], containers, dims="stratum")[s]
         else:
-            kappa = prior_rv("kappa", priors["kappa"])
+            kappa = prior_rv("kappa", priors["kappa"], containers)
         pm.BetaBinomial("y", n=n, alpha=mu[s] * kappa, beta=(1 - mu[s]) * kappa, observed=r,
                         dims="unit")
     return model

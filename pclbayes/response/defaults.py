@@ -57,8 +57,8 @@ PRIORS: dict[str, dict[str, PriorInfo]] = {
                     "distribution of cohort rates)",
             default=Prior.parse(
                 "Beta(alpha=1, beta=1)",
-                reason="uniform over 0-1: no rate favoured; with every patient responding the "
-                       "upper limit is set by this prior, not by the data",
+                reason="uniform over 0-1: no rate favoured; where every patient responded, the "
+                       "upper limit comes from this prior, not from the data",
             ),
             reference="Gelman et al. Bayesian Data Analysis, 3rd ed. (2013), sec. 5.3 "
                       "(uniform prior on the population mean alpha/(alpha+beta))",

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 from scipy import special
 from scipy.interpolate import PchipInterpolator
-from scipy.optimize import elementwise
 
 from pclbayes.errors import SpecError
 from pclbayes.response.counts import CountData
@@ -216,25 +215,44 @@ class ExactPosterior:
         q = np.interp(PROBS, cum, values[order])
         return _stats(float(w @ values), q, float(w @ values**2))
 
-    def _mixture(self, s: int, r: int = 0, n: int = 0):
+    def _mixture(self, s: int, r: int = 0, n: int = 0, block: int = 1):
+        """Beta mixture ``(w, a, b)`` of a rate given ``r`` of ``n`` over stratum ``s``'s grid.
+
+        ``block > 1`` merges ``block x block`` cells (weights summed, ``a`` and ``b`` averaged
+        with the weights): a cheaper mixture used only to start the root finder.
+        """
         mu = special.expit(self.x[s].mid)[:, None]
         kappa = np.exp(self.y[s].mid)[None, :]
         w = self.joint[s]
+        a = np.broadcast_to(mu * kappa, w.shape)
+        b = np.broadcast_to((1 - mu) * kappa, w.shape)
+        ni, nk = (m // block * block for m in w.shape)
+        if block > 1 and ni and nk:
+            def merge(v: np.ndarray) -> np.ndarray:
+                return v[:ni, :nk].reshape(ni // block, block, nk // block, block).sum((1, 3))
+
+            wb = merge(w)
+            safe = np.maximum(wb, 1e-300)
+            w, a, b = wb, merge(w * a) / safe, merge(w * b) / safe
         keep = w > 1e-14 * w.max()
-        a = np.broadcast_to(mu * kappa, w.shape)[keep] + r
-        b = np.broadcast_to((1 - mu) * kappa, w.shape)[keep] + (n - r)
-        return w[keep] / w[keep].sum(), a, b
+        return w[keep] / w[keep].sum(), a[keep] + r, b[keep] + (n - r)
+
+    def _mixture_summary(self, s: int, r: int = 0, n: int = 0) -> dict[str, float]:
+        w, a, b = self._mixture(s, r, n)
+        start = _mixture_quantiles(*self._mixture(s, r, n, block=2), PROBS, tol=1e-5)
+        mean = a / (a + b)
+        second = a * (a + 1) / ((a + b) * (a + b + 1))
+        return _stats(float(w @ mean), _mixture_quantiles(w, a, b, PROBS, start=start),
+                      float(w @ second))
 
     def cohort_summary(self, j: int) -> dict[str, float]:
         """Mean and quantiles of cohort unit ``j``'s rate (a beta mixture over the grid)."""
         d = self.data
-        w, a, b = self._mixture(int(d.stratum_index[j]), int(d.r[j]), int(d.n[j]))
-        return _mixture_stats(w, a, b)
+        return self._mixture_summary(int(d.stratum_index[j]), int(d.r[j]), int(d.n[j]))
 
     def predictive_summary(self, s: int) -> dict[str, float]:
         """Mean and quantiles of a new cohort's rate in stratum ``s``."""
-        w, a, b = self._mixture(s)
-        return _mixture_stats(w, a, b)
+        return self._mixture_summary(s)
 
     def contrast_summary(self, s: int, ref: int) -> dict[str, float]:
         """``mu_s - mu_ref``: mean, quantiles and the posterior probability it is > 0."""
@@ -328,28 +346,24 @@ def _stats(mean: float, q: np.ndarray, second: float) -> dict[str, float]:
             "upper": float(q[2]), "sd": float(np.sqrt(max(second - mean**2, 0.0)))}
 
 
-def _mixture_stats(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    mean = a / (a + b)
-    second = a * (a + 1) / ((a + b) * (a + b + 1))
-    return _stats(float(w @ mean), _mixture_quantiles(w, a, b, PROBS), float(w @ second))
-
-
 def _cell_quantiles(axis: Axis, p: np.ndarray, probs) -> np.ndarray:
-    """Quantiles of a density piecewise uniform over the cells of ``axis``."""
+    """Quantiles of a density piecewise uniform over the cells of ``axis`` (PCHIP-smoothed)."""
     cum = np.concatenate([[0.0], np.cumsum(p)])
     cum /= cum[-1]
     keep = np.concatenate([[True], np.diff(cum) > 0])
     return PchipInterpolator(cum[keep], axis.edges[keep])(np.asarray(probs))
 
 
-def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs) -> np.ndarray:
+def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs,
+                       start: np.ndarray | None = None, tol: float = 1e-7) -> np.ndarray:
     """Quantiles of ``sum_c w_c Beta(a_c, b_c)``: safeguarded Newton on the logit scale.
 
-    Starts from the quantiles of the beta distribution with the mixture's mean and variance
-    and keeps a bracket, so each step is Newton's where that stays inside the bracket and a
-    bisection otherwise; stops when the CDF is within 1e-10 of its target. A quantile beyond
-    ``expit(+-36)`` (closer to 0 or 1 than double precision resolves, as happens for rates
-    near 100% with a small ``kappa``) is returned as exactly 0 or 1.
+    Starts from ``start`` (quantiles of a cheaper approximation), else from the quantiles of
+    the beta distribution with the mixture's mean and variance, and keeps a bracket: each step
+    is Newton's where that stays inside the bracket and a bisection otherwise, until the CDF
+    is within ``tol`` of its target. A quantile beyond ``expit(+-36)`` (closer to 0 or 1 than
+    double precision resolves, as happens for rates near 100% with a small ``kappa``) is
+    returned as exactly 0 or 1.
     """
     q = np.asarray(probs, dtype=float)
 
@@ -362,25 +376,32 @@ def _mixture_quantiles(w: np.ndarray, a: np.ndarray, b: np.ndarray, probs) -> np
             out[~neg] = 1.0 - special.betainc(b, a, special.expit(-t[~neg])[:, None]) @ w
         return out
 
-    edge = cdf(np.array([-_T_MAX, _T_MAX]))
-    out = np.where(q < edge[0], 0.0, 1.0)
-    inside = (q >= edge[0]) & (q <= edge[1])
+    if start is None:
+        edge = cdf(np.array([-_T_MAX, _T_MAX]))
+        out = np.where(q < edge[0], 0.0, 1.0)
+        inside = (q >= edge[0]) & (q <= edge[1])
+    else:
+        out = np.asarray(start, dtype=float).copy()
+        inside = (out > 0) & (out < 1)
     if not inside.any():
         return out
     q = q[inside]
-    mean = w @ (a / (a + b))
-    second = w @ (a * (a + 1) / ((a + b) * (a + b + 1)))
-    var = max(second - mean**2, 1e-12)
-    nu = max(mean * (1 - mean) / var - 1, 1e-6)
-    with np.errstate(all="ignore"):
-        start = special.betaincinv(max(mean * nu, 1e-8), max((1 - mean) * nu, 1e-8), q)
-    t = np.clip(_logit(np.clip(start, 1e-15, 1 - 1e-15)), -_T_MAX, _T_MAX)
+    if start is not None:
+        guess = out[inside]
+    else:
+        mean = w @ (a / (a + b))
+        second = w @ (a * (a + 1) / ((a + b) * (a + b + 1)))
+        var = max(second - mean**2, 1e-12)
+        nu = max(mean * (1 - mean) / var - 1, 1e-6)
+        with np.errstate(all="ignore"):
+            guess = special.betaincinv(max(mean * nu, 1e-8), max((1 - mean) * nu, 1e-8), q)
+    t = np.clip(_logit(np.clip(guess, 1e-15, 1 - 1e-15)), -_T_MAX, _T_MAX)
     lo, hi = np.full_like(q, -_T_MAX), np.full_like(q, _T_MAX)
     log_b = special.betaln(a, b)
     active = np.ones(len(q), dtype=bool)
     for _ in range(100):
         f = cdf(t[active]) - q[active]
-        done = (np.abs(f) < 1e-11) | (hi[active] - lo[active] < 1e-10)
+        done = (np.abs(f) < tol) | (hi[active] - lo[active] < 1e-10)
         lo[active] = np.where(f < 0, t[active], lo[active])
         hi[active] = np.where(f > 0, t[active], hi[active])
         tc = t[active][:, None]

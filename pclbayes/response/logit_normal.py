@@ -29,7 +29,7 @@ from scipy import special, stats
 
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
-from pclbayes.response.mcmc import prior_data, prior_key, prior_rv
+from pclbayes.response.mcmc import data_or_constant, prior_data, prior_key, prior_rv
 
 NAME = "logit-normal"
 FREE = ("intercept", "effect", "sigma", "z")
@@ -65,24 +65,25 @@ def _used(priors: dict[str, Prior], data: CountData) -> dict[str, Prior]:
     return {k: v for k, v in priors.items() if k != "effect" or data.n_strata > 1}
 
 
-def build(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> pm.Model:
+def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
+          containers: bool = True) -> pm.Model:
     """Non-centred PyMC model."""
     coords = {"stratum": list(data.strata), "unit": list(data.units),
               "contrast": [c[0] for c in data.contrasts]}
     with pm.Model(coords=coords) as model:
-        n = pm.Data("n", data.n, dims="unit")
-        r = pm.Data("r", data.r, dims="unit")
-        s = pm.Data("s", data.stratum_index, dims="unit")
-        intercept = prior_rv("intercept", priors["intercept"])
+        n = data_or_constant("n", data.n, containers, dims="unit")
+        r = data_or_constant("r", data.r, containers, dims="unit")
+        s = data_or_constant("s", data.stratum_index, containers, dims="unit")
+        intercept = prior_rv("intercept", priors["intercept"], containers)
         if data.n_strata > 1:
-            effect = prior_rv("effect", priors["effect"], dims="contrast")
+            effect = prior_rv("effect", priors["effect"], containers, dims="contrast")
             mu = pt.concatenate([pt.zeros(1), effect]) + intercept
         else:
             mu = pt.zeros(1) + intercept
         if heterogeneity == "stratum":
-            sigma = prior_rv("sigma", priors["sigma"], dims="stratum")[s]
+            sigma = prior_rv("sigma", priors["sigma"], containers, dims="stratum")[s]
         else:
-            sigma = prior_rv("sigma", priors["sigma"])
+            sigma = prior_rv("sigma", priors["sigma"], containers)
         z = pm.Normal("z", 0.0, 1.0, dims="unit")
         pm.Binomial("y", n=n, logit_p=mu[s] + sigma * z, observed=r, dims="unit")
     return model

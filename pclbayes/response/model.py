@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from pclbayes.response.defaults import (
     check_support,
     default_priors,
 )
-from pclbayes.response.exact import ExactPosterior, fit_exact
+from pclbayes.response.exact import fit_exact
 from pclbayes.response.mcmc import run_nuts
 from pclbayes.sampling import SamplerSettings
 
@@ -108,7 +107,14 @@ class ResponseModel:
         self.resolution = resolution
 
     # ------------------------------------------------------------------ configuration
-    def _settings(self) -> tuple[dict[str, Prior], SamplerSettings]:
+    def validate(self) -> tuple[dict[str, Prior], SamplerSettings]:
+        """Check every option; return the priors in use and the sampler settings.
+
+        Raises
+        ------
+        SpecError
+            Naming the option that is wrong and the valid choices.
+        """
         if self.model not in MODELS:
             raise SpecError(f"unknown model '{self.model}'; choose one of {', '.join(MODELS)}")
         if self.method not in METHODS:
@@ -162,7 +168,7 @@ class ResponseModel:
         ResponseModel
             ``self``, with the fitted attributes set.
         """
-        priors, settings = self._settings()
+        priors, settings = self.validate()
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
         seed = int(seed)
@@ -175,7 +181,8 @@ class ResponseModel:
         sample_stats = None
         if self.method == "mcmc":
             tree = run_nuts(module.cache_key(counts, priors, self.heterogeneity),
-                            lambda: module.build(counts, priors, self.heterogeneity),
+                            lambda containers: module.build(counts, priors,
+                                                            self.heterogeneity, containers),
                             module.data_dict(counts, priors), settings, seed)
             post = tree["posterior"].to_dataset()
             params = {k: post[k].values for k in post.data_vars}
@@ -190,9 +197,9 @@ class ResponseModel:
         prior_params = module.prior_parameters(priors, counts, self.heterogeneity, size, prng)
         prior_derived = res.with_contrast(
             module.derive(prior_params, counts, prng, conditional=False), counts)
-        config = getattr(self, "spec_", None) or self._config(priors, settings)
+        config = getattr(self, "_spec_record", None) or self._config(priors, settings)
         self.idata_ = self._tree(counts, module, params, derived, prior_params, prior_derived,
-                                 sample_stats, settings)
+                                 sample_stats)
         self.idata_.attrs.update(pclbayes_family="response", pclbayes_model=self.model,
                                  pclbayes_engine=("exact" if exact is not None
                                                   else settings.sampler))
@@ -220,7 +227,7 @@ class ResponseModel:
         return self
 
     def _tree(self, counts: CountData, module, params, derived, prior_params, prior_derived,
-              sample_stats, settings) -> xr.DataTree:
+              sample_stats) -> xr.DataTree:
         pdims = {**module.dims(self.heterogeneity), **res.DERIVED_DIMS}
         post_vars = {k: v for k, v in {**params, **derived}.items()
                      if k not in ("y_rep", "log_lik")}
@@ -406,7 +413,7 @@ class ResponseModel:
         """The priors used, what each parameter means, why, and the reference."""
         priors = getattr(self, "priors_", None)
         if priors is None:
-            priors, _ = self._settings()
+            priors, _ = self.validate()
         info = PRIORS[self.model]
         default = default_priors(self.model)
         lines = [f"Priors of the {self.model} model (heterogeneity {self.heterogeneity}):"]
@@ -431,12 +438,6 @@ class ResponseModel:
         """Write the DataTree (with provenance) to netCDF."""
         self._check_fitted()
         return provenance.save(self.idata_, path)
-
-    def copy(self) -> ResponseModel:
-        """An unfitted copy with the same settings."""
-        return ResponseModel(**{k: copy.deepcopy(getattr(self, k)) for k in (
-            "endpoint", "by", "model", "method", "heterogeneity", "priors", "sampler",
-            "include_codata", "reference", "resolution")})
 
     def _label(self) -> str:
         return f"response {self.endpoint} by {self.by} ({self.model}, {self.method})"

@@ -53,7 +53,7 @@ def predictive_draws(data: Any, *, endpoint: str, by: str, level: str | None,
                             "the beta-binomial model set priors={'kappa': ...} on ResponseModel")
         priors["sigma"] = tau_prior
     fit = ResponseModel(endpoint=endpoint, by=by, model=model, priors=priors, sampler=sampler)
-    fit._settings()
+    fit.validate()
     strata = prepare(data, endpoint=endpoint, by=by).strata
     if level is None:
         if len(strata) != 1:

@@ -35,5 +35,5 @@ def from_spec(spec: Any, data: Any, *, seed: int | None = None):
         raise SpecError(f"{spec.name}: unknown [model] key(s) {unknown}; valid keys: "
                         f"family, name, title, {', '.join(OPTIONS)}")
     model = ResponseModel(**spec.options, priors=dict(spec.priors), sampler=spec.sampler)
-    model.spec_ = spec.to_dict()
+    model._spec_record = spec.to_dict()  # provenance: the specification as written
     return model.fit(data, seed=spec.seed if seed is None else seed)

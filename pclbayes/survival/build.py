@@ -5,6 +5,10 @@ r"""The PyMC graph of the Weibull survival model.
     \eta_i = \mu + x_i^\top\beta + \sigma_c z_{c(i)}, \qquad z_c \sim N(0, 1)
     \quad\text{(non-centred cohort effect)},
 
+or, when every cohort's own data determine its level well (large cohorts), the centred form
+:math:`\eta_i = a_{c(i)} + x_i^\top\beta`, :math:`a_c \sim N(\mu, \sigma_c)` (same model,
+better sampling geometry; Papaspiliopoulos, Roberts and Skold 2007, Stat Sci 22:59-73),
+
 with :math:`\eta_i` the log median time of episode *i*, a shape :math:`k` (shared, or one per
 reported group) and, for patients with several episodes, a positive-stable frailty with
 Kendall's :math:`\tau` (:mod:`pclbayes.survival.weibull`). The exact censored likelihood
@@ -31,7 +35,7 @@ def free_parameters(design: Design, fixed_shape: float | None) -> list[str]:
     if fixed_shape is None:
         names.append("shape")
     if design.cohort_effect:
-        names += ["sigma_cohort", "z_cohort"]
+        names += ["sigma_cohort", "cohort_log_median" if design.cohort_centred else "z_cohort"]
     if design.frailty:
         names.append("kendall_tau")
     return names
@@ -50,21 +54,28 @@ def build_model(design: Design, priors: dict[str, Prior], fixed_shape: float | N
     """Build the PyMC model (parameters and the censored likelihood only)."""
     start = _start_log_median(design, priors["log_median"])
     with pm.Model(coords=coords(design)) as model:
-        eta = priors["log_median"].to_pymc("log_median", **start)
+        eta = eta_ref = priors["log_median"].to_pymc("log_median", **start)
+        start_value = start.get("initval", 0.0)
         if design.n_terms:
             beta = priors["effect"].to_pymc("beta", dims="term")
             eta = eta + pt.dot(pt.as_tensor(design.X), beta)
         else:
             eta = eta + pt.zeros(design.X.shape[0])
-        if design.cohort_effect:
+        if design.cohort_effect and design.cohort_centred:
+            sigma = priors["sigma_cohort"].to_pymc("sigma_cohort")
+            level = pm.Normal("cohort_log_median", mu=eta_ref, sigma=sigma, dims="cohort",
+                              initval=np.full(len(design.cohorts), start_value))
+            eta = eta + (level - eta_ref)[design.cohort_index]
+        elif design.cohort_effect:
             sigma = priors["sigma_cohort"].to_pymc("sigma_cohort")
             z = pm.Normal("z_cohort", 0.0, 1.0, dims="cohort")
             eta = eta + (sigma * z)[design.cohort_index]
         if fixed_shape is not None:
             shape = pt.as_tensor(float(fixed_shape))
         elif design.shape_by_group:
-            shape = priors["shape"].to_pymc("shape", dims="group",
-                                            **_start(priors["shape"], 1.0))[design.group_index]
+            start = {k: np.ones(len(design.groups)) * v
+                     for k, v in _start(priors["shape"], 1.0).items()}
+            shape = priors["shape"].to_pymc("shape", dims="group", **start)[design.group_index]
         else:
             shape = priors["shape"].to_pymc("shape", **_start(priors["shape"], 1.0))
         if shape.ndim == 0:

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pclbayes.survival.derived import draws_from_posterior, expected_events
+from pclbayes.survival.derived import (
+    draws_from_posterior,
+    expected_events,
+    thin_step,
+    thinned,
+)
 from pclbayes.survival.km import km_curve, km_table
 from pclbayes.survival.weibull import survival_at
 
@@ -44,8 +49,13 @@ def profile_episodes(model: SurvivalModel) -> pd.DataFrame:
 
 def profile_label(model: SurvivalModel) -> str:
     """Human-readable description of the episodes the profiles describe."""
-    at = model.design_.at
-    return ", ".join(f"{k} = {v}" for k, v in at.items()) if at else "all episodes"
+    d = model.design_
+    if d.at:
+        return ", ".join(f"{k} = {v}" for k, v in d.at.items())
+    eps = d.episodes
+    if "strategy" in eps.columns and set(eps["strategy"].astype(str)) == {"first"}:
+        return "first infusions"
+    return "all episodes"
 
 
 def km_cross_check(model: SurvivalModel) -> pd.DataFrame:
@@ -112,7 +122,7 @@ def ppc_table(model: SurvivalModel) -> pd.DataFrame:
     rng = np.random.default_rng([model.seed_, _STREAM_DRAWS])
     draws = draws_from_posterior(model.idata_["posterior"].to_dataset(), d, model.priors_,
                                  model.fixed_shape, rng)
-    cum = expected_events(draws, d)
+    cum = expected_events(thinned(draws, thin_step(draws.lead, d.log_t.size)), d)
     rng = np.random.default_rng([model.seed_, _STREAM_PPC_COUNTS])
     rows = []
     cohorts = [*d.cohorts, "all"]

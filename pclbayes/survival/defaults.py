@@ -33,6 +33,11 @@ MAX_LEVELS = 12
 #: transitions at 0.9 and 0.95 on the bundled data; 0.99 removed them (docs/survival.md).
 DEFAULT_SAMPLER = SamplerSettings(draws=1000, tune=1000, chains=4, target_accept=0.99)
 
+#: Cohort effects are centred when every cohort's own data pin its log median down well:
+#: Fisher information ``shape**2 * events`` of at least this (posterior SD about 0.1) in every
+#: cohort. Otherwise (small cohorts, as in the bundled data) they are non-centred.
+CENTRE_INFORMATION = 100.0
+
 #: Number of prior draws used for the prior-predictive check.
 DEFAULT_PRIOR_DRAWS = 2000
 

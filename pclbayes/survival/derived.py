@@ -8,7 +8,7 @@ prior-predictive check and the posterior summaries use identical formulas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import xarray as xr
@@ -24,6 +24,10 @@ from pclbayes.survival.weibull import (
 )
 
 SAMPLE_DIMS = ("chain", "draw")
+
+#: At most this many (draw x episode) values are stored per pointwise group (predictive
+#: times, log-likelihood); with more episodes every k-th draw is kept (large simulations).
+MAX_POINTWISE = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,18 @@ class Draws:
         return self.log_median.shape  # type: ignore[return-value]
 
 
+def thin_step(lead: tuple[int, int], units: int) -> int:
+    """Keep every ``step``-th draw so that ``draws x units <= MAX_POINTWISE``."""
+    return max(1, int(np.ceil(lead[0] * lead[1] * max(units, 1) / MAX_POINTWISE)))
+
+
+def thinned(d: Draws, step: int) -> Draws:
+    """Every ``step``-th draw of each chain."""
+    if step == 1:
+        return d
+    return Draws(**{f.name: getattr(d, f.name)[:, ::step] for f in fields(d)})
+
+
 def draws_from_posterior(post: xr.Dataset, design: Design, priors: dict[str, Prior],
                          fixed_shape: float | None, rng: np.random.Generator) -> Draws:
     """Collect posterior draws (and the new-cohort draws) into :class:`Draws`."""
@@ -57,8 +73,8 @@ def draws_from_posterior(post: xr.Dataset, design: Design, priors: dict[str, Pri
     beta = post["beta"].values if design.n_terms else np.zeros((*lead, 0))
     shape = _shape(post, design, fixed_shape, lead)
     if design.cohort_effect:
-        z = post["z_cohort"].values
         sigma = post["sigma_cohort"].values
+        z = cohort_z(post)
         sigma_new = sigma
     else:
         z = np.zeros((*lead, len(design.cohorts)))
@@ -67,6 +83,14 @@ def draws_from_posterior(post: xr.Dataset, design: Design, priors: dict[str, Pri
     tau = post["kendall_tau"].values if design.frailty else np.zeros(lead)
     z_new = rng.standard_normal(lead)
     return Draws(mu, beta, shape, z, sigma, tau, sigma_new, z_new)
+
+
+def cohort_z(post: xr.Dataset) -> np.ndarray:
+    """Standardised cohort effects ``z_c`` from either parametrisation."""
+    if "z_cohort" in post:
+        return post["z_cohort"].values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((post["cohort_log_median"] - post["log_median"]) / post["sigma_cohort"]).values
 
 
 def draws_from_prior(priors: dict[str, Prior], design: Design, fixed_shape: float | None,

@@ -20,6 +20,7 @@ import pandas as pd
 from pclbayes.data import Problem
 from pclbayes.errors import DataValidationError, SpecError
 from pclbayes.survival.defaults import (
+    CENTRE_INFORMATION,
     DEFAULT_COVARIATES,
     DEFAULT_REFERENCE,
     MAX_LEVELS,
@@ -72,6 +73,7 @@ class Design:
     frailty: bool
     cohort_effect: bool
     shape_by_group: bool
+    cohort_centred: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -118,6 +120,7 @@ def build_design(
     frailty: str = "auto",
     cohort_effect: bool | str = "auto",
     shape: str = "shared",
+    cohort_parametrisation: str = "auto",
 ) -> Design:
     """Code covariates, groups, cohorts and patients of a checked episode table.
 
@@ -131,6 +134,9 @@ def build_design(
     notes: list[str] = []
     eps = table.reset_index(drop=True).copy()
     columns = list(eps.columns)
+    if by == "cohort":
+        raise SpecError("by = 'cohort' is not supported: cohorts enter as a random effect (see "
+                        "'cohort_time_ratio' in the summary and the Kaplan-Meier table)")
     if by != "none" and by not in columns:
         raise SpecError(f"cannot report by '{by}': no such column; use 'none' or one of: "
                         f"{', '.join(c for c in columns if c not in ('time', 'event'))}")
@@ -203,7 +209,8 @@ def build_design(
         group_index = np.zeros(len(eps), dtype=int)
     else:
         groups = by_term.levels if by_term is not None else tuple(sorted(set(eps[by])))
-        group_index = np.array([groups.index(v) for v in eps[by]], dtype=int)
+        lookup = {g: i for i, g in enumerate(groups)}
+        group_index = eps[by].map(lookup).to_numpy(dtype=int)
     profile = np.zeros((len(groups), X.shape[1]))
     for g, level in enumerate(groups):
         j = 0
@@ -219,12 +226,12 @@ def build_design(
                     profile[g, j] = float(share)
                 j += 1
 
-    cohorts = tuple(pd.unique(eps["cohort"]))
-    cohort_index = np.array([cohorts.index(c) for c in eps["cohort"]], dtype=int)
-    keys = (eps["cohort"] + "/" + eps["patient_id"]).tolist()
-    patient_labels = tuple(dict.fromkeys(keys))
-    patient_index = np.array([patient_labels.index(k) for k in keys], dtype=int)
-    episode_labels = tuple(f"{k}/{e}" for k, e in zip(keys, eps["episode"], strict=True))
+    codes, uniques = pd.factorize(eps["cohort"])
+    cohorts, cohort_index = tuple(uniques), codes.astype(int)
+    keys = eps["cohort"] + "/" + eps["patient_id"]
+    codes, uniques = pd.factorize(keys)
+    patient_labels, patient_index = tuple(uniques), codes.astype(int)
+    episode_labels = tuple(keys + "/" + eps["episode"].astype(str))
 
     counts = np.bincount(patient_index, minlength=len(patient_labels))
     use_frailty = _use_frailty(frailty, counts, notes)
@@ -232,17 +239,25 @@ def build_design(
     if multi.size:
         _check_events(eps, patient_index, multi, patient_labels)
         slots = int(counts[multi].max())
+        row_of = np.full(len(patient_labels), -1)
+        row_of[multi] = np.arange(multi.size)
+        order = np.argsort(patient_index, kind="stable")  # episodes grouped by patient
+        in_multi = order[row_of[patient_index[order]] >= 0]
+        rows = row_of[patient_index[in_multi]]
+        slot = np.arange(in_multi.size) - np.searchsorted(rows, rows)  # rank within patient
         cluster_index = np.zeros((multi.size, slots), dtype=int)
+        cluster_index[:] = in_multi[np.searchsorted(rows, np.arange(multi.size))][:, None]
         cluster_mask = np.zeros((multi.size, slots))
-        for r, p in enumerate(multi):
-            idx = np.flatnonzero(patient_index == p)
-            cluster_index[r] = np.concatenate([idx, np.full(slots - idx.size, idx[0])])
-            cluster_mask[r, : idx.size] = 1.0
+        cluster_index[rows, slot] = in_multi
+        cluster_mask[rows, slot] = 1.0
     else:
         cluster_index = np.zeros((0, 1), dtype=int)
         cluster_mask = np.zeros((0, 1))
     single = ~np.isin(patient_index, multi)
 
+    use_cohort = _use_cohort_effect(cohort_effect, len(cohorts), notes)
+    centred = use_cohort and _centre(cohort_parametrisation, eps, cohort_index, len(cohorts),
+                                     notes)
     return Design(
         episodes=eps, episode_labels=episode_labels,
         log_t=np.log(eps["time"].to_numpy(dtype=float)),
@@ -253,9 +268,8 @@ def build_design(
         cohorts=cohorts, cohort_index=cohort_index, patient_labels=patient_labels,
         patient_index=patient_index, cluster_index=cluster_index, cluster_mask=cluster_mask,
         single=single, frailty=bool(multi.size),
-        cohort_effect=_use_cohort_effect(cohort_effect, len(cohorts), notes),
-        shape_by_group=_shape_by_group(shape, by, groups),
-        notes=tuple(notes),
+        cohort_effect=use_cohort, shape_by_group=_shape_by_group(shape, by, groups),
+        cohort_centred=centred, notes=tuple(notes),
     )
 
 
@@ -301,6 +315,40 @@ def _use_cohort_effect(option: bool | str, n_cohorts: int, notes: list[str]) -> 
                          "draw the between-cohort SD from its prior")
         return n_cohorts >= 2
     return bool(option)
+
+
+def _centre(option: str, eps: pd.DataFrame, cohort_index: np.ndarray, n_cohorts: int,
+            notes: list[str]) -> bool:
+    """Whether to centre the cohort effect (see :data:`CENTRE_INFORMATION`)."""
+    if option not in ("auto", "centred", "noncentred"):
+        raise SpecError("cohort_parametrisation must be 'auto', 'centred' or 'noncentred', "
+                        f"got {option!r}")
+    if option != "auto":
+        return option == "centred"
+    events = np.bincount(cohort_index, weights=eps["event"].to_numpy(float), minlength=n_cohorts)
+    k = pooled_shape(eps["time"].to_numpy(float), eps["event"].to_numpy(int))
+    centred = bool(np.all(k ** 2 * events >= CENTRE_INFORMATION))
+    if centred:
+        notes.append(f"every cohort has at least {int(events.min())} events (pooled shape "
+                     f"about {k:.1f}): cohort effects use the centred parametrisation")
+    return centred
+
+
+def pooled_shape(time: np.ndarray, event: np.ndarray) -> float:
+    """Maximum-likelihood Weibull shape of all episodes pooled (lifelines); 1 if it fails."""
+    import warnings
+
+    from lifelines import WeibullFitter
+
+    if event.sum() < 2:
+        return 1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            k = float(WeibullFitter().fit(time, event).rho_)
+    except Exception:
+        return 1.0
+    return k if np.isfinite(k) and k > 0 else 1.0
 
 
 def _shape_by_group(shape: str, by: str, groups: tuple[str, ...]) -> bool:

@@ -39,6 +39,8 @@ from pclbayes.survival.derived import (
     pointwise_loglik,
     predictive_times,
     reported,
+    thin_step,
+    thinned,
 )
 from pclbayes.survival.design import Design, build_design
 from pclbayes.survival.engine import run_nuts
@@ -80,6 +82,9 @@ class SurvivalModel:
         Cohort random effect (``auto``: when there are two or more cohorts).
     frailty : {"auto", "stable", "none"}
         Positive-stable patient frailty for patients with several episodes.
+    cohort_parametrisation : {"auto", "noncentred", "centred"}
+        Sampling form of the cohort effect (the model is the same). ``auto`` centres it
+        only when every cohort's own data pin down its level (large cohorts).
     episodes : {"all", "first"}, optional
         Which episodes enter. Default: ``all`` for PFS, ``first`` (first infusions only)
         for OS, because the OS of a re-infusion is the rest of the same patient's OS and
@@ -112,6 +117,7 @@ class SurvivalModel:
         cohort_effect: bool | str = "auto",
         frailty: str = "auto",
         episodes: str | None = None,
+        cohort_parametrisation: str = "auto",
         priors: Mapping[str, Any] | None = None,
         horizons: Sequence[float] = DEFAULT_HORIZONS,
         sampler: SamplerSettings | None = None,
@@ -129,6 +135,7 @@ class SurvivalModel:
         self.cohort_effect = cohort_effect
         self.frailty = frailty
         self.episodes = episodes
+        self.cohort_parametrisation = cohort_parametrisation
         self.priors = priors
         self.horizons = horizons
         self.sampler = sampler
@@ -145,7 +152,7 @@ class SurvivalModel:
             "reference": dict(self.reference or {}), "at": dict(self.at or {}),
             "shape": self.shape, "fixed_shape": self.fixed_shape,
             "cohort_effect": self.cohort_effect, "frailty": self.frailty,
-            "episodes": self.episodes,
+            "episodes": self.episodes, "cohort_parametrisation": self.cohort_parametrisation,
             "priors": {k: str(Prior.parse(v)) for k, v in dict(self.priors or {}).items()},
             "horizons": [float(h) for h in self.horizons],
             "sampler": (self.sampler or DEFAULT_SAMPLER).__dict__,
@@ -209,7 +216,7 @@ class SurvivalModel:
         design = build_design(
             table, by=self.by, covariates=self.covariates, reference=self.reference,
             at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
-            shape=self.shape)
+            shape=self.shape, cohort_parametrisation=self.cohort_parametrisation)
         if note:
             design = replace(design, notes=(note, *design.notes))
         for note in design.notes:
@@ -238,17 +245,25 @@ class SurvivalModel:
     def _assemble(self, idata: xr.DataTree, post: xr.Dataset, draws: Draws, prior: Draws,
                   rngs: dict[int, np.random.Generator]) -> xr.DataTree:
         d = self.design_
+        if d.cohort_effect and "z_cohort" not in post:
+            post["z_cohort"] = ((*SAMPLE_DIMS, "cohort"), draws.z_cohort)
         post = post.merge(reported(draws, d, self.horizons_), compat="override")
         post = post.assign_coords(horizon=("horizon", np.asarray(self.horizons_)))
         idata["posterior"] = post
         idata["prior"] = _prior_dataset(prior, d, self.horizons_, self.fixed_shape)
         episode = {"episode": list(d.episode_labels)}
+        n = d.log_t.size
+        step, prior_step = thin_step(draws.lead, n), thin_step(prior.lead, n)
+        if step > 1:
+            logger.info("%s: %d episodes: predictive times and log-likelihood keep every "
+                        "%d-th draw", self.label, n, step)
+        kept, prior_kept = thinned(draws, step), thinned(prior, prior_step)
         idata["posterior_predictive"] = xr.Dataset(
-            {"time": ((*SAMPLE_DIMS, "episode"), predictive_times(draws, d, rngs[_STREAM_PPC]))},
+            {"time": ((*SAMPLE_DIMS, "episode"), predictive_times(kept, d, rngs[_STREAM_PPC]))},
             coords=episode)
         idata["prior_predictive"] = xr.Dataset(
             {"time": ((*SAMPLE_DIMS, "episode"),
-                      predictive_times(prior, d, rngs[_STREAM_PRIOR_PPC]))}, coords=episode)
+                      predictive_times(prior_kept, d, rngs[_STREAM_PRIOR_PPC]))}, coords=episode)
         times = np.exp(d.log_t)
         idata["observed_data"] = xr.Dataset({"time": ("episode", times)}, coords=episode)
         eps = d.episodes
@@ -263,12 +278,13 @@ class SurvivalModel:
             coords={**episode, "term": list(d.term_labels), "group": list(d.groups)})
         dim, labels = d.units
         idata["log_likelihood"] = xr.Dataset(
-            {"time": ((*SAMPLE_DIMS, dim), pointwise_loglik(draws, d))},
+            {"time": ((*SAMPLE_DIMS, dim), pointwise_loglik(kept, d))},
             coords={dim: list(labels)})
-        for name in ("posterior_predictive", "prior_predictive", "log_likelihood"):
-            n_chain = idata[name].sizes["chain"]
+        for name, every, lead in (("posterior_predictive", step, draws.lead),
+                                  ("prior_predictive", prior_step, prior.lead),
+                                  ("log_likelihood", step, draws.lead)):
             idata[name] = idata[name].to_dataset().assign_coords(
-                chain=np.arange(n_chain), draw=np.arange(idata[name].sizes["draw"]))
+                chain=np.arange(lead[0]), draw=np.arange(lead[1])[::every])
         return idata
 
     # ------------------------------------------------------------------ results
@@ -410,6 +426,7 @@ def _graph_signature(design: Design, priors: dict[str, Prior], fixed_shape: floa
         "terms": design.term_labels, "cohorts": design.cohorts,
         "groups": design.groups if design.shape_by_group else None,
         "frailty": design.frailty, "cohort_effect": design.cohort_effect,
+        "cohort_centred": design.cohort_centred,
         "shape_by_group": design.shape_by_group, "fixed_shape": fixed_shape,
         "priors": {k: str(v) for k, v in priors.items()},
     }

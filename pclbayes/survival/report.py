@@ -30,6 +30,14 @@ def _s(values: Any, ratio: bool = False) -> dict[str, float]:
     return out
 
 
+def _exact(prior: Prior) -> dict[str, float]:
+    """Mean, median and 95% interval of a parameter's prior (exact, from scipy)."""
+    dist = prior.frozen()
+    q = dist.ppf(np.asarray(checks.PROBS))
+    return {"mean": float(dist.mean()), "median": float(q[1]), "lower": float(q[0]),
+            "upper": float(q[2])}
+
+
 def _h(h: float) -> str:
     return f"{h:g}"
 
@@ -42,8 +50,8 @@ def summary_table(m: SurvivalModel) -> pd.DataFrame:
 
     def add(quantity: str, level: str, values: Any, *, source: str = "posterior",
             ratio: bool = False) -> None:
-        rows.append({"quantity": quantity, "level": level, **_s(values, ratio),
-                     "source": source})
+        stats = _exact(values) if isinstance(values, Prior) else _s(values, ratio)
+        rows.append({"quantity": quantity, "level": level, **stats, "source": source})
 
     for g in d.groups:
         add("median_time", g, post["median_time"].sel(group=g))
@@ -64,18 +72,18 @@ def summary_table(m: SurvivalModel) -> pd.DataFrame:
         if d.shape_by_group:
             for g in d.groups:
                 add("shape", g, post["shape"].sel(group=g))
-                add("shape", g, prior["shape"].sel(group=g), source="prior")
+                add("shape", g, m.priors_["shape"], source="prior")
         else:
             add("shape", "all", post["shape"])
-            add("shape", "all", prior["shape"], source="prior")
+            add("shape", "all", m.priors_["shape"], source="prior")
     if d.cohort_effect:
         add("sigma_cohort", "all", post["sigma_cohort"])
         for c in d.cohorts:
             add("cohort_time_ratio", c, np.exp(post["cohort_effect"].sel(cohort=c)), ratio=True)
-    add("sigma_cohort", "all", prior["sigma_cohort"], source="prior")
+    add("sigma_cohort", "all", m.priors_["sigma_cohort"], source="prior")
     if d.frailty:
         add("kendall_tau", "all", post["kendall_tau"])
-        add("kendall_tau", "all", prior["kendall_tau"], source="prior")
+        add("kendall_tau", "all", m.priors_["kendall_tau"], source="prior")
     for r in m.km_table().itertuples(index=False):
         rows.append({"quantity": "km_median", "level": f"{r.column}: {r.value}",
                      "mean": np.nan, "median": r.median, "lower": r.lower, "upper": r.upper,
@@ -138,11 +146,11 @@ def to_dict(m: SurvivalModel) -> dict[str, Any]:
         "shape": shape,
         "effects": effects,
         "cohort_sd": {"posterior": _s(post["sigma_cohort"]) if d.cohort_effect else None,
-                      "prior": _s(prior["sigma_cohort"])},
+                      "prior": _exact(m.priors_["sigma_cohort"])},
         "cohort_time_ratios": {c: _s(np.exp(post["cohort_effect"].sel(cohort=c)), ratio=True)
                                for c in d.cohorts} if d.cohort_effect else {},
         "patient_dependence": {"kendall_tau": {"posterior": _s(post["kendall_tau"]),
-                                               "prior": _s(prior["kendall_tau"])},
+                                               "prior": _exact(m.priors_["kendall_tau"])},
                                "patients_with_two_episodes": int(d.cluster_index.shape[0])}
         if d.frailty else None,
         "kaplan_meier": {"episodes": checks.profile_label(m),
@@ -252,7 +260,7 @@ def model_card(m: SurvivalModel) -> str:
         for label, block in ((g[:16], r), ("  new cohort", r["new_cohort"])):
             row = f"  {label:<16} {_ci(block['median_time']):<20} " + " ".join(
                 f"{_ci(block['survival_at'][h], '{:.2f}'):<19}" for h in hs)
-            lines.append(row + (" " + _km(km_by.get(g)) if block is r else "").rstrip())
+            lines.append((row + (" " + _km(km_by.get(g)) if block is r else "")).rstrip())
     if out["effects"]:
         lines += ["", "Effects: time ratio TR (>1 = longer) and hazard ratio HR, "
                       "posterior median [95% CrI]:"]

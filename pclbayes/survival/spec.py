@@ -11,8 +11,8 @@ from pclbayes.survival.model import SurvivalModel
 
 #: ``[model]`` keys a survival specification may set (besides family, name and title).
 OPTION_KEYS = ("model", "endpoint", "by", "covariates", "reference", "at", "shape",
-               "fixed_shape", "cohort_effect", "frailty", "episodes", "horizons",
-               "prior_draws")
+               "fixed_shape", "cohort_effect", "cohort_parametrisation", "frailty", "episodes",
+               "horizons", "prior_draws")
 
 
 def from_spec(spec: Any, data: Any, *, seed: int | None = None) -> SurvivalModel:

@@ -168,6 +168,16 @@ def test_same_seed_same_numbers_other_seed_other_numbers(eb, orr_target) -> None
                               orr_target.idata_["posterior"]["kappa"].values)
 
 
+def test_cached_compiled_model_gives_the_same_numbers_as_a_fresh_one(eb, orr_target) -> None:
+    from pclbayes.response.mcmc import clear_cache
+
+    ResponseModel(endpoint="cr", by="strategy").fit(eb, seed=1)   # same structure, other data
+    clear_cache()
+    fresh = ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
+    np.testing.assert_array_equal(fresh.idata_["posterior"]["mu"].values,
+                                  orr_target.idata_["posterior"]["mu"].values)
+
+
 def test_exact_engine_fit_is_reproducible_and_gated_as_exact(eb) -> None:
     a = ResponseModel(endpoint="cr", by="target", method="exact").fit(eb, seed=3)
     b = ResponseModel(endpoint="cr", by="target", method="exact").fit(eb, seed=3)
@@ -182,7 +192,7 @@ def test_exact_engine_fit_is_reproducible_and_gated_as_exact(eb) -> None:
 def test_a_failing_fit_warns_with_the_remedy_and_says_so(eb) -> None:
     short = SamplerSettings(draws=30, tune=30, chains=2)
     with pytest.warns(ConvergenceWarning, match="increase sampler.draws"):
-        fit = ResponseModel(endpoint="cr", by="none", sampler=short).fit(eb, seed=1)
+        fit = ResponseModel(endpoint="cr", by="target", sampler=short).fit(eb, seed=1)
     assert not fit.diagnostics_.ok
     assert not fit.summary()["converged"].any()
     assert "WARNING: the sampler did not pass the convergence gate" in str(fit)

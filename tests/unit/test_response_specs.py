@@ -33,7 +33,7 @@ def test_spec_fits_without_divergences(path, eb) -> None:
     d = fit.diagnostics_
     assert d.divergences == 0 and d.max_rhat <= 1.01 and d.min_ess_bulk >= 400, str(d)
     assert fit.idata_.attrs["pclbayes_seed"] == spec.seed
-    assert '"name": "%s"' % spec.name in fit.idata_.attrs["pclbayes_spec"]
+    assert f'"name": "{spec.name}"' in fit.idata_.attrs["pclbayes_spec"]
     assert "ref:" in fit.prior_summary()
 
 

@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.cli import fit_cmd
 from pclbayes.data import load, survival_table
 from pclbayes.specs import fit_spec, load_spec
@@ -85,7 +86,7 @@ def test_cli_bad_prior_is_an_error(parser, capsys):
 
 @pytest.mark.parametrize("name", SPECS)
 def test_shipped_spec_converges(name):
-    spec = load_spec(f"models/{name}.toml")
+    spec = load_spec(BUNDLED_MODELS / f"{name}.toml")
     for prior in spec.priors.values():
         assert prior.get("reason") and prior.get("reference")
     m = fit_spec(spec, load())

@@ -91,7 +91,7 @@ def test_patient_clusters_for_reinfused_patients(pfs):
 
 
 def test_unknown_by_column_is_a_clear_error(pfs):
-    with pytest.raises(SpecError, match="cannot report by 'colour'.*target"):
+    with pytest.raises(SpecError, match=r"cannot report by 'colour'.*target"):
         build_design(pfs.table, by="colour")
 
 
@@ -171,3 +171,18 @@ def test_model_is_not_fitted_until_fit():
     with pytest.raises(SpecError, match="fit"):
         m.summary()
     assert "kendall_tau" in m.prior_summary()
+
+
+def test_cohort_parametrisation_choice(pfs):
+    assert not build_design(pfs.table).cohort_centred  # small cohorts: non-centred
+    rng = np.random.default_rng(0)
+    n = 600
+    big = pd.DataFrame({"cohort": np.repeat(["a", "b", "c"], n // 3),
+                        "patient_id": [str(i) for i in range(n)], "episode": 1,
+                        "time": rng.weibull(2.0, n) * 10, "event": 1})
+    d = build_design(big, by="none")
+    assert d.cohort_centred and any("centred" in note for note in d.notes)
+    assert not build_design(big, by="none", cohort_parametrisation="noncentred").cohort_centred
+    assert build_design(pfs.table, cohort_parametrisation="centred").cohort_centred
+    with pytest.raises(SpecError, match="cohort_parametrisation"):
+        build_design(pfs.table, cohort_parametrisation="partial")

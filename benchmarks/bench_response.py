@@ -1,0 +1,152 @@
+"""Benchmark of the response models against a naive PyMC model, measured in the same run.
+
+Baseline: the textbook hierarchical model, centred and not marginalised,
+
+    mu_s ~ Beta(1, 1), kappa ~ Gamma(2, 0.1), p_j ~ Beta(mu kappa, (1 - mu) kappa),
+    r_j ~ Binomial(n_j, p_j),
+
+sampled with ``pm.sample()`` and its defaults ("the default PyMC sampler"). Since PyMC 6,
+``pm.sample()`` runs nutpie whenever nutpie is installed (as here) and compiles the model on
+every call; the table says which sampler actually ran. A second baseline row forces PyMC's
+own NUTS (``nuts_sampler="pymc"``, one process per chain, two at a time on 2 cores).
+Every case draws 4 chains x 1000 draws after 1000 tuning steps (target_accept 0.9) from the
+bundled data (default: ORR by target, the 15/15 case).
+
+* cold: the first fit in a fresh Python process (imports done; compilation included);
+* warm: the median of three further fits in that process (what a user re-running an analysis,
+  a prior sensitivity analysis or a simulation study sees).
+
+Ratios are case time / baseline time of the same kind (cold/cold, warm/warm): below 1 is
+faster. ``ESS/s`` is the smallest bulk ESS over the hyperparameters per warm second.
+
+Run:  python benchmarks/bench_response.py [--endpoint orr|cr] [--by target] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+CASES = {
+    "naive-centred/default": "baseline: centred, non-marginalised, pm.sample() defaults",
+    "naive-centred/pymc": "the same with PyMC's own NUTS",
+    "beta-binomial/nutpie": "pclbayes default (marginalised, cached nutpie compile)",
+    "beta-binomial/pymc": "pclbayes beta-binomial with PyMC's NUTS",
+    "logit-normal/nutpie": "pclbayes logit-normal (non-centred), nutpie",
+    "logit-normal/pymc": "pclbayes logit-normal with PyMC's NUTS",
+    "beta-binomial/exact": "pclbayes exact engine (numerical integration)",
+}
+
+
+def _naive_fit(eb, endpoint: str, by: str, seed: int, sampler: str) -> dict:
+    import arviz as az
+    import numpy as np
+    import pymc as pm
+
+    from pclbayes.response.counts import prepare
+
+    d = prepare(eb, endpoint=endpoint, by=by)
+    coords = {"stratum": list(d.strata), "cohort": list(d.units)}
+    with pm.Model(coords=coords):
+        mu = pm.Beta("mu", 1.0, 1.0, dims="stratum")
+        kappa = pm.Gamma("kappa", alpha=2.0, beta=0.1)
+        s = d.stratum_index
+        p = pm.Beta("p", mu[s] * kappa, (1 - mu[s]) * kappa, dims="cohort")
+        pm.Binomial("y", n=d.n, p=p, observed=d.r, dims="cohort")
+        extra = {} if sampler == "default" else {"nuts_sampler": sampler}
+        idata = pm.sample(draws=1000, tune=1000, chains=4, target_accept=0.9,
+                          random_seed=seed, progressbar=False, **extra)
+    ess = az.ess(idata["posterior"].to_dataset()[["mu", "kappa"]], method="bulk")
+    return {"divergences": int(np.asarray(idata["sample_stats"]["diverging"]).sum()),
+            "min_ess": float(min(float(ess[v].min()) for v in ess.data_vars)),
+            "ran": idata["sample_stats"].attrs.get("inference_library", "?")}
+
+
+def _pclbayes_fit(eb, endpoint: str, by: str, case: str, seed: int) -> dict:
+    from pclbayes.errors import ConvergenceWarning
+    from pclbayes.response import ResponseModel
+    from pclbayes.sampling import SamplerSettings
+
+    model, engine = case.split("/")
+    method = "exact" if engine == "exact" else "mcmc"
+    sampler = SamplerSettings(sampler="nutpie" if engine == "exact" else engine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table instead
+        fit = ResponseModel(endpoint=endpoint, by=by, model=model, method=method,
+                            sampler=sampler).fit(eb, seed=seed)
+    d = fit.diagnostics_
+    ran = "exact" if method == "exact" else fit.idata_["sample_stats"].attrs.get(
+        "inference_library", "?")
+    return {"divergences": d.divergences,
+            "min_ess": None if method == "exact" else float(d.min_ess_bulk), "ran": ran}
+
+
+def worker(case: str, endpoint: str, by: str, repeats: int) -> dict:
+    """Time one case: a cold fit, then ``repeats`` warm fits (run in a fresh process)."""
+    import logging
+
+    from pclbayes.data import load
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    eb = load()
+
+    def once(seed: int) -> tuple[float, dict]:
+        start = time.perf_counter()
+        if case.startswith("naive"):
+            info = _naive_fit(eb, endpoint, by, seed, case.split("/")[1])
+        else:
+            info = _pclbayes_fit(eb, endpoint, by, case, seed)
+        return time.perf_counter() - start, info
+
+    cold, info = once(1)
+    warm = [once(seed)[0] for seed in range(2, 2 + repeats)]
+    return {"case": case, "cold": cold, "warm": statistics.median(warm), **info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="orr")
+    parser.add_argument("--by", default="target")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.endpoint, args.by, args.repeats)))
+        return 0
+    results = []
+    for case in CASES:
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", case, "--endpoint", args.endpoint, "--by",
+             args.by, "--repeats", str(args.repeats)],
+            capture_output=True, text=True, check=True)
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = results[0]
+    for r in results:
+        r["cold_ratio"] = r["cold"] / base["cold"]
+        r["warm_ratio"] = r["warm"] / base["warm"]
+        r["ess_per_s"] = None if r["min_ess"] is None else r["min_ess"] / r["warm"]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"response models, {args.endpoint.upper()} by {args.by}, bundled data; "
+          "4 chains x 1000 draws (+1000 tuning); ratios vs the baseline in this run")
+    head = (f"{'case':<23}{'ran':<8}{'cold s':>8}{'x base':>8}{'warm s':>8}{'x base':>8}"
+            f"{'div':>5}{'min ESS':>9}{'ESS/s':>8}")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        ess = "-" if r["min_ess"] is None else f"{r['min_ess']:.0f}"
+        eps = "-" if r["ess_per_s"] is None else f"{r['ess_per_s']:.0f}"
+        print(f"{r['case']:<23}{r['ran']:<8}{r['cold']:>8.2f}{r['cold_ratio']:>8.2f}{r['warm']:>8.2f}"
+              f"{r['warm_ratio']:>8.3f}{r['divergences']:>5}{ess:>9}{eps:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Benchmark of the Weibull survival fit.
+
+1. Bundled data: cold and warm fit times of ``SurvivalModel`` (exact censored likelihood,
+   nutpie, compiled-model cache) as ratios against a naive baseline measured in the same
+   run: ``pm.Censored(pm.Weibull)`` with the same linear predictor, sampled by PyMC's
+   default NUTS. Each method runs in a fresh subprocess: "cold" is its first fit there
+   (compilation included, imports excluded), "warm" its second fit of the same model.
+2. Scaling: fit time against the number of simulated patients (15, 1,500; 150,000 with
+   ``--large``) and cohorts (3, 30; 300 with ``--large``). A fifth of the patients get a
+   target-switched second episode; about 30% of episodes are censored. The 150,000-patient
+   fits run once (cold only: compile + sampling).
+
+Run ``python benchmarks/bench_survival.py [--large] [--json]`` (2 cores: a few minutes
+without ``--large``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+DRAWS = dict(draws=1000, tune=1000, chains=4)
+
+_CHILD = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {bench_dir!r})
+import bench_survival as b
+method, n_pat, n_coh, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+labels = ("cold", "warm") if sys.argv[5] == "2" else ("cold",)
+data = None if n_pat == 0 else b.simulate(n_pat, n_coh, seed)
+fit = b.fit_ours if method == "pclbayes" else b.fit_naive
+out = {{"warm": float("nan")}}
+for label in labels:
+    t0 = time.perf_counter()
+    info = fit(data, seed)
+    out[label] = time.perf_counter() - t0
+    out[label + "_info"] = info
+print(json.dumps(out))
+"""
+
+
+def simulate(n_patients: int, n_cohorts: int, seed: int) -> pd.DataFrame:
+    """Simulated episodes: Weibull (shape 1.4), two targets, 20% re-infused, ~30% censored."""
+    from pclbayes.survival.weibull import draw_times
+
+    rng = np.random.default_rng(seed)
+    cohort = rng.integers(0, n_cohorts, n_patients)
+    target = rng.choice(["BCMA", "GPRC5D"], n_patients, p=[0.6, 0.4])
+    pcl = rng.choice(["primary", "secondary", None], n_patients, p=[0.45, 0.45, 0.1])
+    second = rng.random(n_patients) < 0.2
+    u = rng.normal(0.0, 0.3, n_cohorts)
+    rows = {"cohort": [], "patient_id": [], "episode": [], "strategy": [], "target": [],
+            "pcl_type": []}
+    for p in range(n_patients):
+        for ep in (1, 2) if second[p] else (1,):
+            rows["cohort"].append(f"c{cohort[p]}")
+            rows["patient_id"].append(str(p))
+            rows["episode"].append(ep)
+            rows["strategy"].append("first" if ep == 1 else "switch")
+            tgt = target[p] if ep == 1 else ("GPRC5D" if target[p] == "BCMA" else "BCMA")
+            rows["target"].append(tgt)
+            rows["pcl_type"].append(pcl[p])
+    df = pd.DataFrame(rows)
+    eta = (np.log(8.0) + np.log(0.7) * (df["target"] == "GPRC5D")
+           + np.log(1.2) * (df["strategy"] == "switch")
+           + u[df["cohort"].str[1:].astype(int)]).to_numpy()
+    cluster = pd.factorize(df["patient_id"])[0]
+    t = draw_times(eta, np.full(eta.size, 1.4), 0.3, cluster, rng)
+    c = rng.exponential(30.0, t.size)
+    df["time"] = np.minimum(t, c)
+    df["event"] = (t <= c).astype(int)
+    return df
+
+
+def fit_ours(data, seed: int) -> dict:
+    """Fit ``SurvivalModel`` (defaults, by target)."""
+    from pclbayes.sampling import SamplerSettings
+    from pclbayes.survival import SurvivalModel
+
+    settings = SamplerSettings(**DRAWS, target_accept=0.99)
+    m = SurvivalModel(by="target", sampler=settings).fit(data, seed=seed)
+    d = m.diagnostics_
+    return {"divergences": d.divergences, "max_rhat": round(float(d.max_rhat), 4),
+            "min_ess_bulk": int(d.min_ess_bulk), "centred": m.design_.cohort_centred}
+
+
+def fit_naive(data, seed: int) -> dict:
+    """The naive baseline: pm.Censored(pm.Weibull), no frailty, PyMC's default NUTS."""
+    import pymc as pm
+
+    from pclbayes.sampling import SamplerSettings, sample
+    from pclbayes.survival.data import prepare_data
+    from pclbayes.survival.design import build_design
+
+    d = build_design(prepare_data(data).table, by="target", frailty="none",
+                     cohort_parametrisation="noncentred")
+    times = np.exp(d.log_t)
+    with pm.Model(coords={"term": d.term_labels, "cohort": d.cohorts}) as model:
+        mu = pm.Normal("log_median", 1.8, 1.2)
+        beta = pm.Normal("beta", 0, 1, dims="term")
+        sigma = pm.HalfNormal("sigma_cohort", 0.5)
+        z = pm.Normal("z_cohort", 0, 1, dims="cohort")
+        k = pm.LogNormal("shape", 0, 0.5)
+        eta = mu + pm.math.dot(d.X, beta) + (sigma * z)[d.cohort_index]
+        scale = pm.math.exp(eta) / np.log(2) ** (1 / k)
+        pm.Censored("time", pm.Weibull.dist(alpha=k, beta=scale), lower=None,
+                    upper=np.where(d.event == 1, np.inf, times), observed=times)
+    idata = sample(model, SamplerSettings(**DRAWS, target_accept=0.99, sampler="pymc"), seed)
+    return {"divergences": int(idata["sample_stats"]["diverging"].sum())}
+
+
+def _child(method: str, n_pat: int, n_coh: int, seed: int, fits: int = 2) -> dict:
+    code = _CHILD.format(bench_dir=os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", code, method, str(n_pat), str(n_coh), str(seed),
+                          str(fits)], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"{method} ({n_pat} patients) failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", action="store_true",
+                        help="also 150,000 patients and 300 cohorts (long)")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="only the scaling table")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    results: dict = {"draws": DRAWS, "cores": os.cpu_count()}
+
+    if not args.skip_baseline:
+        ours = _child("pclbayes", 0, 0, args.seed)
+        naive = _child("naive", 0, 0, args.seed)
+        results["bundled"] = {"pclbayes": ours, "naive": naive}
+        print("Bundled data (20 episodes, 3 cohorts), 4 chains x 1000 draws, seconds:")
+        print(f"  {'':<34}{'cold':>8}{'warm':>8}")
+        print(f"  {'pclbayes (exact loglik, nutpie)':<34}{ours['cold']:>8.2f}{ours['warm']:>8.2f}")
+        print(f"  {'naive (pm.Censored, PyMC NUTS)':<34}{naive['cold']:>8.2f}"
+              f"{naive['warm']:>8.2f}")
+        print(f"  {'ratio pclbayes / naive':<34}{ours['cold'] / naive['cold']:>8.2f}"
+              f"{ours['warm'] / naive['warm']:>8.2f}")
+        print(f"  pclbayes diagnostics: {ours['warm_info']}; naive divergences: "
+              f"{naive['warm_info']['divergences']}")
+
+    sizes = [(15, 3), (1500, 3), (1500, 30)]
+    if args.large:
+        sizes += [(1500, 300), (150_000, 3), (150_000, 30), (150_000, 300)]
+    rows = []
+    for n_pat, n_coh in sizes:
+        start = time.perf_counter()
+        # the largest sizes are fitted once (cold); warm fits only for the smaller ones
+        r = _child("pclbayes", n_pat, n_coh, args.seed, fits=1 if n_pat > 10_000 else 2)
+        info = r.get("warm_info", r["cold_info"])
+        rows.append({"patients": n_pat, "cohorts": n_coh, "cold_s": r["cold"],
+                     "warm_s": r["warm"], **info,
+                     "wall_s": time.perf_counter() - start})
+        print(f"  done: {rows[-1]}", flush=True)
+    table = pd.DataFrame(rows)
+    results["scaling"] = table.to_dict("records")
+    print("\nScaling (simulated; pclbayes, 4 chains x 1000 draws), seconds:")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -59,6 +59,8 @@ def swimmer(episodes: pd.DataFrame) -> Figure:
                         mew=2)
         if _is1(row.progression):
             ax.plot(row.pfs_months, y, marker="x", color="black", markersize=8, mew=2)
+        elif pd.isna(row.progression) and _is1(row.pfs_event):
+            ax.plot(row.pfs_months, y, marker="x", color="#888888", markersize=8, mew=2)
         if _is1(row.os_event):
             ax.plot(end, y, marker="s", color="black", markersize=6)
         elif np.isfinite(os_t):
@@ -77,6 +79,8 @@ def swimmer(episodes: pd.DataFrame) -> Figure:
     handles += [
         Line2D([], [], marker="v", color="black", ls="", label="target-switched re-infusion"),
         Line2D([], [], marker="x", color="black", ls="", mew=2, label="progression"),
+        Line2D([], [], marker="x", color="#888888", ls="", mew=2,
+               label="PFS event, progression or death not stated"),
         Line2D([], [], marker="s", color="black", ls="", label="death"),
         Line2D([], [], marker=r"$\rightarrow$", color="black", ls="",
                label="alive at last contact"),

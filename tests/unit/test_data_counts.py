@@ -134,3 +134,24 @@ def test_readme_lists_every_source_issue(eb):
     text = (BUNDLED_DATA / "README.md").read_text()
     for issue_id in eb.source_issues.issue_id:
         assert f"| {issue_id} |" in text
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_provenance_quotes_are_verbatim(eb):
+    """Every quote (or each '; '-separated part of a combined quote) is in its document."""
+    from pclbayes._paths import PROJECT_ROOT
+
+    seeds = PROJECT_ROOT.parent / "shared" / "seeds"
+    if not seeds.is_dir():
+        pytest.skip("source documents (../shared/seeds) not available")
+    docs = eb.records["documents.csv"].set_index("document_id")["file"]
+    texts = {d: _normalise((seeds / f).read_text(encoding="utf-8")) for d, f in docs.items()}
+    missing = []
+    for row in eb.provenance.itertuples():
+        for part in str(row.quote).split("; "):
+            if _normalise(part) not in texts[row.document_id]:
+                missing.append((row.cohort, row.patient_id, row.column, part))
+    assert not missing, missing[:5]

@@ -35,8 +35,9 @@ def swimmer(episodes: pd.DataFrame) -> Figure:
 
     One lane per patient (grouped by cohort): the bar runs to the last known time (OS
     time, or PFS time where OS is missing) and is coloured by the target of the infusion
-    in effect; markers show the best response label, progression (x), the target-switched
-    re-infusion (triangle), death (black square) and being alive at last contact (arrow).
+    in effect; markers show the best response label, progression (x; grey where the source
+    gives a PFS event without saying progression or death), the target-switched re-infusion
+    (triangle), death (black square) and being alive at last contact (arrow).
     """
     first = episodes[episodes["strategy"] == "first"].reset_index(drop=True)
     switch = episodes[episodes["strategy"] == "switch"].set_index(["cohort", "patient_id"])

@@ -135,13 +135,20 @@ def _run_ess(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- MAP prior
+def _grouping(args: argparse.Namespace) -> str:
+    """``--by`` as given, else ``target`` when a level is named, else ``none``."""
+    if args.by is not None:
+        return args.by
+    return "target" if args.level is not None else "none"
+
+
 def _run_map_prior(args: argparse.Namespace) -> int:
     from pclbayes.planning import map_prior_from_evidence, save_prior
 
     res = map_prior_from_evidence(
         args.data,
         endpoint=args.endpoint,
-        by=args.by,
+        by=_grouping(args),
         level=args.level,
         tau_prior=args.tau_prior,
         robust_weight=args.robust,
@@ -167,7 +174,7 @@ def _run_survival_prior(args: argparse.Namespace) -> int:
     res = survival_map_prior_from_evidence(
         args.data,
         endpoint=args.endpoint,
-        by=args.by,
+        by=_grouping(args),
         level=args.level,
         seed=args.seed,
         max_components=args.max_components,
@@ -368,7 +375,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "approximate it by a beta mixture and robustify it."
         ),
     )
-    mp.add_argument("--endpoint", choices=["orr", "cr"], default="orr", help="response endpoint")
+    mp.add_argument("--endpoint", default="orr", metavar="{orr,cr,COLUMN}",
+                    help="response endpoint: orr, cr or a 0/1 column of your data (default orr)")
     mp.add_argument(
         "--target",
         "--level",
@@ -377,7 +385,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stratum of the --by grouping for the new cohort (e.g. BCMA)",
     )
     mp.add_argument(
-        "--by", choices=["target", "strategy"], default="target", help="grouping of cohorts"
+        "--by", metavar="{none,target,strategy,COLUMN}",
+        help="grouping of cohorts (default: target if --target is given, else none)",
     )
     mp.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
     mp.add_argument("--tau-prior", metavar="SPEC", help="prior for the heterogeneity tau")
@@ -413,7 +422,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stratum of the --by grouping for the new cohort (e.g. BCMA)",
     )
     sp.add_argument(
-        "--by", choices=["target", "strategy"], default="target", help="grouping of episodes"
+        "--by", metavar="{none,target,strategy,COLUMN}",
+        help="grouping of episodes (default: target if --target is given, else none)",
     )
     sp.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

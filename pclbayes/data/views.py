@@ -241,13 +241,14 @@ def cohort_summary(eb: EvidenceBase) -> pd.DataFrame:
     if eps.empty:
         return pd.DataFrame()
     first = eps[eps["strategy"] == "first"]
+    if "target" not in first.columns:
+        first = first.assign(target=pd.NA)
 
     def count(df: pd.DataFrame, col: str, value: int = 1) -> int:
         return int((df[col] == value).sum()) if col in df.columns else 0
 
     rows = []
-    for (cohort, target), g in first.groupby(["cohort", first.get("target", "all")],
-                                             sort=True, dropna=False):
+    for (cohort, target), g in first.groupby(["cohort", "target"], sort=True, dropna=False):
         switch = eps[(eps["strategy"] == "switch") & (eps["cohort"] == cohort)
                      & eps["patient_id"].isin(g["patient_id"])]
         rows.append({

@@ -49,6 +49,7 @@ class Report:
     fits: list[FitRecord]
     sensitivity: list[FitRecord] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _adjust(spec: Spec, *, quick: bool, seed: int | None) -> Spec:
@@ -57,6 +58,64 @@ def _adjust(spec: Spec, *, quick: bool, seed: int | None) -> Spec:
         sampler = dataclasses.replace(sampler, **{k: min(getattr(sampler, k), v)
                                                   for k, v in QUICK.items()})
     return dataclasses.replace(spec, sampler=sampler, seed=spec.seed if seed is None else seed)
+
+
+def adapt_specs(specs: list[Spec], eb: EvidenceBase) -> tuple[list[Spec], list[str]]:
+    """Fit the specifications to the data at hand, saying what was changed or skipped.
+
+    A grouping column the data lack (e.g. ``target`` in a user's count file) becomes
+    ``by = "none"``; a survival specification without times, or a response specification
+    without its endpoint, is skipped; specifications that become identical run once.
+    """
+    from pclbayes.data._schema import ENDPOINT_COLUMNS
+
+    eps = eb.episodes if not eb.patients.empty else pd.DataFrame()
+    agg = eb.aggregates
+    pat_cols, agg_cols = set(eps.columns), set(agg.columns)
+    agg_endpoints = set(agg["endpoint"].dropna()) if "endpoint" in agg_cols else None
+    out, notes, seen = [], [], set()
+    for spec in specs:
+        opts = dict(spec.options)
+        endpoint = str(opts.get("endpoint", "pfs" if spec.family == "survival" else "orr"))
+        if spec.family == "survival":
+            own = {f"{endpoint}_months", f"{endpoint}_event"} <= pat_cols
+            has = own or {"time", "event"} <= pat_cols
+            # generic time/event columns serve any endpoint name: run them once
+            cols, key_endpoint = pat_cols, endpoint if own else "time"
+        else:
+            in_pat = ENDPOINT_COLUMNS.get(endpoint, endpoint) in pat_cols
+            in_agg = not agg.empty and (agg_endpoints is None or endpoint in agg_endpoints)
+            has, cols = in_pat or in_agg, pat_cols | agg_cols
+            # count rows without an 'endpoint' column serve any endpoint name: run them once
+            key_endpoint = endpoint if in_pat or agg_endpoints is not None else "counts"
+        if not has:
+            notes.append(f"{spec.name}: skipped, the data have no {endpoint.upper()} data")
+            continue
+        by = str(opts.get("by", "none"))
+        if by != "none" and by not in cols:
+            notes.append(f"{spec.name}: the data have no '{by}' column, so it was fitted "
+                         "without grouping (by = none)")
+            opts["by"] = by = "none"
+        elif by != "none" and _levels(by, eps, agg) < 2:
+            notes.append(f"{spec.name}: '{by}' has a single level in these data, so it was "
+                         "fitted without grouping (by = none)")
+            opts["by"] = by = "none"
+        key = (spec.family, key_endpoint, by,
+               tuple(sorted((k, str(v)) for k, v in opts.items() if k not in ("by", "endpoint"))))
+        if key in seen:
+            notes.append(f"{spec.name}: skipped, identical to an earlier fit on these data")
+            continue
+        seen.add(key)
+        out.append(dataclasses.replace(spec, options=opts))
+    return out, notes
+
+
+def _levels(column: str, *frames: pd.DataFrame) -> int:
+    values = set()
+    for df in frames:
+        if column in df.columns:
+            values |= set(df[column].dropna().astype(str))
+    return len(values)
 
 
 def run_fits(
@@ -112,6 +171,11 @@ def build_report(
     (out / "fits").mkdir(parents=True, exist_ok=True)
     eb = load(data)
     specs = [_adjust(s, quick=quick, seed=seed) for s in list_specs(models or BUNDLED_MODELS)]
+    specs, notes = adapt_specs(specs, eb)
+    for note in notes:
+        logger.warning(note)
+        if progress:
+            progress(note)
     fits = run_fits(eb, specs, progress=progress)
     sens_specs = [s for spec in specs for s in sections.sensitivity_specs(spec)
                   if not (quick and spec.family == "survival")]
@@ -134,16 +198,16 @@ def build_report(
     sections.diagnostics_section(page, fits + sensitivity, eb, quick=quick)
     sections.methods_section(page, fits, quick=quick)
 
-    header = _header(eb, specs, flags, quick=quick, seed=seed)
+    header = _header(eb, specs, flags, notes, quick=quick, seed=seed)
     html_path = out / "report.html"
     html_path.write_text(page.render(header), encoding="utf-8")
     _write_summaries(out, fits, sensitivity, eb, seed=seed, quick=quick)
     logger.info("wrote %s", html_path)
-    return Report(out, html_path, fits, sensitivity, flags)
+    return Report(out, html_path, fits, sensitivity, flags, notes)
 
 
-def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], *, quick: bool,
-            seed: int | None) -> str:
+def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[str], *,
+            quick: bool, seed: int | None) -> str:
     parts = [f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by pclbayes "
              f"{esc(versions()['pclbayes'])}; data {esc(eb.source)} "
              f"(hash <code>{esc(eb.data_hash[:16])}</code>); {len(specs)} model "
@@ -153,6 +217,10 @@ def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], *, quick: boo
                      f"specifications ask for ({QUICK['chains']} chains x at most "
                      f"{QUICK['draws']} draws). Numbers are less precise; use the full run "
                      "for anything you report.</div>")
+    if notes:
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+        parts.append(f'<div class="note"><b>Specifications adapted to these data:</b>'
+                     f"<ul>{items}</ul></div>")
     if flags:
         items = "".join(f"<li>{esc(f)}</li>" for f in flags)
         parts.append(f'<div class="alert"><b>Read with care:</b><ul>{items}</ul></div>')

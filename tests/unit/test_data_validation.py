@@ -134,6 +134,14 @@ def test_user_patient_file_without_cohort(tmp_path):
     assert eb.patients.time.tolist() == [3.5, 10.0, 7.25]
 
 
+def test_summary_of_user_file_without_target(tmp_path, capsys):
+    f = tmp_path / "trial.csv"
+    f.write_text("cohort,arm,time,event\na,X,3.5,1\na,Y,10,0\nb,X,7.25,1\n")
+    assert main(["validate", "--data", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "TOTAL" in out and "unknown" in out
+
+
 def test_new_cohort_added_by_rows(data_copy):
     """A user adds a cohort by adding rows, with no code change."""
     with (data_copy / "cohorts.csv").open("a") as f:

@@ -21,6 +21,19 @@ def add_common_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def parse_prior_overrides(items: list[str], example: str) -> dict[str, str]:
+    """Turn repeated ``--prior NAME=DIST`` options into ``{name: dist}``."""
+    from pclbayes.errors import SpecError
+
+    out = {}
+    for item in items:
+        name, sep, dist = item.partition("=")
+        if not sep or not name.strip() or not dist.strip():
+            raise SpecError(f"--prior '{item}': write NAME=DIST, e.g. '{example}'")
+        out[name.strip()] = dist.strip()
+    return out
+
+
 def _clean(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}

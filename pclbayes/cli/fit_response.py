@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pclbayes.cli._output import add_common_fit_arguments, emit_fit
+from pclbayes.cli._output import add_common_fit_arguments, emit_fit, parse_prior_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,19 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _priors(items: list[str]) -> dict[str, str]:
-    from pclbayes.errors import SpecError
-
-    out = {}
-    for item in items:
-        name, sep, dist = item.partition("=")
-        if not sep or not name.strip() or not dist.strip():
-            raise SpecError(f"--prior '{item}': write NAME=DIST, e.g. "
-                            "'kappa=Gamma(alpha=2, beta=0.05)'")
-        out[name.strip()] = dist.strip()
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Fit the response model and print or save the result."""
     from pclbayes.data import load
@@ -65,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
 
     sampler = SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains,
                               target_accept=args.target_accept, sampler=args.sampler)
+    priors = parse_prior_overrides(args.prior, "kappa=Gamma(alpha=2, beta=0.05)")
     model = ResponseModel(endpoint=args.endpoint, by=args.by, model=args.model,
                           method=args.method, heterogeneity=args.heterogeneity,
-                          priors=_priors(args.prior), sampler=sampler,
-                          reference=args.reference)
+                          priors=priors, sampler=sampler, reference=args.reference)
     model.validate()  # check the options before reading any data
     eb = load(args.data)
     fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pclbayes.cli._output import add_common_fit_arguments, emit_fit
-from pclbayes.errors import SpecError
+from pclbayes.cli._output import add_common_fit_arguments, emit_fit, parse_prior_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,23 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _priors(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, dist = item.partition("=")
-        if not sep or not name.strip() or not dist.strip():
-            raise SpecError(f"--prior '{item}': write NAME=DIST, e.g. 'shape=LogNormal(mu=0, "
-                            "sigma=0.3)'")
-        out[name.strip()] = dist.strip()
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Fit the survival model and print or save the result."""
     from pclbayes.data import load
     from pclbayes.survival import SurvivalModel
 
-    priors = _priors(args.prior)
+    priors = parse_prior_overrides(args.prior, "shape=LogNormal(mu=0, sigma=0.3)")
     name = f"survival_{args.endpoint}_by_{args.by}"
     model = SurvivalModel(endpoint=args.endpoint, by=args.by, shape=args.shape,
                           frailty=args.frailty, episodes=args.episodes,

@@ -135,6 +135,17 @@ def _run_ess(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- MAP prior
+def _add_evidence_arguments(parser: argparse.ArgumentParser, *, unit: str) -> None:
+    """Options naming the evidence and the stratum of a new cohort (map/survival prior)."""
+    parser.add_argument("--target", "--level", dest="level", metavar="LEVEL",
+                        help="stratum of the --by grouping for the new cohort (e.g. BCMA)")
+    parser.add_argument("--by", metavar="{none,target,strategy,COLUMN}",
+                        help=f"grouping of {unit} (default: target if --target is given, "
+                        "else none)")
+    parser.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
 def _grouping(args: argparse.Namespace) -> str:
     """``--by`` as given, else ``target`` when a level is named, else ``none``."""
     if args.by is not None:
@@ -377,18 +388,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     mp.add_argument("--endpoint", default="orr", metavar="{orr,cr,COLUMN}",
                     help="response endpoint: orr, cr or a 0/1 column of your data (default orr)")
-    mp.add_argument(
-        "--target",
-        "--level",
-        dest="level",
-        metavar="LEVEL",
-        help="stratum of the --by grouping for the new cohort (e.g. BCMA)",
-    )
-    mp.add_argument(
-        "--by", metavar="{none,target,strategy,COLUMN}",
-        help="grouping of cohorts (default: target if --target is given, else none)",
-    )
-    mp.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
+    _add_evidence_arguments(mp, unit="cohorts")
     mp.add_argument("--tau-prior", metavar="SPEC", help="prior for the heterogeneity tau")
     mp.add_argument(
         "--robust", type=float, default=0.2, metavar="W", help="robust weight (default 0.2; 0 off)"
@@ -396,7 +396,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mp.add_argument(
         "--robust-mean", type=float, metavar="M", help="mean of the robust component (default 0.5)"
     )
-    mp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     mp.add_argument(
         "--max-components", type=int, default=4, help="largest mixture size (default 4)"
     )
@@ -414,19 +413,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     sp.add_argument("--endpoint", choices=["pfs", "os"], default="pfs", help="survival endpoint")
-    sp.add_argument(
-        "--target",
-        "--level",
-        dest="level",
-        metavar="LEVEL",
-        help="stratum of the --by grouping for the new cohort (e.g. BCMA)",
-    )
-    sp.add_argument(
-        "--by", metavar="{none,target,strategy,COLUMN}",
-        help="grouping of episodes (default: target if --target is given, else none)",
-    )
-    sp.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
-    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_evidence_arguments(sp, unit="episodes")
     sp.add_argument(
         "--max-components", type=int, default=3, help="largest mixture size (default 3)"
     )

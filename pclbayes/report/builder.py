@@ -168,6 +168,8 @@ def build_report(
     from pclbayes.report.evidence import evidence_section
 
     out = Path(out)
+    for stale in [*out.glob("fits/*.nc"), *out.glob("figures/*.png"), *out.glob("figures/*.svg")]:
+        stale.unlink()  # files of an earlier report in the same folder
     (out / "fits").mkdir(parents=True, exist_ok=True)
     eb = load(data)
     specs = [_adjust(s, quick=quick, seed=seed) for s in list_specs(models or BUNDLED_MODELS)]

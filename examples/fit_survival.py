@@ -4,6 +4,8 @@ Run: python examples/fit_survival.py  (about 15 s the first time, mostly compila
 """
 
 import logging
+import tempfile
+from pathlib import Path
 
 from pclbayes.data import load
 from pclbayes.survival import SurvivalModel, predictive_median_draws
@@ -42,4 +44,5 @@ print(by_strategy.to_dict()["effects"]["switch vs first"])
 draws = predictive_median_draws(eb, endpoint="pfs", by="target", level="GPRC5D", seed=1)
 print(draws["median"].shape, draws["shape"].shape)
 
-by_target.save("pfs_by_target.nc")    # netCDF with provenance (data hash, spec, seed)
+with tempfile.TemporaryDirectory() as tmp:  # netCDF with provenance (data hash, spec, seed)
+    print(by_target.save(Path(tmp) / "pfs_by_target.nc").stat().st_size, "bytes written")

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="override every specification's seed")
     p.add_argument("--quick", action="store_true",
                    help="fewer draws for a fast look (labelled as such in the report)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes for the fits (default: 2 on a machine with >= 2 cores)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{time.perf_counter() - start:6.1f}s  {line}", file=sys.stderr, flush=True)
 
     report = build_report(args.data, models=args.models, out=args.out, seed=args.seed,
-                          quick=args.quick, progress=None if args.quiet else progress)
+                          quick=args.quick, jobs=args.jobs,
+                          progress=None if args.quiet else progress)
     print(f"wrote {report.html} ({len(report.fits)} fits, {len(report.sensitivity)} "
           f"sensitivity fits) in {time.perf_counter() - start:.1f} s")
     for flag in report.flags:

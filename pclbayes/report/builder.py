@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
+import os
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,23 +121,67 @@ def _levels(column: str, *frames: pd.DataFrame) -> int:
     return len(values)
 
 
+def _fit_one(spec: Spec, eb: EvidenceBase) -> tuple[Any, float]:
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # the gate's verdict is kept in model.diagnostics_ and flagged atop the report
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = fit_spec(spec, eb)
+    return model, time.perf_counter() - start
+
+
+def _fit_batch(specs: list[Spec], eb: EvidenceBase) -> list[tuple[Any, float]]:
+    return [_fit_one(spec, eb) for spec in specs]
+
+
+def _compile_group(spec: Spec) -> tuple:
+    """Specifications likely to share one compiled model (fitted in the same process).
+
+    Response models take data and priors as inputs of one compiled graph per model type;
+    a survival model's graph depends on its options and priors.
+    """
+    if spec.family == "response":
+        return ("response", str(spec.options.get("model", "beta-binomial")))
+    return ("survival", spec.name)
+
+
 def run_fits(
-    eb: EvidenceBase, specs: list[Spec], *, progress: Progress | None = None
+    eb: EvidenceBase, specs: list[Spec], *, jobs: int = 1, progress: Progress | None = None
 ) -> list[FitRecord]:
-    """Fit every specification, reporting progress as ``[i/n] name ...``."""
-    records = []
-    for i, spec in enumerate(specs, 1):
+    """Fit every specification, reporting progress as ``[i/n] name ...``.
+
+    With ``jobs > 1`` the fits run in that many worker processes. Most of a small fit's
+    time is the one-off compilation of its model, which uses one core; two processes keep
+    both cores busy. Every fit has its own seed, so the numbers do not depend on ``jobs``.
+    """
+    n = len(specs)
+    results: dict[int, tuple[Any, float]] = {}
+
+    def done(i: int, seconds: float) -> None:
         if progress:
-            progress(f"[{i}/{len(specs)}] fitting {spec.name} ({spec.family})")
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            # the gate's verdict is kept in model.diagnostics_ and flagged atop the report
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = fit_spec(spec, eb)
-        records.append(FitRecord(spec, model, time.perf_counter() - start))
+            progress(f"[{len(results)}/{n}] {specs[i].name} done in {seconds:.1f} s")
+
+    if jobs <= 1 or n <= 1:
+        for i, spec in enumerate(specs):
+            if progress:
+                progress(f"[{i + 1}/{n}] fitting {spec.name} ({spec.family})")
+            results[i] = _fit_one(spec, eb)
+            done(i, results[i][1])
+    else:
         if progress:
-            progress(f"[{i}/{len(specs)}] {spec.name} done in {records[-1].seconds:.1f} s")
-    return records
+            progress(f"fitting {n} models in {jobs} worker processes")
+        groups: dict[tuple, list[int]] = {}
+        for i, spec in enumerate(specs):
+            groups.setdefault(_compile_group(spec), []).append(i)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_fit_batch, [specs[i] for i in idx], eb): idx
+                       for idx in groups.values()}
+            for fut in as_completed(futures):
+                for i, res in zip(futures[fut], fut.result(), strict=True):
+                    results[i] = res
+                    done(i, res[1])
+    return [FitRecord(spec, *results[i]) for i, spec in enumerate(specs)]
 
 
 def build_report(
@@ -144,6 +191,7 @@ def build_report(
     out: str | Path = "report",
     seed: int | None = None,
     quick: bool = False,
+    jobs: int | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Fit every specification in ``models`` and write the report into ``out``.
@@ -161,6 +209,8 @@ def build_report(
         Overrides every specification's seed.
     quick : bool
         Fewer draws (see :data:`QUICK`); the report says so at the top.
+    jobs : int, optional
+        Worker processes for the fits (default: 2 if the machine has 2 or more cores).
     progress : callable, optional
         Called with one line of text per step.
     """
@@ -178,14 +228,20 @@ def build_report(
         logger.warning(note)
         if progress:
             progress(note)
-    fits = run_fits(eb, specs, progress=progress)
     sens_specs = [s for spec in specs for s in sections.sensitivity_specs(spec)
                   if not (quick and spec.family == "survival")]
     if progress and sens_specs:
-        progress(f"prior sensitivity: {len(sens_specs)} more fits")
+        progress(f"{len(specs)} specifications and {len(sens_specs)} prior-sensitivity variants")
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1)
+    # survival models first: they take longest, so the workers finish together
+    order = sorted(specs + sens_specs, key=lambda s: s.family != "survival")
+    records = {rec.spec.name: rec for rec in run_fits(eb, order, jobs=jobs, progress=progress)}
+    fits = [records[s.name] for s in specs]
     sensitivity = []
-    for rec in run_fits(eb, sens_specs, progress=progress):
-        rec.variant = rec.spec.name.split("@", 1)[1]
+    for s in sens_specs:
+        rec = records[s.name]
+        rec.variant = s.name.split("@", 1)[1]
         sensitivity.append(rec)
     for rec in fits:
         rec.model.save(out / "fits" / f"{rec.spec.name}.nc")

@@ -240,7 +240,7 @@ def response_sections(page: Page, fits: list[FitRecord]) -> None:
                 f"heterogeneity_{rec.spec.name}",
                 f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
                 "histogram follows the prior curve, three small cohorts say little about "
-                "between-cohort spread and the prior carries the result."))
+                "between-cohort spread and the prior carries the result.", svg=False))
 
 
 # ---------------------------------------------------------------- survival

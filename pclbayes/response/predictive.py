@@ -37,6 +37,7 @@ def predictive_draws(data: Any, *, endpoint: str, by: str, level: str | None,
         ``"HalfNormal(sigma=0.5)"``; logit-normal model only.
     seed : int
     sampler : SamplerSettings or dict, optional
+        Default: 4 x 1000 draws, target acceptance 0.99 for the logit-normal model.
 
     Returns
     -------
@@ -52,6 +53,9 @@ def predictive_draws(data: Any, *, endpoint: str, by: str, level: str | None,
             raise SpecError("tau_prior is the between-cohort SD of the logit-normal model; for "
                             "the beta-binomial model set priors={'kappa': ...} on ResponseModel")
         priors["sigma"] = tau_prior
+    if sampler is None:
+        # few cohorts put the logit-normal posterior near its funnel: sample carefully
+        sampler = SamplerSettings(target_accept=0.99 if model == "logit-normal" else 0.9)
     fit = ResponseModel(endpoint=endpoint, by=by, model=model, priors=priors, sampler=sampler)
     fit.validate()
     strata = prepare(data, endpoint=endpoint, by=by).strata

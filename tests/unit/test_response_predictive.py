@@ -20,7 +20,9 @@ def test_logit_normal_draws_are_the_new_cohort_rate(eb) -> None:
     draws = predictive_draws(eb, endpoint="cr", by="target", level="GPRC5D", seed=3)
     assert draws.ndim == 1 and draws.size == 4000
     assert np.all((draws >= 0) & (draws <= 1))
-    fit = ResponseModel(endpoint="cr", by="target", model="logit-normal").fit(eb, seed=3)
+    # predictive_draws samples the logit-normal model with target acceptance 0.99
+    fit = ResponseModel(endpoint="cr", by="target", model="logit-normal",
+                        sampler=SamplerSettings(target_accept=0.99)).fit(eb, seed=3)
     np.testing.assert_array_equal(
         draws, fit.idata_["posterior"]["predictive_rate"].sel(target="GPRC5D").values.ravel())
     again = predictive_draws(eb, endpoint="cr", by="target", level="GPRC5D", seed=3)

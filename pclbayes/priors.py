@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from pclbayes.errors import SpecError
 
@@ -163,7 +163,11 @@ class _HalfT:
         return self._t.ppf(0.5 + 0.5 * np.asarray(q))
 
     def mean(self):
-        return 2 * self._t.std() if self._t.args[0] > 2 else np.inf
+        nu, sigma = self._t.args[0], self._t.kwds.get("scale", self._t.args[-1])
+        if nu <= 1:
+            return np.inf
+        log_ratio = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2)
+        return 2 * sigma * np.sqrt(nu / np.pi) * np.exp(log_ratio) / (nu - 1)
 
     def cdf(self, x):
         return np.clip(2 * self._t.cdf(np.asarray(x, dtype=float)) - 1, 0, 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import multiprocessing
 import os
@@ -309,4 +308,3 @@ def _write_summaries(out: Path, fits: list[FitRecord], sensitivity: list[FitReco
         "sensitivity": {rec.spec.name: rec.model.to_dict() for rec in sensitivity},
     }
     (out / "summary.json").write_text(dumps(payload) + "\n", encoding="utf-8")
-    json.loads((out / "summary.json").read_text())  # fail loudly on invalid JSON

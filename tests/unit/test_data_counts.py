@@ -155,3 +155,4 @@ def test_provenance_quotes_are_verbatim(eb):
             if _normalise(part) not in texts[row.document_id]:
                 missing.append((row.cohort, row.patient_id, row.column, part))
     assert not missing, missing[:5]
+

@@ -1,17 +1,10 @@
-"""One place that runs MCMC for every pclbayes model."""
+"""NUTS settings shared by every pclbayes model (the sampling itself: :mod:`pclbayes.nuts`)."""
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 
-import pymc as pm
-import xarray as xr
-
 from pclbayes.errors import SpecError
-
-logger = logging.getLogger(__name__)
 
 SAMPLERS = ("nutpie", "pymc")
 
@@ -48,18 +41,3 @@ class SamplerSettings:
         if extra:
             raise SpecError(f"unknown sampler setting(s) {sorted(extra)}; known: {sorted(known)}")
         return cls(**d)
-
-
-def sample(model: pm.Model, settings: SamplerSettings, seed: int) -> xr.DataTree:
-    """Draw from ``model``'s posterior; returns an ArviZ DataTree (with ``sample_stats``)."""
-    start = time.perf_counter()
-    kwargs = dict(draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                  target_accept=settings.target_accept, random_seed=seed, progressbar=False,
-                  model=model)
-    if settings.sampler == "nutpie":
-        idata = pm.sample(nuts_sampler="nutpie", **kwargs)
-    else:
-        idata = pm.sample(nuts_sampler="pymc", cores=min(settings.chains, 2), **kwargs)
-    logger.info("sampled %d x %d draws with %s in %.2f s", settings.chains, settings.draws,
-                settings.sampler, time.perf_counter() - start)
-    return idata

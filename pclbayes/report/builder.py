@@ -120,40 +120,53 @@ def _levels(column: str, *frames: pd.DataFrame) -> int:
     return len(values)
 
 
-def _fit_one(spec: Spec, eb: EvidenceBase) -> tuple[Any, float]:
+def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None) -> tuple[Any, float]:
+    """Fit ``spec``, compute the tables the report reads and write the netCDF if asked."""
+    from pclbayes.report.sections import precompute
+
     start = time.perf_counter()
     with warnings.catch_warnings():
         # the gate's verdict is kept in model.diagnostics_ and flagged atop the report
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = fit_spec(spec, eb)
+    precompute(model)
+    if save_to is not None:
+        model.save(save_to)
     return model, time.perf_counter() - start
 
 
-def _fit_batch(specs: list[Spec], eb: EvidenceBase) -> list[tuple[Any, float]]:
-    return [_fit_one(spec, eb) for spec in specs]
+def _fit_batch(jobs: list[tuple[Spec, Path | None]], eb: EvidenceBase
+               ) -> list[tuple[Any, float]]:
+    return [_fit_one(spec, eb, save_to) for spec, save_to in jobs]
 
 
 def _compile_group(spec: Spec) -> tuple:
     """Specifications likely to share one compiled model (fitted in the same process).
 
-    Response models take data and priors as inputs of one compiled graph per model type;
-    a survival model's graph depends on its options and priors.
+    Data and prior values are inputs of the compiled graphs (:mod:`pclbayes.nuts`): response
+    models share one graph per model type, survival models one per set of options (the
+    grouping only matters when the shape differs by group).
     """
     if spec.family == "response":
         return ("response", str(spec.options.get("model", "beta-binomial")))
-    return ("survival", spec.name)
+    skip = {"horizons", "title"} | ({"by"} if spec.options.get("shape", "shared") == "shared"
+                                    else set())
+    return ("survival", *sorted((k, str(v)) for k, v in spec.options.items() if k not in skip))
 
 
 def run_fits(
-    eb: EvidenceBase, specs: list[Spec], *, jobs: int = 1, progress: Progress | None = None
+    eb: EvidenceBase, specs: list[Spec], *, jobs: int = 1, progress: Progress | None = None,
+    save: dict[str, Path] | None = None,
 ) -> list[FitRecord]:
     """Fit every specification, reporting progress as ``[i/n] name ...``.
 
     With ``jobs > 1`` the fits run in that many worker processes. Most of a small fit's
     time is the one-off compilation of its model, which uses one core; two processes keep
     both cores busy. Every fit has its own seed, so the numbers do not depend on ``jobs``.
+    ``save`` maps specification names to the netCDF files their fits are written to.
     """
     n = len(specs)
+    save = save or {}
     results: dict[int, tuple[Any, float]] = {}
 
     def done(i: int, seconds: float) -> None:
@@ -164,7 +177,7 @@ def run_fits(
         for i, spec in enumerate(specs):
             if progress:
                 progress(f"[{i + 1}/{n}] fitting {spec.name} ({spec.family})")
-            results[i] = _fit_one(spec, eb)
+            results[i] = _fit_one(spec, eb, save.get(spec.name))
             done(i, results[i][1])
     else:
         if progress:
@@ -174,7 +187,8 @@ def run_fits(
             groups.setdefault(_compile_group(spec), []).append(i)
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_fit_batch, [specs[i] for i in idx], eb): idx
+            futures = {pool.submit(_fit_batch, [(specs[i], save.get(specs[i].name))
+                                                for i in idx], eb): idx
                        for idx in groups.values()}
             for fut in as_completed(futures):
                 for i, res in zip(futures[fut], fut.result(), strict=True):
@@ -235,15 +249,15 @@ def build_report(
         jobs = min(2, os.cpu_count() or 1)
     # survival models first: they take longest, so the workers finish together
     order = sorted(specs + sens_specs, key=lambda s: s.family != "survival")
-    records = {rec.spec.name: rec for rec in run_fits(eb, order, jobs=jobs, progress=progress)}
+    save = {s.name: out / "fits" / f"{s.name}.nc" for s in specs}
+    records = {rec.spec.name: rec
+               for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save)}
     fits = [records[s.name] for s in specs]
     sensitivity = []
     for s in sens_specs:
         rec = records[s.name]
         rec.variant = s.name.split("@", 1)[1]
         sensitivity.append(rec)
-    for rec in fits:
-        rec.model.save(out / "fits" / f"{rec.spec.name}.nc")
 
     page = Page("pclbayes report: CAR T-cell therapy in plasma cell leukemia", out / "figures")
     flags = sections.flags(fits + sensitivity, eb)

@@ -329,16 +329,26 @@ def survival_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> No
 
 # ---------------------------------------------------------------- checks
 def _loo_row(name: str, model) -> dict:
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = model.loo()
+    res = model.loo()
     k = np.asarray(getattr(res, "pareto_k", np.array([np.nan])), dtype=float).ravel()
     return {"fit": name, "elpd_loo": float(res.elpd), "se": float(res.se),
             "p_loo": float(res.p), "observations": int(k.size),
             "max Pareto k": float(np.nanmax(k)), "k > 0.7": int(np.sum(k > 0.7)),
-            "warning": "yes" if caught else ""}
+            "warning": "yes" if getattr(res, "warning", False) else ""}
+
+
+def precompute(model) -> None:
+    """Compute the tables the sections read from a fit (kept with the fit, see ``per_fit``).
+
+    Run where the fit was made (a worker process), so the report only draws.
+    """
+    model.summary()
+    model.to_dict()
+    model.ppc_table()
+    _loo_row("", model)
+    if hasattr(model, "km_table"):
+        model.km_table()
+        model.survival_curves()
 
 
 def checks_section(page: Page, fits: list[FitRecord]) -> None:

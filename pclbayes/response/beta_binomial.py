@@ -20,9 +20,9 @@ import numpy as np
 import pymc as pm
 from scipy import stats
 
+from pclbayes.nuts import Inputs
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
-from pclbayes.response.mcmc import data_or_constant, prior_data, prior_key, prior_rv
 
 NAME = "beta-binomial"
 #: Parameters NUTS samples (and the convergence gate checks).
@@ -32,14 +32,15 @@ def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
     return {"mu": ("stratum",), "kappa": ("stratum",) if heterogeneity == "stratum" else ()}
 
 
+def inputs(data: CountData, priors: dict[str, Prior]) -> Inputs:
+    """The counts and prior parameters: inputs of the compiled model."""
+    return Inputs({"n": data.n, "r": data.r, "s": data.stratum_index},
+                  {"mu": priors["mu"], "kappa": priors["kappa"]})
+
+
 def cache_key(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> tuple:
-    """What fixes the compiled model: everything except the counts themselves."""
-    return (NAME, data.n_units, data.n_strata, heterogeneity, *prior_key(priors))
-
-
-def data_dict(data: CountData, priors: dict[str, Prior]) -> dict[str, np.ndarray]:
-    """Values of the model's ``pm.Data`` containers (counts and prior parameters)."""
-    return {"n": data.n, "r": data.r, "s": data.stratum_index, **prior_data(priors)}
+    """What fixes the compiled model: everything except the values of its inputs."""
+    return (NAME, data.n_strata, heterogeneity, *inputs(data, priors).key())
 
 
 def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
@@ -47,14 +48,13 @@ def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
     """PyMC model of the marginal (beta-binomial) likelihood."""
     coords = {"stratum": list(data.strata), "unit": list(data.units)}
     with pm.Model(coords=coords) as model:
-        n = data_or_constant("n", data.n, containers, dims="unit")
-        r = data_or_constant("r", data.r, containers, dims="unit")
-        s = data_or_constant("s", data.stratum_index, containers, dims="unit")
-        mu = prior_rv("mu", priors["mu"], containers, dims="stratum")
+        x = inputs(data, priors).attach(containers)
+        n, r, s = x["n"], x["r"], x["s"]
+        mu = x.rv("mu", dims="stratum")
         if heterogeneity == "stratum":
-            kappa = prior_rv("kappa", priors["kappa"], containers, dims="stratum")[s]
+            kappa = x.rv("kappa", dims="stratum")[s]
         else:
-            kappa = prior_rv("kappa", priors["kappa"], containers)
+            kappa = x.rv("kappa")
         pm.BetaBinomial("y", n=n, alpha=mu[s] * kappa, beta=(1 - mu[s]) * kappa, observed=r,
                         dims="unit")
     return model

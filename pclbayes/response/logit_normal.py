@@ -27,9 +27,9 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special, stats
 
+from pclbayes.nuts import Inputs
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
-from pclbayes.response.mcmc import data_or_constant, prior_data, prior_key, prior_rv
 
 NAME = "logit-normal"
 FREE = ("intercept", "effect", "sigma", "z")
@@ -49,15 +49,14 @@ def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
             "sigma": ("stratum",) if heterogeneity == "stratum" else (), "z": ("unit",)}
 
 
+def inputs(data: CountData, priors: dict[str, Prior]) -> Inputs:
+    """The counts and prior parameters: inputs of the compiled model."""
+    return Inputs({"n": data.n, "r": data.r, "s": data.stratum_index}, _used(priors, data))
+
+
 def cache_key(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> tuple:
-    """What fixes the compiled model: everything except the counts themselves."""
-    return (NAME, data.n_units, data.n_strata, heterogeneity, *prior_key(_used(priors, data)))
-
-
-def data_dict(data: CountData, priors: dict[str, Prior]) -> dict[str, np.ndarray]:
-    """Values of the model's ``pm.Data`` containers (counts and prior parameters)."""
-    return {"n": data.n, "r": data.r, "s": data.stratum_index,
-            **prior_data(_used(priors, data))}
+    """What fixes the compiled model: everything except the values of its inputs."""
+    return (NAME, data.n_strata, heterogeneity, *inputs(data, priors).key())
 
 
 def _used(priors: dict[str, Prior], data: CountData) -> dict[str, Prior]:
@@ -71,19 +70,18 @@ def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
     coords = {"stratum": list(data.strata), "unit": list(data.units),
               "contrast": [c[0] for c in data.contrasts]}
     with pm.Model(coords=coords) as model:
-        n = data_or_constant("n", data.n, containers, dims="unit")
-        r = data_or_constant("r", data.r, containers, dims="unit")
-        s = data_or_constant("s", data.stratum_index, containers, dims="unit")
-        intercept = prior_rv("intercept", priors["intercept"], containers)
+        x = inputs(data, priors).attach(containers)
+        n, r, s = x["n"], x["r"], x["s"]
+        intercept = x.rv("intercept")
         if data.n_strata > 1:
-            effect = prior_rv("effect", priors["effect"], containers, dims="contrast")
+            effect = x.rv("effect", dims="contrast")
             mu = pt.concatenate([pt.zeros(1), effect]) + intercept
         else:
             mu = pt.zeros(1) + intercept
         if heterogeneity == "stratum":
-            sigma = prior_rv("sigma", priors["sigma"], containers, dims="stratum")[s]
+            sigma = x.rv("sigma", dims="stratum")[s]
         else:
-            sigma = prior_rv("sigma", priors["sigma"], containers)
+            sigma = x.rv("sigma")
         z = pm.Normal("z", 0.0, 1.0, dims="unit")
         pm.Binomial("y", n=n, logit_p=mu[s] + sigma * z, observed=r, dims="unit")
     return model

@@ -11,8 +11,10 @@ import pandas as pd
 import xarray as xr
 
 from pclbayes import provenance
+from pclbayes._memo import per_fit
 from pclbayes.diagnostics import ConvergenceReport, check_convergence
 from pclbayes.errors import SpecError
+from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
 from pclbayes.response import beta_binomial, logit_normal
 from pclbayes.response import results as res
@@ -26,7 +28,6 @@ from pclbayes.response.defaults import (
     default_priors,
 )
 from pclbayes.response.exact import fit_exact
-from pclbayes.response.mcmc import run_nuts
 from pclbayes.sampling import SamplerSettings
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ class ResponseModel:
             tree = run_nuts(module.cache_key(counts, priors, self.heterogeneity),
                             lambda containers: module.build(counts, priors,
                                                             self.heterogeneity, containers),
-                            module.data_dict(counts, priors), settings, seed)
+                            module.inputs(counts, priors).data(), settings, seed)
             post = tree["posterior"].to_dataset()
             params = {k: post[k].values for k in post.data_vars}
             sample_stats = tree["sample_stats"].to_dataset()
@@ -364,6 +365,7 @@ class ResponseModel:
         }
 
     # ------------------------------------------------------------------ checks and output
+    @per_fit
     def ppc_table(self, kind: str = "posterior") -> pd.DataFrame:
         """Observed against predicted responders per cohort unit.
 
@@ -402,6 +404,7 @@ class ResponseModel:
             "upper": hi, "p_value": np.minimum(1.0, 2 * np.minimum(p_le, p_ge)),
         })
 
+    @per_fit
     def loo(self):
         """PSIS leave-one-cohort-out cross-validation (ArviZ ``loo``, with Pareto k)."""
         self._check_fitted()

@@ -22,6 +22,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pclbayes.nuts import Inputs
 from pclbayes.priors import Prior
 from pclbayes.survival.design import Design
 from pclbayes.survival.weibull import cluster_loglik, episode_loglik
@@ -49,45 +50,89 @@ def coords(design: Design) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def inputs(design: Design, priors: dict[str, Prior], fixed_shape: float | None) -> Inputs:
+    """The data arrays and the prior parameters the graph uses: inputs of the compiled model."""
+    arrays = {"log_t": design.log_t, "event": design.event,
+              "single": np.flatnonzero(design.single)}
+    if design.n_terms:
+        arrays["X"] = design.X
+    if design.cohort_effect:
+        arrays["cohort_index"] = design.cohort_index
+    if design.shape_by_group:
+        arrays["group_index"] = design.group_index
+    if design.frailty:
+        arrays["cluster_index"] = design.cluster_index
+        arrays["cluster_mask"] = design.cluster_mask
+    used = {"log_median": "log_median"}
+    if design.n_terms:
+        used["beta"] = "effect"
+    if design.cohort_effect:
+        used["sigma_cohort"] = "sigma_cohort"
+    if fixed_shape is None:
+        used["shape"] = "shape"
+    if design.frailty:
+        used["kendall_tau"] = "kendall_tau"
+    return Inputs(arrays, {rv: priors[name] for rv, name in used.items()})
+
+
+def graph_key(design: Design, priors: dict[str, Prior], fixed_shape: float | None
+              ) -> tuple:
+    """What the compiled graph of :func:`build_model` fixes: everything but the input values.
+
+    The model's options, the starting values, and the names, kinds and shapes of the
+    :func:`inputs` with the prior families.
+    """
+    starts = (_start_log_median(design, priors["log_median"]),
+              _start(priors["shape"], 1.0) if fixed_shape is None else {})
+    return ("weibull", design.frailty, design.cohort_effect, design.cohort_centred,
+            design.shape_by_group, fixed_shape, repr(starts),
+            *inputs(design, priors, fixed_shape).key())
+
+
 def build_model(design: Design, priors: dict[str, Prior], fixed_shape: float | None = None,
-                ) -> pm.Model:
-    """Build the PyMC model (parameters and the censored likelihood only)."""
+                containers: bool = False) -> pm.Model:
+    """Build the PyMC model (parameters and the censored likelihood only).
+
+    With ``containers`` the data and the prior parameters are ``pm.Data`` inputs
+    (:func:`inputs`), so one compiled model serves every fit with the same :func:`graph_key`.
+    """
     start = _start_log_median(design, priors["log_median"])
     with pm.Model(coords=coords(design)) as model:
-        eta = eta_ref = priors["log_median"].to_pymc("log_median", **start)
+        x = inputs(design, priors, fixed_shape).attach(containers)
+        log_t, event = x["log_t"], x["event"]
+        n = design.log_t.size
+        eta = eta_ref = x.rv("log_median", **start)
         start_value = start.get("initval", 0.0)
         if design.n_terms:
-            beta = priors["effect"].to_pymc("beta", dims="term")
-            eta = eta + pt.dot(pt.as_tensor(design.X), beta)
+            eta = eta + pt.dot(x["X"], x.rv("beta", dims="term"))
         else:
-            eta = eta + pt.zeros(design.X.shape[0])
-        if design.cohort_effect and design.cohort_centred:
-            sigma = priors["sigma_cohort"].to_pymc("sigma_cohort")
-            level = pm.Normal("cohort_log_median", mu=eta_ref, sigma=sigma, dims="cohort",
-                              initval=np.full(len(design.cohorts), start_value))
-            eta = eta + (level - eta_ref)[design.cohort_index]
-        elif design.cohort_effect:
-            sigma = priors["sigma_cohort"].to_pymc("sigma_cohort")
-            z = pm.Normal("z_cohort", 0.0, 1.0, dims="cohort")
-            eta = eta + (sigma * z)[design.cohort_index]
+            eta = eta + pt.zeros(n)
+        if design.cohort_effect:
+            sigma = x.rv("sigma_cohort")
+            if design.cohort_centred:
+                level = pm.Normal("cohort_log_median", mu=eta_ref, sigma=sigma, dims="cohort",
+                                  initval=np.full(len(design.cohorts), start_value))
+                eta = eta + (level - eta_ref)[x["cohort_index"]]
+            else:
+                z = pm.Normal("z_cohort", 0.0, 1.0, dims="cohort")
+                eta = eta + (sigma * z)[x["cohort_index"]]
         if fixed_shape is not None:
             shape = pt.as_tensor(float(fixed_shape))
         elif design.shape_by_group:
-            start = {k: np.ones(len(design.groups)) * v
-                     for k, v in _start(priors["shape"], 1.0).items()}
-            shape = priors["shape"].to_pymc("shape", dims="group", **start)[design.group_index]
+            init = {k: np.ones(len(design.groups)) * v
+                    for k, v in _start(priors["shape"], 1.0).items()}
+            shape = x.rv("shape", dims="group", **init)[x["group_index"]]
         else:
-            shape = priors["shape"].to_pymc("shape", **_start(priors["shape"], 1.0))
+            shape = x.rv("shape", **_start(priors["shape"], 1.0))
         if shape.ndim == 0:
-            shape = pt.ones(design.X.shape[0]) * shape
-        log_t, event = design.log_t, design.event
-        single = np.flatnonzero(design.single)
+            shape = pt.ones(n) * shape
+        single = x["single"]
         loglik = pt.sum(episode_loglik(log_t[single], event[single], eta[single],
                                        shape[single], pt))
         if design.frailty:
-            tau = priors["kendall_tau"].to_pymc("kendall_tau")
             loglik = loglik + pt.sum(cluster_loglik(
-                log_t, event, eta, shape, tau, design.cluster_index, design.cluster_mask, pt))
+                log_t, event, eta, shape, x.rv("kendall_tau"), x["cluster_index"],
+                x["cluster_mask"], pt, slots=design.cluster_index.shape[1]))
         pm.Potential("censored_weibull_loglik", loglik)
     return model
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -15,12 +14,20 @@ import pandas as pd
 import xarray as xr
 
 from pclbayes import provenance
+from pclbayes._memo import per_fit
 from pclbayes.diagnostics import ConvergenceReport, check_convergence
 from pclbayes.errors import SpecError
+from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import checks, report
-from pclbayes.survival.build import build_model, free_parameters
+from pclbayes.survival.build import (
+    build_model,
+    coords,
+    free_parameters,
+    graph_key,
+    inputs,
+)
 from pclbayes.survival.data import prepare_data
 from pclbayes.survival.defaults import (
     DEFAULT_HORIZONS,
@@ -43,7 +50,6 @@ from pclbayes.survival.derived import (
     thinned,
 )
 from pclbayes.survival.design import Design, build_design
-from pclbayes.survival.engine import run_nuts
 
 logger = logging.getLogger(__name__)
 
@@ -221,9 +227,15 @@ class SurvivalModel:
             design = replace(design, notes=(note, *design.notes))
         for note in design.notes:
             logger.info("%s: %s", self.label, note)
-        key = provenance.canonical_hash(_graph_signature(design, priors, self.fixed_shape))
-        idata = run_nuts(lambda: build_model(design, priors, self.fixed_shape), key, sampler,
-                         seed)
+        idata = run_nuts(
+            graph_key(design, priors, self.fixed_shape),
+            lambda containers: build_model(design, priors, self.fixed_shape, containers),
+            inputs(design, priors, self.fixed_shape).data(), sampler, seed)
+        # a compiled model shared with another fit of the same structure carries that fit's
+        # coordinate labels: label the draws with this design's
+        post = idata["posterior"].to_dataset()
+        idata["posterior"] = post.assign_coords(
+            {dim: list(labels) for dim, labels in coords(design).items() if dim in post.dims})
         rngs = {s: np.random.default_rng([seed, s]) for s in
                 (_STREAM_NEW, _STREAM_PRIOR, _STREAM_PPC, _STREAM_PRIOR_PPC)}
         post = idata["posterior"].to_dataset()
@@ -292,6 +304,7 @@ class SurvivalModel:
         if not hasattr(self, "idata_"):
             raise SpecError(f"{self.label}: call fit() first")
 
+    @per_fit
     def summary(self) -> pd.DataFrame:
         """Tidy table: ``quantity, level, mean, median, lower, upper`` (95% equal-tailed).
 
@@ -301,6 +314,7 @@ class SurvivalModel:
         self._check_fitted()
         return report.summary_table(self)
 
+    @per_fit
     def to_dict(self) -> dict[str, Any]:
         """JSON-able result (the ``--json`` layout, see ``docs/survival.md``)."""
         self._check_fitted()
@@ -333,11 +347,13 @@ class SurvivalModel:
         return f"SurvivalModel(endpoint={self.endpoint!r}, by={self.by!r}, {state})"
 
     # ------------------------------------------------------------------ checks
+    @per_fit
     def km_table(self) -> pd.DataFrame:
         """Kaplan-Meier medians (95% CI) per cohort, per target and per reported group."""
         self._check_fitted()
         return checks.km_cross_check(self)
 
+    @per_fit
     def survival_curves(self, times: Sequence[float] | None = None) -> pd.DataFrame:
         """Posterior S(t) bands per group (typical and new cohort) and the data's KM curve.
 
@@ -348,6 +364,7 @@ class SurvivalModel:
         self._check_fitted()
         return checks.survival_curves(self, times)
 
+    @per_fit
     def ppc_table(self) -> pd.DataFrame:
         """Observed versus expected events per cohort, with a predictive p-value."""
         self._check_fitted()
@@ -358,6 +375,7 @@ class SurvivalModel:
         self._check_fitted()
         return checks.prior_median_check(self)
 
+    @per_fit
     def loo(self) -> Any:
         """PSIS-LOO (ArviZ) over patients (episodes without the frailty), with Pareto k.
 
@@ -410,31 +428,6 @@ def _check_support(name: str, prior: Prior) -> None:
         where = {"real": "the real line", "positive": "positive values",
                  "unit": "values in (0, 1) (a Beta, or a Uniform below 1)"}[support]
         raise SpecError(f"prior {name} = {prior} must put its mass on {where}")
-
-
-def _graph_signature(design: Design, priors: dict[str, Prior], fixed_shape: float | None
-                     ) -> dict[str, Any]:
-    arrays = {
-        "X": design.X, "log_t": design.log_t, "event": design.event,
-        "cohort_index": design.cohort_index, "cluster_index": design.cluster_index,
-        "cluster_mask": design.cluster_mask, "single": design.single,
-    }
-    if design.shape_by_group:  # reported groups enter the graph only through the shapes
-        arrays["group_index"] = design.group_index
-    return {
-        **{k: _digest(v) for k, v in arrays.items()},
-        "terms": design.term_labels, "cohorts": design.cohorts,
-        "groups": design.groups if design.shape_by_group else None,
-        "frailty": design.frailty, "cohort_effect": design.cohort_effect,
-        "cohort_centred": design.cohort_centred,
-        "shape_by_group": design.shape_by_group, "fixed_shape": fixed_shape,
-        "priors": {k: str(v) for k, v in priors.items()},
-    }
-
-
-def _digest(a: np.ndarray) -> str:
-    a = np.ascontiguousarray(a)
-    return hashlib.sha256(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()
 
 
 def _prior_dataset(prior: Draws, design: Design, horizons: tuple[float, ...],

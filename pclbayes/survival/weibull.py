@@ -113,6 +113,7 @@ def cluster_loglik(
     index: NDArray[np.int64],
     mask: NDArray[np.float64],
     xp: ModuleType = np,
+    slots: int | None = None,
 ) -> Any:
     """Joint log-likelihood of patients with several episodes under the shared frailty.
 
@@ -131,6 +132,8 @@ def cluster_loglik(
         1 for used slots, 0 for padding.
     xp : module
         ``numpy`` or ``pytensor.tensor``.
+    slots : int, optional
+        Number of columns of ``index`` (needed when ``index`` is a symbolic tensor).
 
     Returns
     -------
@@ -142,7 +145,7 @@ def cluster_loglik(
     log_u = log_cumhaz(log_t, eta, shape, xp) / alpha
     own = xp.log(shape) + log_u - log_t - log_alpha
     # One 1-D gather per slot (cheap to compile and differentiate) instead of a 2-D gather.
-    slots = range(index.shape[1])
+    slots = range(index.shape[1] if slots is None else slots)
     lu = [log_u[..., index[:, s]] for s in slots]
     top = lu[0]
     for s in slots[1:]:

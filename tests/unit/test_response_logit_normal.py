@@ -43,7 +43,8 @@ def _weighted_quantiles(values, w, probs):
 def test_logit_normal_matches_numerical_integration(endpoint: str) -> None:
     eb = load()
     fit = ResponseModel(endpoint=endpoint, by="none", model="logit-normal",
-                        sampler=SamplerSettings(draws=3000)).fit(eb, seed=20260321)
+                        sampler=SamplerSettings(draws=3000, target_accept=0.99)
+                        ).fit(eb, seed=20260321)
     d = fit.counts_
     alpha, sigma, w, pooled = _grid_posterior(d.n, d.r)
     s = fit.summary().set_index("quantity")

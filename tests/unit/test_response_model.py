@@ -169,7 +169,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(eb, orr_target) -> None
 
 
 def test_cached_compiled_model_gives_the_same_numbers_as_a_fresh_one(eb, orr_target) -> None:
-    from pclbayes.response.mcmc import clear_cache
+    from pclbayes.nuts import clear_cache
 
     ResponseModel(endpoint="cr", by="strategy").fit(eb, seed=1)   # same structure, other data
     clear_cache()

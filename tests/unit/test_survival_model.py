@@ -101,6 +101,25 @@ def test_same_seed_same_numbers(eb, pfs_target):
                               pfs_target.idata_["posterior"]["log_median"].values)
 
 
+
+def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
+    """Other priors and another grouping reuse the compiled graph; the numbers do not move."""
+    from pclbayes.nuts import clear_cache
+
+    vague = {"effect": "Normal(mu=0, sigma=2)", "sigma_cohort": "HalfNormal(sigma=1)"}
+    vague_fit = SurvivalModel(endpoint="pfs", by="target", priors=vague).fit(eb, seed=SEED)
+    reused = SurvivalModel(endpoint="pfs", by="strategy").fit(eb, seed=SEED)
+    clear_cache()
+    fresh = SurvivalModel(endpoint="pfs", by="strategy").fit(eb, seed=SEED)
+    pd.testing.assert_frame_equal(reused.summary(), fresh.summary())
+    assert list(reused.idata_["posterior"]["beta"].coords["term"].values) == \
+        list(fresh.design_.term_labels)
+    # the prior values were swapped in and out: the vague fit differs, the default comes back
+    beta = pfs_target.idata_["posterior"]["beta"].values
+    assert not np.array_equal(vague_fit.idata_["posterior"]["beta"].values, beta)
+    again = SurvivalModel(endpoint="pfs", by="target").fit(eb, seed=SEED)
+    np.testing.assert_array_equal(again.idata_["posterior"]["beta"].values, beta)
+
 def test_summary_layout_and_ratios(pfs_target):
     s = pfs_target.summary()
     assert list(s.columns[:6]) == ["quantity", "level", "mean", "median", "lower", "upper"]

@@ -110,3 +110,22 @@ def check_convergence(
         if warn:
             warnings.warn(f"{label}: {report}", ConvergenceWarning, stacklevel=2)
     return report
+
+
+def psis_loo(idata: xr.DataTree, label: str, **kwargs):
+    """PSIS-LOO (ArviZ ``loo``, pointwise, with Pareto k) of a fitted model.
+
+    Pareto k above 0.7 (likely when each observation is a whole cohort or a patient) is
+    logged once as a warning naming the fit and the k values, and recorded in the result's
+    ``warning`` flag; it is not raised.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = az.loo(idata, pointwise=True, **kwargs)
+    for w in caught:
+        if "Pareto" in str(w.message):
+            logger.warning("%s: PSIS-LOO: %s (Pareto k: %s)", label, w.message,
+                           np.round(np.asarray(result.pareto_k), 2).tolist())
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,3 +17,15 @@ def data_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "data"
     shutil.copytree(BUNDLED_DATA, dest, ignore=shutil.ignore_patterns("README.md"))
     return dest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_fit_cache(tmp_path_factory):
+    """Reports made by the tests store their fits in a temporary fit cache, not the user's."""
+    old = os.environ.get("PCLBAYES_CACHE_DIR")
+    os.environ["PCLBAYES_CACHE_DIR"] = str(tmp_path_factory.mktemp("fit-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PCLBAYES_CACHE_DIR", None)
+    else:
+        os.environ["PCLBAYES_CACHE_DIR"] = old

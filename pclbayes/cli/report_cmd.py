@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fewer draws for a fast look (labelled as such in the report)")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes for the fits (default: 2 on a machine with >= 2 cores)")
+    p.add_argument("--refit", action="store_true",
+                   help="fit everything again instead of reusing fits stored by an earlier "
+                   "report with the same specification, data, seed and software")
+    p.add_argument("--no-cache", dest="cache", action="store_false",
+                   help="neither reuse nor store fits (fit cache: $PCLBAYES_CACHE_DIR, "
+                   "default ~/.cache/pclbayes)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
@@ -37,10 +43,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{time.perf_counter() - start:6.1f}s  {line}", file=sys.stderr, flush=True)
 
     report = build_report(args.data, models=args.models, out=args.out, seed=args.seed,
-                          quick=args.quick, jobs=args.jobs,
+                          quick=args.quick, jobs=args.jobs, cache=args.cache,
+                          refit=args.refit,
                           progress=None if args.quiet else progress)
+    reused = sum(rec.cached for rec in report.fits + report.sensitivity)
+    note = f", {reused} reused from the fit cache" if reused else ""
     print(f"wrote {report.html} ({len(report.fits)} fits, {len(report.sensitivity)} "
-          f"sensitivity fits) in {time.perf_counter() - start:.1f} s")
+          f"sensitivity fits{note}) in {time.perf_counter() - start:.1f} s")
     for flag in report.flags:
         print(f"WARNING: {flag}", file=sys.stderr)
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from pclbayes import fitcache
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import EvidenceBase, load
 from pclbayes.errors import ConvergenceWarning
@@ -40,6 +41,7 @@ class FitRecord:
     model: Any
     seconds: float
     variant: str = "default"
+    cached: bool = False
 
 
 @dataclass
@@ -120,8 +122,12 @@ def _levels(column: str, *frames: pd.DataFrame) -> int:
     return len(values)
 
 
-def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None) -> tuple[Any, float]:
-    """Fit ``spec``, compute the tables the report reads and write the netCDF if asked."""
+def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None,
+             cache_key: str | None = None) -> tuple[Any, float]:
+    """Fit ``spec``, compute the tables the report reads, write the netCDF if asked.
+
+    With a ``cache_key`` the fit is stored in the fit cache (:mod:`pclbayes.fitcache`).
+    """
     from pclbayes.report.sections import precompute
 
     start = time.perf_counter()
@@ -132,12 +138,29 @@ def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None) -> tuple
     precompute(model)
     if save_to is not None:
         model.save(save_to)
+    if cache_key is not None:
+        fitcache.store(cache_key, model, netcdf=save_to)
     return model, time.perf_counter() - start
 
 
-def _fit_batch(jobs: list[tuple[Spec, Path | None]], eb: EvidenceBase
+def _fit_batch(jobs: list[tuple[Spec, Path | None, str | None]], eb: EvidenceBase
                ) -> list[tuple[Any, float]]:
-    return [_fit_one(spec, eb, save_to) for spec, save_to in jobs]
+    return [_fit_one(spec, eb, save_to, key) for spec, save_to, key in jobs]
+
+
+def _cache_key(spec: Spec, eb: EvidenceBase) -> str:
+    return fitcache.fit_key(spec.to_dict(), eb.data_hash, str(eb.source))
+
+
+def _from_cache(spec: Spec, eb: EvidenceBase, save_to: Path | None) -> FitRecord | None:
+    start = time.perf_counter()
+    key = _cache_key(spec, eb)
+    model = fitcache.load(key)
+    if model is None:
+        return None
+    if save_to is not None and not fitcache.copy_netcdf(key, save_to):
+        model.save(save_to)
+    return FitRecord(spec, model, time.perf_counter() - start, cached=True)
 
 
 def _compile_group(spec: Spec) -> tuple:
@@ -154,9 +177,22 @@ def _compile_group(spec: Spec) -> tuple:
     return ("survival", *sorted((k, str(v)) for k, v in spec.options.items() if k not in skip))
 
 
+def _schedule(groups: dict[tuple, list[int]]) -> list[list[int]]:
+    """Order of the groups handed to the worker processes.
+
+    The survival group with the most fits goes first (the longest job), then the response
+    groups, then the other survival groups: by the time a second survival model compiles,
+    the first has filled the on-disk compile cache with the operations they share, so on a
+    cold start the two workers do not compile the same operations side by side.
+    """
+    surv = sorted((g for g in groups if g[0] == "survival"), key=lambda g: -len(groups[g]))
+    rest = sorted((g for g in groups if g[0] != "survival"), key=lambda g: -len(groups[g]))
+    return [groups[g] for g in surv[:1] + rest + surv[1:]]
+
+
 def run_fits(
     eb: EvidenceBase, specs: list[Spec], *, jobs: int = 1, progress: Progress | None = None,
-    save: dict[str, Path] | None = None,
+    save: dict[str, Path] | None = None, cache: bool = False, refit: bool = False,
 ) -> list[FitRecord]:
     """Fit every specification, reporting progress as ``[i/n] name ...``.
 
@@ -164,37 +200,52 @@ def run_fits(
     time is the one-off compilation of its model, which uses one core; two processes keep
     both cores busy. Every fit has its own seed, so the numbers do not depend on ``jobs``.
     ``save`` maps specification names to the netCDF files their fits are written to.
+    With ``cache`` a fit stored in the fit cache (:mod:`pclbayes.fitcache`) under the same
+    key is reused (unless ``refit``) and every new fit is stored.
     """
     n = len(specs)
     save = save or {}
+    reused: dict[int, FitRecord] = {}
+    if cache and not refit:
+        for i, spec in enumerate(specs):
+            rec = _from_cache(spec, eb, save.get(spec.name))
+            if rec is not None:
+                reused[i] = rec
+        if progress and reused:
+            progress(f"{len(reused)} of {n} fits reused from the fit cache "
+                     f"({fitcache.cache_dir()}; --refit fits them again)")
+    keys = {i: _cache_key(spec, eb) if cache else None for i, spec in enumerate(specs)}
+    todo = [i for i in range(n) if i not in reused]
     results: dict[int, tuple[Any, float]] = {}
 
     def done(i: int, seconds: float) -> None:
         if progress:
-            progress(f"[{len(results)}/{n}] {specs[i].name} done in {seconds:.1f} s")
+            progress(f"[{len(results)}/{len(todo)}] {specs[i].name} done in {seconds:.1f} s")
 
-    if jobs <= 1 or n <= 1:
-        for i, spec in enumerate(specs):
+    if jobs <= 1 or len(todo) <= 1:
+        for i in todo:
+            spec = specs[i]
             if progress:
-                progress(f"[{i + 1}/{n}] fitting {spec.name} ({spec.family})")
-            results[i] = _fit_one(spec, eb, save.get(spec.name))
+                progress(f"[{len(results) + 1}/{len(todo)}] fitting {spec.name} ({spec.family})")
+            results[i] = _fit_one(spec, eb, save.get(spec.name), keys[i])
             done(i, results[i][1])
     else:
         if progress:
-            progress(f"fitting {n} models in {jobs} worker processes")
+            progress(f"fitting {len(todo)} models in {jobs} worker processes")
         groups: dict[tuple, list[int]] = {}
-        for i, spec in enumerate(specs):
-            groups.setdefault(_compile_group(spec), []).append(i)
+        for i in todo:
+            groups.setdefault(_compile_group(specs[i]), []).append(i)
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_fit_batch, [(specs[i], save.get(specs[i].name))
+            futures = {pool.submit(_fit_batch, [(specs[i], save.get(specs[i].name), keys[i])
                                                 for i in idx], eb): idx
-                       for idx in groups.values()}
+                       for idx in _schedule(groups)}
             for fut in as_completed(futures):
                 for i, res in zip(futures[fut], fut.result(), strict=True):
                     results[i] = res
                     done(i, res[1])
-    return [FitRecord(spec, *results[i]) for i, spec in enumerate(specs)]
+    return [reused[i] if i in reused else FitRecord(spec, *results[i])
+            for i, spec in enumerate(specs)]
 
 
 def build_report(
@@ -205,6 +256,8 @@ def build_report(
     seed: int | None = None,
     quick: bool = False,
     jobs: int | None = None,
+    cache: bool = True,
+    refit: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """Fit every specification in ``models`` and write the report into ``out``.
@@ -224,6 +277,12 @@ def build_report(
         Fewer draws (see :data:`QUICK`); the report says so at the top.
     jobs : int, optional
         Worker processes for the fits (default: 2 if the machine has 2 or more cores).
+    cache : bool
+        Reuse fits stored in the fit cache by earlier reports and store new ones
+        (:mod:`pclbayes.fitcache`: keyed by specification, data, seed and software, so a
+        reused fit is the fit this run would make). The report lists the reused fits.
+    refit : bool
+        Fit everything again (and update the cache).
     progress : callable, optional
         Called with one line of text per step.
     """
@@ -251,7 +310,8 @@ def build_report(
     order = sorted(specs + sens_specs, key=lambda s: s.family != "survival")
     save = {s.name: out / "fits" / f"{s.name}.nc" for s in specs}
     records = {rec.spec.name: rec
-               for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save)}
+               for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save,
+                                   cache=cache, refit=refit)}
     fits = [records[s.name] for s in specs]
     sensitivity = []
     for s in sens_specs:
@@ -269,7 +329,9 @@ def build_report(
     sections.diagnostics_section(page, fits + sensitivity, eb, quick=quick)
     sections.methods_section(page, fits, quick=quick)
 
-    header = _header(eb, specs, flags, notes, quick=quick, seed=seed)
+    reused = [rec.spec.name for rec in fits + sensitivity if rec.cached]
+    header = _header(eb, specs, flags, notes, quick=quick, seed=seed,
+                     reused=(len(reused), len(fits) + len(sensitivity)))
     html_path = out / "report.html"
     html_path.write_text(page.render(header), encoding="utf-8")
     _write_summaries(out, fits, sensitivity, eb, seed=seed, quick=quick)
@@ -278,7 +340,7 @@ def build_report(
 
 
 def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[str], *,
-            quick: bool, seed: int | None) -> str:
+            quick: bool, seed: int | None, reused: tuple[int, int] = (0, 0)) -> str:
     parts = [f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by pclbayes "
              f"{esc(versions()['pclbayes'])}; data {esc(eb.source)} "
              f"(hash <code>{esc(eb.data_hash[:16])}</code>); {len(specs)} model "
@@ -288,6 +350,11 @@ def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[s
                      f"specifications ask for ({QUICK['chains']} chains x at most "
                      f"{QUICK['draws']} draws). Numbers are less precise; use the full run "
                      "for anything you report.</div>")
+    if reused[0]:
+        parts.append(f'<div class="note"><b>Reused fits:</b> {reused[0]} of {reused[1]} fits '
+                     "come from the fit cache of an earlier report with the same specification, "
+                     "data, seed and software (listed under Diagnostics); run "
+                     "<code>pclbayes report --refit</code> to fit them again.</div>")
     if notes:
         items = "".join(f"<li>{esc(n)}</li>" for n in notes)
         parts.append(f'<div class="note"><b>Specifications adapted to these data:</b>'

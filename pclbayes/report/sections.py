@@ -68,12 +68,17 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
             "chains x draws": f"{d.chains} x {d.draws}" if d.chains else "exact",
             "max R-hat": d.max_rhat, "min bulk ESS": d.min_ess_bulk,
             "min tail ESS": d.min_ess_tail, "divergences": d.divergences,
-            "passed": "yes" if d.ok else "NO", "seconds": rec.seconds,
+            "passed": "yes" if d.ok else "NO",
+            "seconds": None if rec.cached else rec.seconds,
+            "fitted": ("reused, fitted " + str(rec.model.idata_.attrs.get("pclbayes_created", ""))
+                       if rec.cached else "in this run"),
             "seed": rec.spec.seed,
         })
     parts.append(para("A fit passes when R-hat is at most 1.01, bulk and tail effective sample "
                       "sizes are at least 400 and there are no divergent transitions. Failed "
-                      "fits are also listed at the top of the report."))
+                      "fits are also listed at the top of the report. A reused fit comes from "
+                      "the fit cache of an earlier report with the same specification, data, "
+                      "seed and software, so it is the fit this run would have made."))
     parts.append(table(pd.DataFrame(rows), caption="Convergence diagnostics per fit", digits=3))
     ver = pd.DataFrame(sorted(versions().items()), columns=["software", "version"])
     parts.append(table(ver, caption="Software versions"))

@@ -12,7 +12,7 @@ import xarray as xr
 
 from pclbayes import provenance
 from pclbayes._memo import per_fit
-from pclbayes.diagnostics import ConvergenceReport, check_convergence
+from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
 from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
@@ -406,11 +406,12 @@ class ResponseModel:
 
     @per_fit
     def loo(self):
-        """PSIS leave-one-cohort-out cross-validation (ArviZ ``loo``, with Pareto k)."""
-        self._check_fitted()
-        import arviz as az
+        """PSIS leave-one-cohort-out cross-validation (ArviZ ``loo``, with Pareto k).
 
-        return az.loo(self.idata_, pointwise=True)
+        Pareto k above 0.7 is logged as a warning and flagged in ``result.warning``.
+        """
+        self._check_fitted()
+        return psis_loo(self.idata_, self._label())
 
     def prior_summary(self) -> str:
         """The priors used, what each parameter means, why, and the reference."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +14,7 @@ import xarray as xr
 
 from pclbayes import provenance
 from pclbayes._memo import per_fit
-from pclbayes.diagnostics import ConvergenceReport, check_convergence
+from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
 from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
@@ -383,18 +382,7 @@ class SurvivalModel:
         in ``result.pareto_k``; it is not raised.
         """
         self._check_fitted()
-        import arviz as az
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = az.loo(self.idata_, var_name="time", pointwise=True)
-        for w in caught:
-            if "Pareto" in str(w.message):
-                logger.warning("%s: PSIS-LOO: %s (Pareto k: %s)", self.label, w.message,
-                               np.round(np.asarray(result.pareto_k), 2).tolist())
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return result
+        return psis_loo(self.idata_, self.label, var_name="time")
 
 
 def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str

@@ -77,14 +77,29 @@ def test_rendered_in_chromium(quick_report, tmp_path):
     assert pixels.shape[0] >= 2000 and pixels.std() > 0.05  # not a blank page
 
 
-def test_same_seed_same_summary(tmp_path):
+def test_same_seed_same_summary_fitted_or_reused(tmp_path, monkeypatch):
+    """Fitted twice, or reused from the fit cache: the same summary; another seed refits."""
+    monkeypatch.setenv("PCLBAYES_CACHE_DIR", str(tmp_path / "cache"))
     models = tmp_path / "models"
     models.mkdir()
     for name in ("response_cr_by_target.toml", "survival_pfs_by_target.toml"):
         shutil.copy(BUNDLED_MODELS / name, models / name)
-    a = build_report(models=models, out=tmp_path / "a", seed=3, quick=True)
-    b = build_report(models=models, out=tmp_path / "b", seed=3, quick=True)
-    ja = json.loads((a.out / "summary.json").read_text())
-    jb = json.loads((b.out / "summary.json").read_text())
-    assert ja == jb
-    assert (a.out / "summary.csv").read_text() == (b.out / "summary.csv").read_text()
+
+    def run(name, **kwargs):
+        rep = build_report(models=models, out=tmp_path / name, quick=True, jobs=1, **kwargs)
+        return rep, json.loads((rep.out / "summary.json").read_text())
+
+    a, ja = run("a", seed=3, cache=False)
+    b, jb = run("b", seed=3)                 # fits again and fills the cache
+    c, jc = run("c", seed=3)                 # reuses every fit
+    assert ja == jb == jc
+    assert (a.out / "summary.csv").read_text() == (c.out / "summary.csv").read_text()
+    records = c.fits + c.sensitivity
+    assert not any(r.cached for r in a.fits + b.fits) and all(r.cached for r in records)
+    assert sorted(p.name for p in (c.out / "fits").glob("*.nc")) == \
+        sorted(p.name for p in (a.out / "fits").glob("*.nc"))
+    assert "Reused fits:" in (c.out / "report.html").read_text()
+    d, jd = run("d", seed=4)                 # another seed: a new key, fitted again
+    assert not any(r.cached for r in d.fits) and jd["fits"] != ja["fits"]
+    e, je = run("e", seed=3, refit=True)     # --refit ignores the cache
+    assert not any(r.cached for r in e.fits) and je == ja

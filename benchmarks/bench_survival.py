@@ -97,14 +97,13 @@ def fit_naive(data, seed: int) -> dict:
     """The naive baseline: pm.Censored(pm.Weibull), no frailty, PyMC's default NUTS."""
     import pymc as pm
 
-    from pclbayes.sampling import SamplerSettings, sample
     from pclbayes.survival.data import prepare_data
     from pclbayes.survival.design import build_design
 
     d = build_design(prepare_data(data).table, by="target", frailty="none",
                      cohort_parametrisation="noncentred")
     times = np.exp(d.log_t)
-    with pm.Model(coords={"term": d.term_labels, "cohort": d.cohorts}) as model:
+    with pm.Model(coords={"term": d.term_labels, "cohort": d.cohorts}):
         mu = pm.Normal("log_median", 1.8, 1.2)
         beta = pm.Normal("beta", 0, 1, dims="term")
         sigma = pm.HalfNormal("sigma_cohort", 0.5)
@@ -114,7 +113,8 @@ def fit_naive(data, seed: int) -> dict:
         scale = pm.math.exp(eta) / np.log(2) ** (1 / k)
         pm.Censored("time", pm.Weibull.dist(alpha=k, beta=scale), lower=None,
                     upper=np.where(d.event == 1, np.inf, times), observed=times)
-    idata = sample(model, SamplerSettings(**DRAWS, target_accept=0.99, sampler="pymc"), seed)
+        idata = pm.sample(**DRAWS, target_accept=0.99, random_seed=seed, cores=2,
+                          progressbar=False, nuts_sampler="pymc")
     return {"divergences": int(idata["sample_stats"]["diverging"].sum())}
 
 

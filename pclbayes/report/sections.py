@@ -115,8 +115,6 @@ def variant(spec: Spec, label: str, priors: dict) -> Spec:
     return dataclasses.replace(spec, name=f"{spec.name}@{label}", priors=merged)
 
 
-
-
 # ---------------------------------------------------------------- prior sensitivity variants
 #: Alternative heterogeneity priors of the response models (beyond each spec's own).
 RESPONSE_VARIANTS = {

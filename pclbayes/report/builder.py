@@ -177,17 +177,23 @@ def _compile_group(spec: Spec) -> tuple:
     return ("survival", *sorted((k, str(v)) for k, v in spec.options.items() if k not in skip))
 
 
-def _schedule(groups: dict[tuple, list[int]]) -> list[list[int]]:
-    """Order of the groups handed to the worker processes.
+#: Rough warm costs (seconds, 2 cores) used to order the work: compiling one model and
+#: one fit with its tables, per family (measured with ``benchmarks/bench_report.py``).
+_COMPILE_COST = {"response": 2.0, "survival": 5.0}
+_FIT_COST = {"response": 0.35, "survival": 1.5}
 
-    The survival group with the most fits goes first (the longest job), then the response
-    groups, then the other survival groups: by the time a second survival model compiles,
-    the first has filled the on-disk compile cache with the operations they share, so on a
-    cold start the two workers do not compile the same operations side by side.
+
+def _schedule(groups: dict[tuple, list[int]]) -> list[list[int]]:
+    """Order of the groups handed to the worker processes: longest first.
+
+    A free worker takes the next group, so handing out the longest jobs first keeps the
+    workers finishing together (the "longest processing time first" rule). A group's cost
+    is one compilation plus its fits.
     """
-    surv = sorted((g for g in groups if g[0] == "survival"), key=lambda g: -len(groups[g]))
-    rest = sorted((g for g in groups if g[0] != "survival"), key=lambda g: -len(groups[g]))
-    return [groups[g] for g in surv[:1] + rest + surv[1:]]
+    def cost(g: tuple) -> float:
+        return _COMPILE_COST[g[0]] + _FIT_COST[g[0]] * len(groups[g])
+
+    return [groups[g] for g in sorted(groups, key=cost, reverse=True)]
 
 
 def run_fits(

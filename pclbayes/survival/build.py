@@ -104,7 +104,9 @@ def build_model(design: Design, priors: dict[str, Prior], fixed_shape: float | N
         eta = eta_ref = x.rv("log_median", **start)
         start_value = start.get("initval", 0.0)
         if design.n_terms:
-            eta = eta + pt.dot(x["X"], x.rv("beta", dims="term"))
+            # a row-wise sum, not pt.dot: numba's BLAS wrappers for dot (and for its
+            # gradient) take most of a cold compilation, and the design has few columns
+            eta = eta + pt.sum(x["X"] * x.rv("beta", dims="term"), axis=1)
         else:
             eta = eta + pt.zeros(n)
         if design.cohort_effect:

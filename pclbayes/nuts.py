@@ -35,21 +35,35 @@ _cache: OrderedDict[Hashable, object] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _compiled(key: Hashable, build: Callable[[bool], pm.Model]):
+def _compiled(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, np.ndarray]):
+    """The compiled model of ``key`` (compiled on first use), with ``data`` swapped in.
+
+    The values are set both in nutpie's copy (``with_data``, used by the log density) and in
+    the PyMC model's own containers, which the initial-point function reads: a variable
+    without an explicit initial value starts at its prior's support point (e.g. the prior
+    mean), so without this the starting point, and hence the draws, would depend on which
+    fit happened to compile the model first.
+    """
     import nutpie
 
     with _lock:
-        if key in _cache:
+        entry = _cache.get(key)
+        if entry is not None:
             _cache.move_to_end(key)
-            return _cache[key]
-    start = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(build(True))
-    logger.info("compiled %s for nutpie in %.2f s", key[0], time.perf_counter() - start)
-    with _lock:
-        _cache[key] = compiled
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return compiled
+    if entry is None:
+        start = time.perf_counter()
+        model = build(True)
+        entry = (nutpie.compile_pymc_model(model), model)
+        logger.info("compiled %s for nutpie in %.2f s", key[0], time.perf_counter() - start)
+        with _lock:
+            _cache[key] = entry
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    compiled, model = entry
+    for name, value in data.items():
+        container = model[name]
+        container.set_value(np.asarray(value, dtype=container.type.dtype))
+    return compiled.with_data(**data)
 
 
 class Inputs:
@@ -153,7 +167,7 @@ def run_nuts(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, n
     if settings.sampler == "nutpie":
         import nutpie
 
-        compiled = _compiled(key, build).with_data(**data)
+        compiled = _compiled(key, build, data)
         tree = nutpie.sample(
             compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
             cores=min(settings.chains, os.cpu_count() or 1), seed=seed, save_warmup=False,

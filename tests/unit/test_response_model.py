@@ -171,7 +171,13 @@ def test_same_seed_same_numbers_other_seed_other_numbers(eb, orr_target) -> None
 def test_cached_compiled_model_gives_the_same_numbers_as_a_fresh_one(eb, orr_target) -> None:
     from pclbayes.nuts import clear_cache
 
-    ResponseModel(endpoint="cr", by="strategy").fit(eb, seed=1)   # same structure, other data
+    clear_cache()
+    # same structure, other data and other prior values (other starting points), compiled first
+    ResponseModel(endpoint="cr", by="strategy",
+                  priors={"mu": "Beta(alpha=5, beta=2)"}).fit(eb, seed=1)
+    reused = ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
+    np.testing.assert_array_equal(reused.idata_["posterior"]["mu"].values,
+                                  orr_target.idata_["posterior"]["mu"].values)
     clear_cache()
     fresh = ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
     np.testing.assert_array_equal(fresh.idata_["posterior"]["mu"].values,

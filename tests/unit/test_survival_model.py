@@ -106,7 +106,10 @@ def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
     """Other priors and another grouping reuse the compiled graph; the numbers do not move."""
     from pclbayes.nuts import clear_cache
 
-    vague = {"effect": "Normal(mu=0, sigma=2)", "sigma_cohort": "HalfNormal(sigma=1)"}
+    # other prior values (hence other starting points), compiled first
+    clear_cache()
+    vague = {"effect": "Normal(mu=0.5, sigma=2)", "sigma_cohort": "HalfNormal(sigma=1)",
+             "kendall_tau": "Beta(alpha=4, beta=2)"}
     vague_fit = SurvivalModel(endpoint="pfs", by="target", priors=vague).fit(eb, seed=SEED)
     reused = SurvivalModel(endpoint="pfs", by="strategy").fit(eb, seed=SEED)
     clear_cache()

@@ -16,7 +16,8 @@ import xarray as xr
 from pclbayes import __version__
 from pclbayes.errors import ProvenanceError
 
-_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "numpy", "scipy", "pandas", "xarray")
+_PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
+             "pandas", "xarray", "lifelines")
 
 
 def canonical_hash(obj: Any) -> str:

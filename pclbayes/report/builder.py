@@ -152,9 +152,8 @@ def _cache_key(spec: Spec, eb: EvidenceBase) -> str:
     return fitcache.fit_key(spec.to_dict(), eb.data_hash, str(eb.source))
 
 
-def _from_cache(spec: Spec, eb: EvidenceBase, save_to: Path | None) -> FitRecord | None:
+def _from_cache(spec: Spec, key: str, save_to: Path | None) -> FitRecord | None:
     start = time.perf_counter()
-    key = _cache_key(spec, eb)
     model = fitcache.load(key)
     if model is None:
         return None
@@ -211,16 +210,16 @@ def run_fits(
     """
     n = len(specs)
     save = save or {}
+    keys = {i: _cache_key(spec, eb) if cache else None for i, spec in enumerate(specs)}
     reused: dict[int, FitRecord] = {}
     if cache and not refit:
         for i, spec in enumerate(specs):
-            rec = _from_cache(spec, eb, save.get(spec.name))
+            rec = _from_cache(spec, keys[i], save.get(spec.name))
             if rec is not None:
                 reused[i] = rec
         if progress and reused:
             progress(f"{len(reused)} of {n} fits reused from the fit cache "
                      f"({fitcache.cache_dir()}; --refit fits them again)")
-    keys = {i: _cache_key(spec, eb) if cache else None for i, spec in enumerate(specs)}
     todo = [i for i in range(n) if i not in reused]
     results: dict[int, tuple[Any, float]] = {}
 

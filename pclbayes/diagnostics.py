@@ -122,10 +122,15 @@ def psis_loo(idata: xr.DataTree, label: str, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = az.loo(idata, pointwise=True, **kwargs)
+    pareto = False
     for w in caught:
         if "Pareto" in str(w.message):
-            logger.warning("%s: PSIS-LOO: %s (Pareto k: %s)", label, w.message,
-                           np.round(np.asarray(result.pareto_k), 2).tolist())
+            pareto = True
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if pareto:
+        k = np.asarray(result.pareto_k, dtype=float).ravel()
+        logger.warning("%s: PSIS-LOO is unreliable for %d of %d observations (Pareto k > 0.7; "
+                       "k = %s)", label, int(np.sum(k > 0.7)), k.size,
+                       np.round(k, 2).tolist())
     return result

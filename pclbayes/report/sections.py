@@ -348,7 +348,7 @@ def precompute(model) -> None:
     model.summary()
     model.to_dict()
     model.ppc_table()
-    _loo_row("", model)
+    model.loo()
     if hasattr(model, "km_table"):
         model.km_table()
         model.survival_curves()

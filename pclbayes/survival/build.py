@@ -27,6 +27,11 @@ from pclbayes.priors import Prior
 from pclbayes.survival.design import Design
 from pclbayes.survival.weibull import cluster_loglik, episode_loglik
 
+#: The prior of each sampled parameter that has one (the cohort effects are standard normal
+#: or centred on ``log_median``).
+_PRIOR_OF = {"log_median": "log_median", "beta": "effect", "shape": "shape",
+             "sigma_cohort": "sigma_cohort", "kendall_tau": "kendall_tau"}
+
 
 def free_parameters(design: Design, fixed_shape: float | None) -> list[str]:
     """Names of the sampled parameters (checked by the convergence gate)."""
@@ -63,16 +68,8 @@ def inputs(design: Design, priors: dict[str, Prior], fixed_shape: float | None) 
     if design.frailty:
         arrays["cluster_index"] = design.cluster_index
         arrays["cluster_mask"] = design.cluster_mask
-    used = {"log_median": "log_median"}
-    if design.n_terms:
-        used["beta"] = "effect"
-    if design.cohort_effect:
-        used["sigma_cohort"] = "sigma_cohort"
-    if fixed_shape is None:
-        used["shape"] = "shape"
-    if design.frailty:
-        used["kendall_tau"] = "kendall_tau"
-    return Inputs(arrays, {rv: priors[name] for rv, name in used.items()})
+    return Inputs(arrays, {rv: priors[_PRIOR_OF[rv]]
+                           for rv in free_parameters(design, fixed_shape) if rv in _PRIOR_OF})
 
 
 def graph_key(design: Design, priors: dict[str, Prior], fixed_shape: float | None

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 from numpy.typing import ArrayLike
@@ -43,6 +44,13 @@ def _compiled(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, 
     without an explicit initial value starts at its prior's support point (e.g. the prior
     mean), so without this the starting point, and hence the draws, would depend on which
     fit happened to compile the model first.
+
+    The model is compiled without numba's fast-math flags. With them, LLVM may contract
+    and reassociate floating-point operations differently in a freshly compiled function
+    (inlined into nutpie's wrapper) and in one loaded from PyTensor's on-disk numba cache;
+    the log density then differs in the last bits, NUTS amplifies that, and the same seed
+    gave different draws on a cold and a warm compile cache. Strict IEEE arithmetic gives
+    the same bits in both cases.
     """
     import nutpie
 
@@ -53,7 +61,8 @@ def _compiled(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, 
     if entry is None:
         start = time.perf_counter()
         model = build(True)
-        entry = (nutpie.compile_pymc_model(model), model)
+        with pytensor.config.change_flags(numba__fastmath=False):
+            entry = (nutpie.compile_pymc_model(model), model)
         logger.info("compiled %s for nutpie in %.2f s", key[0], time.perf_counter() - start)
         with _lock:
             _cache[key] = entry

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from pclbayes.jsonio import dumps
+
+__all__ = ["add_common_fit_arguments", "dumps", "emit_fit", "parse_prior_overrides"]
 
 
 def add_common_fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,23 +34,6 @@ def parse_prior_overrides(items: list[str], example: str) -> dict[str, str]:
             raise SpecError(f"--prior '{item}': write NAME=DIST, e.g. '{example}'")
         out[name.strip()] = dist.strip()
     return out
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def dumps(obj: Any) -> str:
-    """JSON text of ``obj`` with numpy scalars converted and NaN/inf as null."""
-    return json.dumps(_clean(obj), indent=2)
 
 
 def emit_fit(fitted: Any, args: argparse.Namespace, *, name: str) -> int:

@@ -26,7 +26,7 @@ from pclbayes.planning.decisions import (
     operating_characteristics,
     sample_size,
 )
-from pclbayes.planning.ess import ess, ess_table
+from pclbayes.planning.ess import ess, ess_events, ess_table
 from pclbayes.planning.fit import MixtureFit, fit_beta_mixture, fit_normal_mixture
 from pclbayes.planning.io import (
     load_prior,
@@ -47,7 +47,6 @@ from pclbayes.planning.survival_map import (
 )
 from pclbayes.planning.survival_prior import (
     EventCountPredictive,
-    ess_events,
     event_probability,
     log_median_prior,
     predictive_events,

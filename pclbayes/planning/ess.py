@@ -1,6 +1,6 @@
-r"""Effective sample size (ESS) of beta mixture priors.
+r"""Effective sample size (ESS) of mixture priors: beta (in patients) and normal (in events).
 
-Three definitions are provided (see ``docs/planning.md`` for the derivations):
+Three definitions are provided for beta mixtures (see ``docs/planning.md`` for the derivations):
 
 ``elir`` (default)
     Expected local-information ratio (Neuenschwander et al. 2020):
@@ -31,6 +31,20 @@ only for components with ``a = 1`` or ``b = 1``, e.g. the uniform robust compone
 When a component has ``a < 1`` or ``b < 1`` the rate-scale integral diverges; the
 logit-scale value (``a + b`` for a single beta) is then returned with a
 :class:`~pclbayes.errors.StatisticalWarning`.
+
+Normal mixtures on a log median survival time (:func:`ess_events`) have an ESS in
+events. Under a Weibull model with known shape :math:`k`,
+:math:`S(t) = \exp(-(t/\lambda)^k)` and :math:`\mathrm{median} = \lambda(\log 2)^{1/k}`.
+Since :math:`T^k` is exponential with rate :math:`\lambda^{-k}`, the MLE of the log rate
+from ``d`` events has variance :math:`\approx 1/d`; as
+:math:`\log\mathrm{median} = \log\lambda + k^{-1}\log\log 2 = -k^{-1}\log(\lambda^{-k}) + c`,
+
+.. math:: \mathrm{Var}(\widehat{\log\mathrm{median}}) \approx \frac{1}{k^2 d},
+
+i.e. the Fisher information about the log median is :math:`k^2` per event. A prior with
+variance :math:`v` on the log median is worth :math:`\mathrm{ESS} = 1/(k^2 v)` events
+(exponential: :math:`k = 1`). For mixtures the same three definitions as for beta priors
+apply with this constant unit information (ELIR: :math:`E_p[-\partial^2 \log p]/k^2`).
 """
 
 from __future__ import annotations
@@ -41,12 +55,13 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special
+from scipy import optimize, special, stats
 
 from pclbayes.errors import SpecError, StatisticalWarning
 from pclbayes.planning.mixture import BetaMixture
+from pclbayes.planning.normal import NormalMixture
 
-__all__ = ["ESS_METHODS", "ess", "ess_table", "mixture_modes"]
+__all__ = ["ESS_METHODS", "ess", "ess_events", "ess_table", "mixture_modes"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +85,7 @@ def ess(
     ----------
     prior : BetaMixture or NormalMixture
         Prior for a response rate, or a normal mixture for a log-median survival time
-        (then ``shape`` is passed on to :func:`pclbayes.planning.ess_events`).
+        (then ``shape`` is passed on to :func:`ess_events`).
     method : {"elir", "morita", "moment"}
         ESS definition; ``elir`` is the default (predictively consistent).
     s : float, default 100
@@ -79,7 +94,7 @@ def ess(
         Where the Morita method evaluates the curvature. ``mode`` follows RBesT; ``mean`` is
         Morita et al.'s original choice and gives exactly ``a + b - 1/s`` for a single beta.
     **kwargs
-        Passed to :func:`pclbayes.planning.ess_events` for normal mixtures.
+        Passed to :func:`ess_events` for normal mixtures.
 
     Returns
     -------
@@ -89,8 +104,6 @@ def ess(
     if method not in ESS_METHODS:
         raise SpecError(f"unknown ESS method {method!r}; choose one of {list(ESS_METHODS)}")
     if not isinstance(prior, BetaMixture):
-        from pclbayes.planning.survival_prior import NormalMixture, ess_events
-
         if isinstance(prior, NormalMixture):
             return ess_events(prior, method=method, s=s, **kwargs)
         raise SpecError(f"ESS needs a BetaMixture or NormalMixture, got {type(prior).__name__}")
@@ -271,3 +284,80 @@ def _ess_morita(mix: BetaMixture, *, s: float, location: str) -> float:
     p0 = float(np.sum(mix.weights * mix.b / (mix.a + mix.b)))  # predictive P(y = 0)
     expected_fisher = p0 / (1 - x) ** 2 + (1 - p0) / x**2
     return float((info_prior - info_flat) / expected_fisher)
+
+
+# ---------------------------------------------------------------------------- events
+def _normal_info(mix: NormalMixture, x: NDArray) -> NDArray[np.float64]:
+    """``-d²/dx² log p(x)`` of a normal mixture, vectorised over ``x``."""
+    xb = np.asarray(x, dtype=float)[:, None]
+    prec = 1.0 / mix.sds**2
+    lr = np.log(mix.weights) + stats.norm.logpdf(xb, mix.means, mix.sds)
+    resp = np.exp(lr - special.logsumexp(lr, axis=1, keepdims=True))
+    grad = -(xb - mix.means) * prec
+    centred = grad - np.sum(resp * grad, axis=1, keepdims=True)
+    return np.sum(resp * prec, axis=1) - np.sum(resp * centred**2, axis=1)
+
+
+def _normal_modes(mix: NormalMixture) -> NDArray[np.float64]:
+    lo = float(np.min(mix.means - 8 * mix.sds))
+    hi = float(np.max(mix.means + 8 * mix.sds))
+    grid = np.unique(np.concatenate([np.linspace(lo, hi, 4001), mix.means]))
+    lp = mix.logpdf(grid)
+    idx = np.flatnonzero((lp[1:-1] > lp[:-2] + 1e-12) & (lp[1:-1] >= lp[2:])) + 1
+    modes = [
+        optimize.minimize_scalar(
+            lambda x: -float(mix.logpdf(x)),
+            bounds=(grid[i - 1], grid[i + 1]),
+            method="bounded",
+            options={"xatol": 1e-12},
+        ).x
+        for i in idx
+    ]
+    modes_arr = np.asarray(modes, dtype=float)
+    return modes_arr[np.argsort(-mix.logpdf(modes_arr))]
+
+
+def ess_events(
+    prior: NormalMixture,
+    shape: float = 1.0,
+    method: Literal["elir", "morita", "moment"] = "elir",
+    *,
+    s: float = 100.0,
+) -> float:
+    """Effective number of events of a normal-mixture prior on the log median.
+
+    Parameters
+    ----------
+    prior : NormalMixture
+        Prior for ``log(median PFS)``.
+    shape : float, default 1
+        Weibull shape ``k`` (1 = exponential); the unit information is ``k²`` per event.
+    method : {"elir", "morita", "moment"}
+        ESS definition (as for beta mixtures).
+    s : float, default 100
+        Flattening constant of the Morita method (flat prior variance ``s · max sigma_k^2``).
+
+    Returns
+    -------
+    float
+        ESS in events; ``1 / (k² sigma^2)`` for a single normal N(μ, sigma^2) (ELIR and moment).
+    """
+    if not isinstance(prior, NormalMixture):
+        raise SpecError(f"ess_events needs a NormalMixture, got {type(prior).__name__}")
+    if not np.isfinite(shape) or shape <= 0:
+        raise SpecError(f"Weibull shape must be > 0, got {shape!r}")
+    unit_info = float(shape) ** 2
+    if method == "moment":
+        return 1.0 / (unit_info * prior.var)
+    if method == "elir":
+        z = special.ndtri(_U_NODES)  # lower half; the upper half is its mirror image
+        total = 0.0
+        for w, m, sd in zip(prior.weights, prior.means, prior.sds, strict=True):
+            vals = _normal_info(prior, m + sd * z) + _normal_info(prior, m - sd * z)
+            total += w * float(np.sum(_U_WEIGHTS * vals))
+        return total / unit_info
+    if method == "morita":
+        modes = _normal_modes(prior)
+        info_flat = 1.0 / (s * float(np.max(prior.sds**2)))
+        return (float(_normal_info(prior, modes[:1])[0]) - info_flat) / unit_info
+    raise SpecError(f"unknown ESS method {method!r}; choose elir, morita or moment")

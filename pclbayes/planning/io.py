@@ -25,8 +25,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pclbayes import __version__
 from pclbayes.errors import SpecError
 from pclbayes.planning.mixture import BetaMixture
@@ -190,24 +188,6 @@ def to_pymc(prior: Prior, name: str, **kwargs: Any) -> Any:
     keyword arguments (e.g. ``dims``) are passed to PyMC. Must be called inside a
     ``with pm.Model():`` block.
     """
-    import pymc as pm
-
-    if isinstance(prior, BetaMixture):
-        if prior.n_components == 1:
-            return pm.Beta(name, alpha=float(prior.a[0]), beta=float(prior.b[0]), **kwargs)
-        comps = [
-            pm.Beta.dist(alpha=float(a), beta=float(b))
-            for a, b in zip(prior.a, prior.b, strict=True)
-        ]
-        return pm.Mixture(name, w=np.asarray(prior.weights), comp_dists=comps, **kwargs)
-    if isinstance(prior, NormalMixture):
-        if prior.n_components == 1:
-            return pm.Normal(name, mu=float(prior.means[0]), sigma=float(prior.sds[0]), **kwargs)
-        return pm.NormalMixture(
-            name,
-            w=np.asarray(prior.weights),
-            mu=np.asarray(prior.means),
-            sigma=np.asarray(prior.sds),
-            **kwargs,
-        )
-    raise SpecError(f"cannot convert a {type(prior).__name__} to a PyMC distribution")
+    if not isinstance(prior, BetaMixture | NormalMixture):
+        raise SpecError(f"cannot convert a {type(prior).__name__} to a PyMC distribution")
+    return prior.to_pymc(name, **kwargs)

@@ -4,12 +4,17 @@ A beta mixture ``p(θ) = Σ_k w_k Beta(θ | a_k, b_k)`` is conjugate to the bino
 the posterior after ``r`` responders in ``n`` patients is again a beta mixture (see
 :mod:`pclbayes.planning.update`). Parametric mixtures approximate a meta-analytic-predictive
 (MAP) prior given as Monte-Carlo draws (see :func:`pclbayes.planning.fit_beta_mixture`).
+
+This module is the bottom layer of the planning toolkit: the distribution itself, with no
+import of the modules built on it. Updating (:func:`pclbayes.planning.posterior`), prediction
+(:func:`pclbayes.planning.predictive`) and the effective sample size
+(:func:`pclbayes.planning.ess`) are functions of those modules that take a mixture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,9 +29,6 @@ from pclbayes.planning._common import (
     check_weights,
     component_names,
 )
-
-if TYPE_CHECKING:
-    from pclbayes.planning.update import BetaBinomialMixture
 
 __all__ = ["BetaMixture", "robustify"]
 
@@ -249,24 +251,6 @@ class BetaMixture:
     __hash__ = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ verbs
-    def update(self, r: int, n: int) -> BetaMixture:
-        """Return the conjugate posterior after ``r`` responders in ``n`` patients."""
-        from pclbayes.planning.update import posterior
-
-        return posterior(self, r=r, n=n)
-
-    def predictive(self, n: int) -> BetaBinomialMixture:
-        """Return the predictive distribution of responders in ``n`` future patients."""
-        from pclbayes.planning.update import predictive
-
-        return predictive(self, n=n)
-
-    def ess(self, method: str = "elir", **kwargs: Any) -> float:
-        """Effective sample size; see :func:`pclbayes.planning.ess`."""
-        from pclbayes.planning.ess import ess
-
-        return ess(self, method=method, **kwargs)
-
     def robustify(
         self, weight: float = 0.2, mean: float | None = None, n: float = 1
     ) -> BetaMixture:
@@ -274,10 +258,21 @@ class BetaMixture:
         return robustify(self, weight=weight, mean=mean, n=n)
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
-        """Create a ``pm.Mixture`` of Betas named ``name`` in the current PyMC model."""
-        from pclbayes.planning.io import to_pymc
+        """Register this prior as the random variable ``name`` in the current PyMC model.
 
-        return to_pymc(self, name, **kwargs)
+        ``pm.Beta`` for one component, else ``pm.Mixture`` of ``pm.Beta`` components. Extra
+        keyword arguments (e.g. ``dims``) are passed to PyMC. Call it inside a
+        ``with pm.Model():`` block; :func:`pclbayes.planning.to_pymc` is the same for any prior.
+        """
+        import pymc as pm
+
+        if self.n_components == 1:
+            return pm.Beta(name, alpha=float(self._a[0]), beta=float(self._b[0]), **kwargs)
+        comps = [
+            pm.Beta.dist(alpha=float(a), beta=float(b))
+            for a, b in zip(self._a, self._b, strict=True)
+        ]
+        return pm.Mixture(name, w=np.asarray(self._w), comp_dists=comps, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form used in JSON files (see :mod:`pclbayes.planning.io`)."""

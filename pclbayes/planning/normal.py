@@ -188,10 +188,23 @@ class NormalMixture:
     __hash__ = None  # type: ignore[assignment]
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
-        """Create a ``pm.NormalMixture`` named ``name`` in the current PyMC model."""
-        from pclbayes.planning.io import to_pymc
+        """Register this prior as the random variable ``name`` in the current PyMC model.
 
-        return to_pymc(self, name, **kwargs)
+        ``pm.Normal`` for one component, else ``pm.NormalMixture``. Extra keyword arguments
+        (e.g. ``dims``) are passed to PyMC. Call it inside a ``with pm.Model():`` block;
+        :func:`pclbayes.planning.to_pymc` is the same for any prior.
+        """
+        import pymc as pm
+
+        if self.n_components == 1:
+            return pm.Normal(name, mu=float(self._m[0]), sigma=float(self._s[0]), **kwargs)
+        return pm.NormalMixture(
+            name,
+            w=np.asarray(self._w),
+            mu=np.asarray(self._m),
+            sigma=np.asarray(self._s),
+            **kwargs,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form used in JSON files."""

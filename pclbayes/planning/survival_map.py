@@ -34,10 +34,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pclbayes.errors import SpecError, StatisticalWarning
+from pclbayes.planning.ess import ess_events
 from pclbayes.planning.fit import MixtureFit
 from pclbayes.planning.io import hash_path, make_provenance, save_prior
 from pclbayes.planning.normal import NormalMixture
-from pclbayes.planning.survival_prior import ess_events, log_median_prior
+from pclbayes.planning.survival_prior import log_median_prior
 
 __all__ = [
     "SurvivalMapPrior",

@@ -5,29 +5,20 @@ On the log scale these are approximated by a normal mixture (EM, 1-3 components)
 a convenient prior for ``log(median)`` in a new analysis (see :mod:`pclbayes.planning.io` for
 the PyMC export).
 
-Effective sample size in events. Under a Weibull model with known shape :math:`k`,
-:math:`S(t) = \exp(-(t/\lambda)^k)` and :math:`\mathrm{median} = \lambda(\log 2)^{1/k}`.
-Since :math:`T^k` is exponential with rate :math:`\lambda^{-k}`, the MLE of the log rate
-from ``d`` events has variance :math:`\approx 1/d`; as
-:math:`\log\mathrm{median} = \log\lambda + k^{-1}\log\log 2 = -k^{-1}\log(\lambda^{-k}) + c`,
-
-.. math:: \mathrm{Var}(\widehat{\log\mathrm{median}}) \approx \frac{1}{k^2 d},
-
-i.e. the Fisher information about the log median is :math:`k^2` per event. A prior with
-variance :math:`v` on the log median is worth :math:`\mathrm{ESS} = 1/(k^2 v)` events
-(exponential: :math:`k = 1`). For mixtures the same three definitions as for beta priors
-apply with this constant unit information (ELIR: :math:`E_p[-\partial^2 \log p]/k^2`).
+The effective sample size of such a prior, in events, is
+:func:`pclbayes.planning.ess_events` (module :mod:`pclbayes.planning.ess`, with the
+derivation). This module also gives the predictive number of events of a planned trial.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special, stats
+from scipy import special
 
 from pclbayes.errors import SpecError
 from pclbayes.planning._common import binomial_pmf_matrix, check_count
@@ -36,7 +27,6 @@ from pclbayes.planning.normal import NormalMixture
 
 __all__ = [
     "EventCountPredictive",
-    "ess_events",
     "event_probability",
     "log_median_prior",
     "predictive_events",
@@ -66,85 +56,6 @@ def log_median_prior(
     if not np.all(np.isfinite(x)) or np.any(x <= 0):
         raise SpecError("median draws must be finite and positive")
     return fit_normal_mixture(np.log(x), max_components=max_components, **fit_kwargs)
-
-
-# ---------------------------------------------------------------------------- ESS
-def _normal_info(mix: NormalMixture, x: NDArray) -> NDArray[np.float64]:
-    """``-d²/dx² log p(x)`` of a normal mixture, vectorised over ``x``."""
-    xb = np.asarray(x, dtype=float)[:, None]
-    prec = 1.0 / mix.sds**2
-    lr = np.log(mix.weights) + stats.norm.logpdf(xb, mix.means, mix.sds)
-    resp = np.exp(lr - special.logsumexp(lr, axis=1, keepdims=True))
-    grad = -(xb - mix.means) * prec
-    centred = grad - np.sum(resp * grad, axis=1, keepdims=True)
-    return np.sum(resp * prec, axis=1) - np.sum(resp * centred**2, axis=1)
-
-
-def _normal_modes(mix: NormalMixture) -> NDArray[np.float64]:
-    lo = float(np.min(mix.means - 8 * mix.sds))
-    hi = float(np.max(mix.means + 8 * mix.sds))
-    grid = np.unique(np.concatenate([np.linspace(lo, hi, 4001), mix.means]))
-    lp = mix.logpdf(grid)
-    idx = np.flatnonzero((lp[1:-1] > lp[:-2] + 1e-12) & (lp[1:-1] >= lp[2:])) + 1
-    modes = [
-        optimize.minimize_scalar(
-            lambda x: -float(mix.logpdf(x)),
-            bounds=(grid[i - 1], grid[i + 1]),
-            method="bounded",
-            options={"xatol": 1e-12},
-        ).x
-        for i in idx
-    ]
-    modes_arr = np.asarray(modes, dtype=float)
-    return modes_arr[np.argsort(-mix.logpdf(modes_arr))]
-
-
-def ess_events(
-    prior: NormalMixture,
-    shape: float = 1.0,
-    method: Literal["elir", "morita", "moment"] = "elir",
-    *,
-    s: float = 100.0,
-) -> float:
-    """Effective number of events of a normal-mixture prior on the log median.
-
-    Parameters
-    ----------
-    prior : NormalMixture
-        Prior for ``log(median PFS)``.
-    shape : float, default 1
-        Weibull shape ``k`` (1 = exponential); the unit information is ``k²`` per event.
-    method : {"elir", "morita", "moment"}
-        ESS definition (as for beta mixtures).
-    s : float, default 100
-        Flattening constant of the Morita method (flat prior variance ``s · max sigma_k^2``).
-
-    Returns
-    -------
-    float
-        ESS in events; ``1 / (k² sigma^2)`` for a single normal N(μ, sigma^2) (ELIR and moment).
-    """
-    if not isinstance(prior, NormalMixture):
-        raise SpecError(f"ess_events needs a NormalMixture, got {type(prior).__name__}")
-    if not np.isfinite(shape) or shape <= 0:
-        raise SpecError(f"Weibull shape must be > 0, got {shape!r}")
-    unit_info = float(shape) ** 2
-    if method == "moment":
-        return 1.0 / (unit_info * prior.var)
-    if method == "elir":
-        from pclbayes.planning.ess import _U_NODES, _U_WEIGHTS
-
-        z = special.ndtri(_U_NODES)  # lower half; the upper half is its mirror image
-        total = 0.0
-        for w, m, sd in zip(prior.weights, prior.means, prior.sds, strict=True):
-            vals = _normal_info(prior, m + sd * z) + _normal_info(prior, m - sd * z)
-            total += w * float(np.sum(_U_WEIGHTS * vals))
-        return total / unit_info
-    if method == "morita":
-        modes = _normal_modes(prior)
-        info_flat = 1.0 / (s * float(np.max(prior.sds**2)))
-        return (float(_normal_info(prior, modes[:1])[0]) - info_flat) / unit_info
-    raise SpecError(f"unknown ESS method {method!r}; choose elir, morita or moment")
 
 
 # ---------------------------------------------------------------------------- events

@@ -20,7 +20,7 @@ print(by_target)                       # model card: data, model, headline table
 
 summary = by_target.summary()          # tidy table, 95% equal-tailed intervals
 print(summary.query("quantity in ['time_ratio', 'hazard_ratio']")
-      [["quantity", "level", "median", "lower", "upper", "prob_gt_1"]])
+      [["quantity", "level", "median", "lower", "upper", "prob_gt"]])
 
 # Kaplan-Meier cross-check (lifelines) and posterior survival bands next to the KM curve
 print(by_target.km_table())

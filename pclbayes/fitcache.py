@@ -1,30 +1,33 @@
-"""On-disk cache of fitted specifications, so an unchanged fit is not sampled twice.
+"""On-disk cache of fits, so an unchanged fit is not sampled twice.
 
-A fit is fully determined by its specification (options, priors, sampler settings, seed),
-the data, and the software that ran it. ``pclbayes report`` keys every fit by a hash of
-exactly these: the specification's canonical form, the data hash and source, the versions
-of pclbayes and the numerical stack, and a hash of pclbayes' own source files (so an edited
-installation never reuses a stale fit). A later report with the same key reuses the stored
-fit (the same numbers, bit for bit); anything that changes the key fits again. This is the
+A fit is fully determined by its resolved specification (every option, prior, sampler
+setting and the seed: :meth:`pclbayes.model.Model.resolved_spec`), the data and the
+software that ran it. :func:`fit_key` hashes exactly these: the resolved specification,
+the data hash and source, the versions of pclbayes and the numerical stack, and a hash of
+pclbayes' own source files (so an edited installation never reuses a stale fit). This is the
 pattern of ``brms``' ``file_refit = "on_change"``.
 
+An entry is the fit's own netCDF file (no pickles: reading an entry never runs code),
+written atomically, recording its key and a content checksum. :func:`load` trusts an entry
+only if it verifies: it reads as a pclbayes fit (:func:`pclbayes.load_fit`), its checksum
+matches its content, the key it records is the key asked for and its resolved spec and
+data hash are the ones asked for. Anything else is a warning, and the caller fits again.
+
 The cache lives in ``$PCLBAYES_CACHE_DIR`` (default ``$XDG_CACHE_HOME/pclbayes`` or
-``~/.cache/pclbayes``); ``pclbayes report --refit`` ignores it. Entries are Python pickles
-written by this user's own runs; at most :data:`MAX_ENTRIES` are kept (oldest removed).
+``~/.cache/pclbayes``); at most :data:`MAX_ENTRIES` entries are kept (oldest removed).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
-import pickle
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from pclbayes.provenance import canonical_hash, versions
 
@@ -33,7 +36,8 @@ logger = logging.getLogger(__name__)
 #: Entries kept in the cache directory (the least recently written are removed).
 MAX_ENTRIES = 256
 
-_SUFFIX = ".fit.pickle"
+_SUFFIX = ".fit.nc"
+_KEY_ATTR = "pclbayes_cache_key"
 
 
 def cache_dir() -> Path:
@@ -45,37 +49,63 @@ def cache_dir() -> Path:
     return Path(base) / "pclbayes"
 
 
-def fit_key(spec_dict: dict[str, Any], data_hash: str, data_source: str) -> str:
-    """Hash of everything a fit depends on (see the module docstring)."""
-    return canonical_hash({"spec": spec_dict, "data_hash": data_hash, "source": data_source,
+def fit_key(spec: dict[str, Any], data_hash: str, data_source: str = "") -> str:
+    """Hash of everything a fit depends on (see the module docstring).
+
+    Parameters
+    ----------
+    spec : dict
+        The resolved specification (:meth:`pclbayes.model.Model.resolved_spec`).
+    data_hash, data_source : str
+        The data's hash and where it was read from.
+    """
+    return canonical_hash({"spec": spec, "data_hash": data_hash, "source": data_source,
                            "versions": versions(), "code": _source_hash()})
 
 
-def load(key: str) -> Any | None:
-    """The fit stored under ``key``, or None (missing or unreadable entries are ignored)."""
+def load(key: str, *, spec: dict[str, Any] | None = None,
+         data_hash: str | None = None) -> Any | None:
+    """The fitted model stored under ``key``, or None.
+
+    None when there is no entry, and (with a warning) when the entry does not verify:
+    unreadable, checksum mismatch, another key recorded, or (if given) another resolved
+    spec or data hash recorded.
+    """
+    from pclbayes.model import load_fit
+
     path = _path(key)
     if not path.is_file():
         return None
     try:
-        with path.open("rb") as fh:
-            return pickle.load(fh)
-    except Exception as err:  # a damaged entry is refitted, never fatal
-        logger.warning("ignoring the unreadable cached fit %s (%s)", path, err)
+        model = load_fit(path)
+    except Exception as err:  # any damaged entry is refitted, never fatal
+        logger.warning("cached fit %s failed verification (%s); fitting again", path.name, err)
         return None
+    attrs = model.idata_.attrs
+    problems = []
+    if attrs.get(_KEY_ATTR) != key:
+        problems.append("it records another cache key")
+    if spec is not None and json.loads(attrs["pclbayes_spec"]) != json.loads(
+            json.dumps(spec, sort_keys=True, default=str)):
+        problems.append("it was fitted with another specification")
+    if data_hash is not None and attrs.get("pclbayes_data_hash") != data_hash:
+        problems.append("it was fitted to other data")
+    if problems:
+        logger.warning("cached fit %s failed verification (%s); fitting again", path.name,
+                       "; ".join(problems))
+        return None
+    return model
 
 
-def store(key: str, fit: Any, netcdf: Path | None = None) -> None:
-    """Write ``fit`` (and a copy of its netCDF file) under ``key``, atomically.
+def store(key: str, model: Any, netcdf: Path | None = None) -> None:
+    """Write ``model``'s fit under ``key`` (atomically; ``netcdf`` is not needed).
 
     A cache that cannot be written is skipped with a warning.
     """
     directory = cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        if netcdf is not None:
-            _atomic(directory, _path(key, ".nc"), lambda fh: fh.write(netcdf.read_bytes()))
-        _atomic(directory, _path(key),
-                lambda fh: pickle.dump(fit, fh, protocol=pickle.HIGHEST_PROTOCOL))
+        model.save(_path(key), attrs={_KEY_ATTR: key})
     except OSError as err:
         logger.warning("could not write the fit cache in %s (%s)", directory, err)
         return
@@ -83,33 +113,44 @@ def store(key: str, fit: Any, netcdf: Path | None = None) -> None:
 
 
 def copy_netcdf(key: str, target: Path) -> bool:
-    """Copy the stored netCDF file of ``key`` to ``target``; False if there is none."""
-    source = _path(key, ".nc")
+    """Copy the stored netCDF file of ``key`` to ``target`` (atomically, verified).
+
+    Returns False, leaving ``target`` untouched, if there is no entry or the copy does
+    not verify (the caller then saves the model itself).
+    """
+    from pclbayes.errors import ProvenanceError
+    from pclbayes.provenance import load_result
+
+    source = _path(key)
     if not source.is_file():
         return False
-    shutil.copyfile(source, target)
-    return True
-
-
-def _atomic(directory: Path, path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
+        shutil.copyfile(source, tmp)
+        try:
+            tree = load_result(tmp)
+        except (ProvenanceError, OSError, ValueError) as err:
+            logger.warning("cached fit %s failed verification (%s)", source.name, err)
+            return False
+        if tree.attrs.get(_KEY_ATTR) != key:
+            return False
+        os.replace(tmp, target)
+        return True
     finally:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _path(key: str, suffix: str = _SUFFIX) -> Path:
-    return cache_dir() / f"{key}{suffix}"
+def _path(key: str) -> Path:
+    return cache_dir() / f"{key}{_SUFFIX}"
 
 
 def _prune(directory: Path) -> None:
     entries = sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
     for old in entries[:-MAX_ENTRIES]:
         old.unlink(missing_ok=True)
-        old.with_name(old.name.removesuffix(_SUFFIX) + ".nc").unlink(missing_ok=True)
 
 
 @functools.cache

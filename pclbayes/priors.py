@@ -97,6 +97,15 @@ class Prior:
             return cls(str(dist), {k: float(v) for k, v in data.items()}, why)
         raise SpecError(f"cannot read prior {obj!r}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """Exact, JSON-able form ``{"dist": ..., param: value, ...}`` (no reason).
+
+        ``str(prior)`` rounds to six significant digits for display; this form keeps every
+        bit, so it is what resolved specifications, fit caches and saved fits record.
+        ``Prior.parse`` reads it back.
+        """
+        return {"dist": self.dist, **{k: float(v) for k, v in self.params.items()}}
+
     def __str__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.dist}({args})"

@@ -77,10 +77,12 @@ def model_card(fit: ResponseModel) -> str:
     if len(contrasts):
         lines += ["", "Contrasts of population-mean rates"]
         for _, r in contrasts.iterrows():
-            lines.append(f"  {r['level']:<16} {_ci(r, '+.3f')}  P(>0) = {r['prob_gt_0']:.3f}")
+            lines.append(f"  {r['level']:<16} {_ci(r, '+.3f')}  P(>0) = {r['prob_gt']:.3f}")
     lines += ["", f"Heterogeneity ({het}): posterior vs prior"]
-    for _, r in frame[frame["quantity"] == het].iterrows():
-        prior = frame[(frame["quantity"] == f"{het}_prior") & (frame["level"] == r["level"])]
+    posterior = frame[(frame["quantity"] == het) & (frame["source"] != "prior")]
+    for _, r in posterior.iterrows():
+        prior = frame[(frame["quantity"] == het) & (frame["source"] == "prior")
+                      & (frame["level"] == r["level"])]
         p = prior.iloc[0]
         lines.append(f"  {r['level']:<16} posterior {_ci(r, '.3g')}   prior {_ci(p, '.3g')}")
     for _, r in frame[frame["quantity"] == "between_cohort_sd"].iterrows():

@@ -66,6 +66,24 @@ class CountData:
         return tuple((f"{s} - {self.strata[0]}", i, 0) for i, s in enumerate(self.strata)
                      if i > 0)
 
+    def to_json(self) -> dict[str, Any]:
+        """Every field, JSON-able (recorded in a saved fit; see :meth:`from_json`)."""
+        return {"units": list(self.units), "cohorts": list(self.cohorts),
+                "groups": list(self.groups), "n": [int(v) for v in self.n],
+                "r": [int(v) for v in self.r], "strata": list(self.strata),
+                "stratum_index": [int(v) for v in self.stratum_index], "by": self.by,
+                "dim": self.dim, "endpoint": self.endpoint, "source": self.source}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> CountData:
+        """Inverse of :meth:`to_json`."""
+        return cls(units=tuple(obj["units"]), cohorts=tuple(obj["cohorts"]),
+                   groups=tuple(obj["groups"]), n=np.asarray(obj["n"], dtype=np.int64),
+                   r=np.asarray(obj["r"], dtype=np.int64), strata=tuple(obj["strata"]),
+                   stratum_index=np.asarray(obj["stratum_index"], dtype=np.int64),
+                   by=obj["by"], dim=obj["dim"], endpoint=obj["endpoint"],
+                   source=obj["source"])
+
     def frame(self) -> pd.DataFrame:
         """The counts as a DataFrame (one row per unit)."""
         return pd.DataFrame({"unit": self.units, "cohort": self.cohorts, "group": self.groups,

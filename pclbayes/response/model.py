@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from pclbayes import provenance
 from pclbayes._memo import per_fit
 from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
+from pclbayes.model import Model, check_seed, prior_record
 from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
 from pclbayes.response import beta_binomial, logit_normal
@@ -36,7 +36,7 @@ _MODULES = {"beta-binomial": beta_binomial, "logit-normal": logit_normal}
 _ENDPOINT_NAMES = {"orr": "ORR (PR or better)", "cr": "CR or better"}
 
 
-class ResponseModel:
+class ResponseModel(Model):
     """Hierarchical model of response rates pooled over cohorts, one population per stratum.
 
     Parameters
@@ -91,11 +91,14 @@ class ResponseModel:
     >>> fit.summary().query("quantity == 'pooled_rate'")                      # doctest: +SKIP
     """
 
+    family = "response"
+
     def __init__(self, endpoint: str = "orr", by: str = "none", model: str = "beta-binomial",
                  method: str = "mcmc", heterogeneity: str = "shared",
                  priors: dict[str, Any] | None = None,
                  sampler: SamplerSettings | dict | None = None, include_codata: bool = False,
-                 reference: str | None = None, resolution: tuple[int, int] = (96, 80)) -> None:
+                 reference: str | None = None, resolution: tuple[int, int] = (96, 80),
+                 name: str | None = None) -> None:
         self.endpoint = endpoint
         self.by = by
         self.model = model
@@ -106,6 +109,7 @@ class ResponseModel:
         self.include_codata = include_codata
         self.reference = reference
         self.resolution = resolution
+        self.name = name
 
     # ------------------------------------------------------------------ configuration
     def validate(self) -> tuple[dict[str, Prior], SamplerSettings]:
@@ -149,20 +153,49 @@ class ResponseModel:
             raise SpecError(f"resolution must be two integers >= 16, got {self.resolution!r}")
         return priors, settings
 
-    def _config(self, priors: dict[str, Prior], settings: SamplerSettings) -> dict:
-        return {"family": "response", "endpoint": self.endpoint, "by": self.by,
-                "model": self.model, "method": self.method,
-                "heterogeneity": self.heterogeneity, "include_codata": self.include_codata,
-                "reference": self.reference, "priors": {k: str(v) for k, v in priors.items()},
-                "sampler": settings.__dict__ if self.method == "mcmc" else None,
-                "resolution": list(self.resolution) if self.method == "exact" else None}
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments as given (priors as written)."""
+        priors = {k: (v.to_dict() if isinstance(v, Prior) else v)
+                  for k, v in dict(self.priors or {}).items()}
+        sampler = (self.sampler.__dict__ if isinstance(self.sampler, SamplerSettings)
+                   else self.sampler)
+        return {"endpoint": self.endpoint, "by": self.by, "model": self.model,
+                "method": self.method, "heterogeneity": self.heterogeneity, "priors": priors,
+                "sampler": sampler, "include_codata": self.include_codata,
+                "reference": self.reference, "resolution": list(self.resolution),
+                "name": self.name}
+
+    def _resolved_options(self) -> dict[str, Any]:
+        priors, settings = self.validate()
+        return {**self.get_params(), "priors": prior_record(priors),
+                "sampler": dict(settings.__dict__)}
+
+    @classmethod
+    def from_resolved(cls, spec: dict[str, Any]) -> ResponseModel:
+        """An unfitted model configured by a resolved specification."""
+        options = {k: v for k, v in spec.items() if k not in ("family", "seed")}
+        options["resolution"] = tuple(options.get("resolution", (96, 80)))
+        return cls(**options)
+
+    @classmethod
+    def from_spec_options(cls, spec: Any) -> ResponseModel:
+        """The unfitted model of a :class:`pclbayes.specs.Spec` (``[model]`` keys checked)."""
+        from pclbayes.response.spec import OPTIONS
+
+        unknown = sorted(set(spec.options) - set(OPTIONS))
+        if unknown:
+            raise SpecError(f"unknown [model] key(s) {unknown}; valid keys: "
+                            f"family, name, title, {', '.join(OPTIONS)}")
+        return cls(**spec.options, priors=dict(spec.priors), sampler=spec.sampler,
+                   name=spec.name)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: Any, *, seed: int = 1) -> ResponseModel:
+    def fit(self, data: Any = None, *, seed: int = 1) -> ResponseModel:
         """Fit to an :class:`~pclbayes.data.EvidenceBase` or a DataFrame of counts.
 
-        Everything is validated before sampling. A DataFrame needs ``cohort, n,
-        responders`` (and the ``by`` column unless ``by="none"``).
+        Everything is validated before sampling. ``None`` uses the bundled evidence base;
+        a DataFrame needs ``cohort, n, responders`` (and the ``by`` column unless
+        ``by="none"``).
 
         Returns
         -------
@@ -170,9 +203,12 @@ class ResponseModel:
             ``self``, with the fitted attributes set.
         """
         priors, settings = self.validate()
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
-        seed = int(seed)
+        seed = check_seed(seed)
+        spec = self.resolved_spec(seed)
+        if data is None:
+            from pclbayes.data import load
+
+            data = load()
         counts = prepare(data.copy() if isinstance(data, pd.DataFrame) else data,
                          endpoint=self.endpoint, by=self.by,
                          include_codata=self.include_codata, reference=self.reference)
@@ -198,24 +234,40 @@ class ResponseModel:
         prior_params = module.prior_parameters(priors, counts, self.heterogeneity, size, prng)
         prior_derived = res.with_contrast(
             module.derive(prior_params, counts, prng, conditional=False), counts)
-        config = getattr(self, "_spec_record", None) or self._config(priors, settings)
-        self.idata_ = self._tree(counts, module, params, derived, prior_params, prior_derived,
-                                 sample_stats)
-        self.idata_.attrs.update(pclbayes_family="response", pclbayes_model=self.model,
-                                 pclbayes_engine=("exact" if exact is not None
-                                                  else settings.sampler))
-        provenance.stamp(self.idata_, spec=config, data_hash=_data_hash(data, counts),
-                         seed=seed)
-        self.counts_ = counts
-        self.priors_ = priors
-        self.settings_ = settings
-        self.exact_ = exact
-        self.seed_ = seed
-        self.data_hash_ = self.idata_.attrs["pclbayes_data_hash"]
+        tree = self._tree(counts, module, params, derived, prior_params, prior_derived,
+                          sample_stats)
+        tree.attrs.update(pclbayes_model=self.model,
+                          pclbayes_engine="exact" if exact is not None else settings.sampler)
+        provenance.stamp(tree, family=self.family, spec=spec,
+                         data_hash=_data_hash(data, counts), seed=seed,
+                         inputs={"counts": counts.to_json()})
+        self._restore(tree, {"counts": counts.to_json()}, exact=exact)
+        logger.info("%s fitted", self._label())
+        return self
+
+    def _inputs(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"counts": self.counts_.to_json()}
+
+    def _restore(self, tree: xr.DataTree, inputs: dict[str, Any], exact: Any = None) -> None:
+        """Set the fitted attributes from the DataTree and the recorded counts.
+
+        The exact engine's grid posterior is computed again from the counts and priors
+        (deterministic, a fraction of a second) unless the fit passes it in.
+        """
+        priors, settings = self.validate()
+        counts = CountData.from_json(inputs["counts"])
+        if self.method == "exact" and exact is None:
+            exact = fit_exact(counts, priors, self.heterogeneity,
+                              resolution=tuple(self.resolution))
+        self.idata_ = tree
+        self.counts_, self.priors_, self.settings_, self.exact_ = counts, priors, settings, exact
+        self.seed_ = int(tree.attrs["pclbayes_seed"])
+        self.data_hash_ = str(tree.attrs["pclbayes_data_hash"])
         if exact is None:
-            free = [v for v in module.FREE if v in self.idata_["posterior"]]
+            free = [v for v in _MODULES[self.model].FREE if v in tree["posterior"]]
             self.diagnostics_ = check_convergence(
-                self.idata_, var_names=free, label=self._label(),
+                tree, var_names=free, label=self._label(),
                 target_accept=settings.target_accept)
         else:
             n = settings.draws * settings.chains
@@ -224,8 +276,6 @@ class ResponseModel:
                 messages=["exact engine (numerical integration): no sampler diagnostics "
                           f"apply; the DataTree holds {n} independent draws from the grid"])
         self.summary_ = self._summarise()
-        logger.info("%s fitted", self._label())
-        return self
 
     def _tree(self, counts: CountData, module, params, derived, prior_params, prior_derived,
               sample_stats) -> xr.DataTree:
@@ -278,7 +328,7 @@ class ResponseModel:
                 rows += res.rows_from_draws(post, var, quantity, diag)
         frozen = self.priors_[het].frozen()
         levels = ["shared"] if self.heterogeneity == "shared" else list(counts.strata)
-        rows += [res.prior_row(f"{het}_prior", lv, frozen) for lv in levels]
+        rows += [res.prior_row(het, lv, frozen) for lv in levels]
         return res.finish(rows, counts, self.diagnostics_.ok)
 
     def _exact_rows(self) -> list[dict]:
@@ -302,18 +352,26 @@ class ResponseModel:
         for s, level in enumerate(counts.strata):
             rows.append({"quantity": "between_cohort_sd", "level": level,
                          **ex.function_summary(lambda m, k: np.sqrt(m * (1 - m) / (k + 1)), s)})
+        for row in rows:
+            row["source"] = "exact"
+            if "prob_gt_0" in row:
+                row["prob_gt"], row["prob_gt_value"] = row.pop("prob_gt_0"), 0.0
         return rows
 
     def summary(self) -> pd.DataFrame:
         """Tidy table: one row per reported quantity, 95% equal-tailed intervals.
 
+        The columns of :data:`pclbayes.model.SUMMARY_COLUMNS`, then ``cohort, group, n,
+        responders, observed`` (cohort rows) and ``converged`` (the convergence gate's
+        outcome, on every row). ``source`` is ``posterior`` (MCMC draws), ``exact``
+        (numerical integration) or ``prior`` (exact prior quantiles).
+
         Quantities: ``pooled_rate`` (population-mean rate per stratum),
         ``predictive_rate`` (rate of a new cohort), ``cohort_rate`` (shrunken, next to the
         ``observed`` rate), ``contrast`` (pooled-rate difference against the reference level,
-        with ``prob_gt_0``), the heterogeneity (``kappa`` or ``sigma``) and its prior
-        (``kappa_prior``/``sigma_prior``), ``between_cohort_sd`` (SD of cohort rates on the
-        rate scale), and for the logit-normal model ``mu_logit`` and ``log_odds_ratio``.
-        ``converged`` repeats the outcome of the convergence gate on every row.
+        with ``prob_gt`` = P(> 0)), the heterogeneity (``kappa`` or ``sigma``; its prior in
+        the row with ``source == "prior"``), ``between_cohort_sd`` (SD of cohort rates on
+        the rate scale), and for the logit-normal model ``mu_logit`` and ``log_odds_ratio``.
         """
         self._check_fitted()
         return self.summary_.copy()
@@ -324,8 +382,9 @@ class ResponseModel:
         frame = self.summary_
         keys = ("mean", "median", "lower", "upper")
 
-        def block(quantity: str, extra: tuple[str, ...] = ()) -> dict:
-            sub = frame[frame["quantity"] == quantity]
+        def block(quantity: str, extra: tuple[str, ...] = (), prior: bool = False) -> dict:
+            is_prior = frame["source"] == "prior"
+            sub = frame[(frame["quantity"] == quantity) & (is_prior if prior else ~is_prior)]
             return {r["level"]: {k: _num(r[k]) for k in (*keys, *extra)}
                     for _, r in sub.iterrows()}
 
@@ -343,14 +402,14 @@ class ResponseModel:
         else:
             hyper = {"mu": block("mu_logit"), "sigma": het_value,
                      "log_odds_ratio": block("log_odds_ratio")}
-        prior_block = block(f"{het}_prior")
+        prior_block = block(het, prior=True)
         return {
             "endpoint": self.endpoint, "by": self.by, "model": self.model,
             "method": self.method,
             "sampler": None if self.exact_ is not None else self.settings_.sampler,
             "heterogeneity": self.heterogeneity, "reference": self.counts_.strata[0],
             "groups": block("pooled_rate"), "predictive": block("predictive_rate"),
-            "cohorts": cohorts, "contrasts": block("contrast", ("prob_gt_0",)),
+            "cohorts": cohorts, "contrasts": block("contrast", ("prob_gt",)),
             "hyper": hyper,
             "heterogeneity_prior": next(iter(prior_block.values())),
             "between_cohort_sd": block("between_cohort_sd"),
@@ -438,17 +497,8 @@ class ResponseModel:
             lines.append(f"  {'':<{width}}   95% prior interval {q[0]:.3g} to {q[1]:.3g}")
         return "\n".join(lines)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the DataTree (with provenance) to netCDF."""
-        self._check_fitted()
-        return provenance.save(self.idata_, path)
-
     def _label(self) -> str:
         return f"response {self.endpoint} by {self.by} ({self.model}, {self.method})"
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "idata_"):
-            raise SpecError("this ResponseModel is not fitted yet; call fit(data) first")
 
     def __repr__(self) -> str:
         return (f"ResponseModel(endpoint={self.endpoint!r}, by={self.by!r}, "

@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pclbayes.model import CI_PROB, SUMMARY_COLUMNS
 from pclbayes.response.counts import CountData
 
 #: Quantiles of every interval (equal-tailed 95%).
 PROBS = (0.025, 0.5, 0.975)
 #: Columns of :meth:`ResponseModel.summary`, in order.
-COLUMNS = ("quantity", "level", "mean", "median", "lower", "upper", "sd", "prob_gt_0",
-           "mcse_mean", "ess_bulk", "r_hat", "cohort", "group", "n", "responders", "observed",
-           "converged")
+COLUMNS = (*SUMMARY_COLUMNS, "cohort", "group", "n", "responders", "observed", "converged")
 
 #: Dimensions of every derived variable (model dims: renamed by :func:`rename_dims`).
 DERIVED_DIMS = {
@@ -94,9 +93,10 @@ def rows_from_draws(posterior: xr.Dataset, var: str, quantity: str,
         sel = {} if label is None else {extra[0]: label}
         values = da.sel(sel).values
         row = {"quantity": quantity, "level": "shared" if label is None else str(label),
-               **draw_stats(values)}
-        if quantity == "contrast":
-            row["prob_gt_0"] = float(np.mean(values > 0))
+               "source": "posterior", **draw_stats(values)}
+        if quantity in ("contrast", "log_odds_ratio"):
+            row["prob_gt"] = float(np.mean(values > 0))
+            row["prob_gt_value"] = 0.0
         if diag is not None:
             for key, ds in diag.items():
                 row[key] = float(ds[var].sel(sel).values)
@@ -109,8 +109,8 @@ def prior_row(quantity: str, level: str, frozen) -> dict:
     lo, med, hi = (float(v) for v in frozen.ppf(PROBS))
     mean = float(frozen.mean())
     sd = float(frozen.std()) if hasattr(frozen, "std") else float("nan")
-    return {"quantity": quantity, "level": level, "mean": mean, "median": med, "lower": lo,
-            "upper": hi, "sd": sd}
+    return {"quantity": quantity, "level": level, "source": "prior", "mean": mean,
+            "median": med, "lower": lo, "upper": hi, "sd": sd}
 
 
 def add_cohort_columns(frame: pd.DataFrame, data: CountData) -> pd.DataFrame:
@@ -132,4 +132,5 @@ def finish(rows: list[dict], data: CountData, converged: bool) -> pd.DataFrame:
     frame["group"] = frame["group"].astype(object)
     frame = add_cohort_columns(frame, data)
     frame["converged"] = converged
+    frame["ci_prob"] = CI_PROB
     return frame[list(COLUMNS)].reset_index(drop=True)

@@ -30,10 +30,5 @@ def from_spec(spec: Any, data: Any, *, seed: int | None = None):
 
     if spec.family != "response":
         raise SpecError(f"{spec.name}: family '{spec.family}' is not a response specification")
-    unknown = sorted(set(spec.options) - set(OPTIONS))
-    if unknown:
-        raise SpecError(f"{spec.name}: unknown [model] key(s) {unknown}; valid keys: "
-                        f"family, name, title, {', '.join(OPTIONS)}")
-    model = ResponseModel(**spec.options, priors=dict(spec.priors), sampler=spec.sampler)
-    model._spec_record = spec.to_dict()  # provenance: the specification as written
+    model = ResponseModel.from_spec_options(spec)
     return model.fit(data, seed=spec.seed if seed is None else seed)

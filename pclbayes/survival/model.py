@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,10 @@ import xarray as xr
 
 from pclbayes import provenance
 from pclbayes._memo import per_fit
+from pclbayes._tables import frame_from_json, frame_to_json
 from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
+from pclbayes.model import Model, check_seed, prior_record
 from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
 from pclbayes.sampling import SamplerSettings
@@ -27,7 +28,7 @@ from pclbayes.survival.build import (
     graph_key,
     inputs,
 )
-from pclbayes.survival.data import prepare_data
+from pclbayes.survival.data import SurvivalData, prepare_data
 from pclbayes.survival.defaults import (
     DEFAULT_HORIZONS,
     DEFAULT_PRIOR_DRAWS,
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 _STREAM_NEW, _STREAM_PRIOR, _STREAM_PPC, _STREAM_PRIOR_PPC = 1, 2, 3, 4
 
 
-class SurvivalModel:
+class SurvivalModel(Model):
     """Weibull model of time to progression (or death) after a CAR T infusion.
 
     The log median time of each episode is
@@ -69,9 +70,9 @@ class SurvivalModel:
     ----------
     endpoint : str, default "pfs"
         ``"pfs"`` or ``"os"`` (or the prefix of a user's ``<endpoint>_months`` column).
-    by : str, default "target"
-        Column whose levels are reported (``"target"``, ``"strategy"``, ``"none"`` or any
-        column). The model still adjusts for the other covariates.
+    by : str, default "none"
+        Column whose levels are reported (``"none"``: one group; ``"target"``,
+        ``"strategy"`` or any column). The model still adjusts for the other covariates.
     covariates : sequence of str, optional
         Columns of the linear predictor (default ``target, strategy, pcl_type`` where
         present). Missing values form the level ``unknown``.
@@ -105,14 +106,14 @@ class SurvivalModel:
         Draws of the prior-predictive check.
     name : str, optional
         Label used in messages and saved files.
-    provenance : dict, optional
-        Specification recorded with the result (``from_spec`` passes the spec).
     """
+
+    family = "survival"
 
     def __init__(
         self,
         endpoint: str = "pfs",
-        by: str = "target",
+        by: str = "none",
         *,
         covariates: Sequence[str] | None = None,
         reference: Mapping[str, str] | None = None,
@@ -128,7 +129,6 @@ class SurvivalModel:
         sampler: SamplerSettings | None = None,
         prior_draws: int = DEFAULT_PRIOR_DRAWS,
         name: str | None = None,
-        provenance: dict | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.by = by
@@ -146,7 +146,6 @@ class SurvivalModel:
         self.sampler = sampler
         self.prior_draws = prior_draws
         self.name = name
-        self.provenance = provenance
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, Any]:
@@ -158,11 +157,38 @@ class SurvivalModel:
             "shape": self.shape, "fixed_shape": self.fixed_shape,
             "cohort_effect": self.cohort_effect, "frailty": self.frailty,
             "episodes": self.episodes, "cohort_parametrisation": self.cohort_parametrisation,
-            "priors": {k: str(Prior.parse(v)) for k, v in dict(self.priors or {}).items()},
+            "priors": {k: Prior.parse(v).to_dict() for k, v in dict(self.priors or {}).items()},
             "horizons": [float(h) for h in self.horizons],
-            "sampler": (self.sampler or DEFAULT_SAMPLER).__dict__,
+            "sampler": dict((self.sampler or DEFAULT_SAMPLER).__dict__),
             "prior_draws": self.prior_draws, "name": self.name,
         }
+
+    def _resolved_options(self) -> dict[str, Any]:
+        priors, sampler, horizons = self._validated()
+        return {**self.get_params(), "priors": prior_record(priors),
+                "sampler": dict(sampler.__dict__), "horizons": list(horizons)}
+
+    @classmethod
+    def from_resolved(cls, spec: dict[str, Any]) -> SurvivalModel:
+        """An unfitted model configured by a resolved specification."""
+        options = {k: v for k, v in spec.items() if k not in ("family", "seed")}
+        options["sampler"] = SamplerSettings.from_dict(options.get("sampler"))
+        return cls(**options)
+
+    @classmethod
+    def from_spec_options(cls, spec: Any) -> SurvivalModel:
+        """The unfitted model of a :class:`pclbayes.specs.Spec` (``[model]`` keys checked)."""
+        from pclbayes.survival.spec import OPTION_KEYS
+
+        options = dict(spec.options)
+        unknown = sorted(set(options) - set(OPTION_KEYS))
+        if unknown:
+            raise SpecError(f"unknown [model] key(s) {unknown}; a survival specification "
+                            f"accepts: {', '.join(OPTION_KEYS)}")
+        kind = options.pop("model", "weibull")
+        if kind != "weibull":
+            raise SpecError(f"[model] model: a survival model must be 'weibull', got {kind!r}")
+        return cls(**options, priors=spec.priors, sampler=spec.sampler, name=spec.name)
 
     @property
     def label(self) -> str:
@@ -212,18 +238,11 @@ class SurvivalModel:
             ``self``, with ``idata_``, ``diagnostics_``, ``design_``, ``data_`` and
             ``priors_`` set.
         """
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise SpecError(f"seed must be a non-negative integer, got {seed!r}")
-        seed = int(seed)
+        seed = check_seed(seed)
         priors, sampler, horizons = self._validated()
+        spec = self.resolved_spec(seed)
         sdata = prepare_data(data, self.endpoint)
-        table, note = _select_episodes(sdata.table, self.episodes, self.endpoint)
-        design = build_design(
-            table, by=self.by, covariates=self.covariates, reference=self.reference,
-            at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
-            shape=self.shape, cohort_parametrisation=self.cohort_parametrisation)
-        if note:
-            design = replace(design, notes=(note, *design.notes))
+        design = self._design(sdata)
         for note in design.notes:
             logger.info("%s: %s", self.label, note)
         idata = run_nuts(
@@ -244,14 +263,38 @@ class SurvivalModel:
                                        rngs[_STREAM_PRIOR])
         self.design_, self.data_, self.priors_ = design, sdata, priors
         self.horizons_, self.sampler_, self.seed_ = horizons, sampler, seed
-        self.idata_ = self._assemble(idata, post, draws, prior_draws, rngs)
-        spec = self.provenance if self.provenance is not None else {
-            "family": "survival", **self.get_params()}
-        provenance.stamp(self.idata_, spec=spec, data_hash=sdata.data_hash, seed=seed)
-        self.diagnostics_: ConvergenceReport = check_convergence(
-            self.idata_, var_names=free_parameters(design, self.fixed_shape), label=self.label,
-            target_accept=sampler.target_accept)
+        tree = self._assemble(idata, post, draws, prior_draws, rngs)
+        recorded = {"data": _data_to_json(sdata)}
+        provenance.stamp(tree, family=self.family, spec=spec, data_hash=sdata.data_hash,
+                         seed=seed, inputs=recorded)
+        self._restore(tree, recorded)
         return self
+
+    def _design(self, sdata: SurvivalData) -> Design:
+        table, note = _select_episodes(sdata.table, self.episodes, self.endpoint)
+        design = build_design(
+            table, by=self.by, covariates=self.covariates, reference=self.reference,
+            at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
+            shape=self.shape, cohort_parametrisation=self.cohort_parametrisation)
+        return replace(design, notes=(note, *design.notes)) if note else design
+
+    def _inputs(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"data": _data_to_json(self.data_)}
+
+    def _restore(self, tree: xr.DataTree, inputs: dict[str, Any]) -> None:
+        """Set every fitted attribute from the DataTree and the recorded episodes."""
+        priors, sampler, horizons = self._validated()
+        sdata = _data_from_json(inputs["data"])
+        design = self._design(sdata)
+        self.design_, self.data_, self.priors_ = design, sdata, priors
+        self.horizons_, self.sampler_ = horizons, sampler
+        self.seed_ = int(tree.attrs["pclbayes_seed"])
+        self.data_hash_ = str(tree.attrs["pclbayes_data_hash"])
+        self.idata_ = tree
+        self.diagnostics_: ConvergenceReport = check_convergence(
+            tree, var_names=free_parameters(design, self.fixed_shape), label=self.label,
+            target_accept=sampler.target_accept)
 
     def _assemble(self, idata: xr.DataTree, post: xr.Dataset, draws: Draws, prior: Draws,
                   rngs: dict[int, np.random.Generator]) -> xr.DataTree:
@@ -299,16 +342,14 @@ class SurvivalModel:
         return idata
 
     # ------------------------------------------------------------------ results
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "idata_"):
-            raise SpecError(f"{self.label}: call fit() first")
-
     @per_fit
     def summary(self) -> pd.DataFrame:
         """Tidy table: ``quantity, level, mean, median, lower, upper`` (95% equal-tailed).
 
-        Extra columns: ``prob_gt_1`` (time and hazard ratios), ``source`` (``posterior``,
-        ``prior`` or ``kaplan_meier``), ``n`` and ``events`` (Kaplan-Meier rows).
+        The columns of :data:`pclbayes.model.SUMMARY_COLUMNS` (``prob_gt`` = P(> 1) for
+        time and hazard ratios; ``source`` is ``posterior``, ``prior`` or ``observed`` for
+        the Kaplan-Meier medians of the data), then ``n`` and ``events`` (Kaplan-Meier
+        rows).
         """
         self._check_fitted()
         return report.summary_table(self)
@@ -330,11 +371,6 @@ class SurvivalModel:
         """A methods paragraph generated from the options, data and priors."""
         self._check_fitted()
         return report.methods_text(self)
-
-    def save(self, path: str | Path) -> Path:
-        """Write ``idata_`` (with provenance) to netCDF."""
-        self._check_fitted()
-        return provenance.save(self.idata_, path)
 
     def __str__(self) -> str:
         if not hasattr(self, "idata_"):
@@ -383,6 +419,21 @@ class SurvivalModel:
         """
         self._check_fitted()
         return psis_loo(self.idata_, self.label, var_name="time")
+
+
+def _data_to_json(sdata: SurvivalData) -> dict[str, Any]:
+    excluded = sdata.excluded if sdata.excluded is not None else pd.DataFrame()
+    return {"table": frame_to_json(sdata.table), "endpoint": sdata.endpoint,
+            "source": sdata.source, "data_hash": sdata.data_hash,
+            "excluded": frame_to_json(excluded),
+            "cohorts_without_data": list(sdata.cohorts_without_data)}
+
+
+def _data_from_json(obj: dict[str, Any]) -> SurvivalData:
+    return SurvivalData(table=frame_from_json(obj["table"]), endpoint=obj["endpoint"],
+                        source=obj["source"], data_hash=obj["data_hash"],
+                        excluded=frame_from_json(obj["excluded"]),
+                        cohorts_without_data=list(obj["cohorts_without_data"]))
 
 
 def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pclbayes.model import CI_PROB, SUMMARY_COLUMNS
 from pclbayes.priors import Prior
 from pclbayes.survival import checks
 from pclbayes.survival.defaults import UNKNOWN
@@ -15,8 +16,7 @@ if TYPE_CHECKING:
     from pclbayes.survival.design import Design
     from pclbayes.survival.model import SurvivalModel
 
-COLUMNS = ["quantity", "level", "mean", "median", "lower", "upper", "prob_gt_1", "source",
-           "n", "events"]
+COLUMNS = [*SUMMARY_COLUMNS, "n", "events"]
 _PARAMETER_ORDER = ("log_median", "effect", "shape", "sigma_cohort", "kendall_tau")
 
 
@@ -26,7 +26,23 @@ def _s(values: Any, ratio: bool = False) -> dict[str, float]:
     out = {"mean": float(np.nanmean(v)), "median": float(q[1]), "lower": float(q[0]),
            "upper": float(q[2])}
     if ratio:
-        out["prob_gt_1"] = float(np.mean(v > 1))
+        out["prob_gt"] = float(np.mean(v > 1))
+    return out
+
+
+def _row_stats(values: Any, ratio: bool, mcmc: bool) -> dict[str, float]:
+    """:func:`_s` plus SD and, for MCMC draws ``(chain, draw)``, bulk ESS and R-hat."""
+    out = _s(values, ratio)
+    arr = np.asarray(values, dtype=float)
+    out["sd"] = float(np.nanstd(arr.ravel(), ddof=1))
+    if ratio:
+        out["prob_gt_value"] = 1.0
+    if mcmc and arr.ndim == 2 and arr.shape[0] > 1 and np.isfinite(arr).all():
+        from arviz_stats.base import array_stats
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["ess_bulk"] = float(array_stats.ess(arr, chain_axis=0, draw_axis=1))
+            out["r_hat"] = float(array_stats.rhat(arr, chain_axis=0, draw_axis=1))
     return out
 
 
@@ -36,6 +52,13 @@ def _exact(prior: Prior) -> dict[str, float]:
     q = dist.ppf(np.asarray(checks.PROBS))
     return {"mean": float(dist.mean()), "median": float(q[1]), "lower": float(q[0]),
             "upper": float(q[2])}
+
+
+def _exact_row(prior: Prior) -> dict[str, float]:
+    out = _exact(prior)
+    dist = prior.frozen()
+    out["sd"] = float(dist.std()) if hasattr(dist, "std") else float("nan")
+    return out
 
 
 def _h(h: float) -> str:
@@ -50,7 +73,8 @@ def summary_table(m: SurvivalModel) -> pd.DataFrame:
 
     def add(quantity: str, level: str, values: Any, *, source: str = "posterior",
             ratio: bool = False) -> None:
-        stats = _exact(values) if isinstance(values, Prior) else _s(values, ratio)
+        stats = (_exact_row(values) if isinstance(values, Prior)
+                 else _row_stats(values, ratio, mcmc=source == "posterior"))
         rows.append({"quantity": quantity, "level": level, **stats, "source": source})
 
     for g in d.groups:
@@ -87,8 +111,10 @@ def summary_table(m: SurvivalModel) -> pd.DataFrame:
     for r in m.km_table().itertuples(index=False):
         rows.append({"quantity": "km_median", "level": f"{r.column}: {r.value}",
                      "mean": np.nan, "median": r.median, "lower": r.lower, "upper": r.upper,
-                     "source": "kaplan_meier", "n": r.n, "events": r.events})
-    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+                     "source": "observed", "n": r.n, "events": r.events})
+    frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    frame["ci_prob"] = CI_PROB
+    return frame
 
 
 # ------------------------------------------------------------------ JSON layout
@@ -266,10 +292,10 @@ def model_card(m: SurvivalModel) -> str:
                       "posterior median [95% CrI]:"]
         for c, e in out["effects"].items():
             tr = e["time_ratio"]
-            line = f"  {c:<24} TR {_ci(tr, '{:.2f}'):<20} P(TR>1) {tr['prob_gt_1']:.2f}"
+            line = f"  {c:<24} TR {_ci(tr, '{:.2f}'):<20} P(TR>1) {tr['prob_gt']:.2f}"
             if e["hazard_ratio"] is not None:
                 hr = e["hazard_ratio"]
-                line += f"   HR {_ci(hr, '{:.2f}'):<20} P(HR>1) {hr['prob_gt_1']:.2f}"
+                line += f"   HR {_ci(hr, '{:.2f}'):<20} P(HR>1) {hr['prob_gt']:.2f}"
             if UNKNOWN in c:
                 line += "  (missing-value level)"
             lines.append(line)

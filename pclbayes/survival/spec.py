@@ -23,16 +23,12 @@ def from_spec(spec: Any, data: Any, *, seed: int | None = None) -> SurvivalModel
     SpecError
         For an unknown ``[model]`` key (the message lists the valid keys) or option.
     """
-    options = dict(spec.options)
-    unknown = sorted(set(options) - set(OPTION_KEYS))
-    if unknown:
-        raise SpecError(f"{spec.name}: unknown [model] key(s) {unknown}; a survival "
-                        f"specification accepts: {', '.join(OPTION_KEYS)}")
-    kind = options.pop("model", "weibull")
-    if kind != "weibull":
-        raise SpecError(f"{spec.name}: survival model must be 'weibull', got {kind!r}")
-    model = SurvivalModel(**options, priors=spec.priors, sampler=spec.sampler,
-                          name=spec.name, provenance=spec.to_dict())
+    if spec.family != "survival":
+        raise SpecError(f"{spec.name}: family '{spec.family}' is not a survival specification")
+    try:
+        model = SurvivalModel.from_spec_options(spec)
+    except SpecError as exc:
+        raise SpecError(f"{spec.path or spec.name}: {exc}") from None
     return model.fit(data, seed=spec.seed if seed is None else seed)
 
 

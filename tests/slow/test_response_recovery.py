@@ -38,7 +38,7 @@ def test_beta_binomial_recovers_rates_and_concentration() -> None:
         hits["B"] += _covered(s, "pooled_rate", "B", mu["B"])
         hits["kappa"] += _covered(s, "kappa", "shared", kappa)
         con = s[s["quantity"] == "contrast"].iloc[0]
-        assert con["level"] == "B - A" and con["prob_gt_0"] > 0.9
+        assert con["level"] == "B - A" and con["prob_gt"] > 0.9
     # P(fewer than 8 of 10 covered) = 1.2% for calibrated 95% intervals
     assert all(v >= 8 for v in hits.values()), hits
 

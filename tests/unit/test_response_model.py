@@ -11,6 +11,7 @@ import pytest
 from pclbayes.cli._output import dumps
 from pclbayes.data import load
 from pclbayes.errors import ConvergenceWarning, ProvenanceError, SpecError
+from pclbayes.model import SUMMARY_COLUMNS
 from pclbayes.provenance import load_result
 from pclbayes.response import ResponseModel
 from pclbayes.sampling import SamplerSettings
@@ -81,9 +82,11 @@ def test_provenance_and_netcdf_round_trip(orr_target, eb, tmp_path) -> None:
 # --------------------------------------------------------------------------- tables
 def test_summary_contract(orr_target) -> None:
     s = orr_target.summary()
-    assert list(s.columns[:6]) == ["quantity", "level", "mean", "median", "lower", "upper"]
+    assert tuple(s.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
     assert set(s["quantity"]) == {"pooled_rate", "predictive_rate", "cohort_rate", "contrast",
-                                  "kappa", "kappa_prior", "between_cohort_sd"}
+                                  "kappa", "between_cohort_sd"}
+    assert (s["ci_prob"] == 0.95).all()
+    assert set(s["source"]) == {"posterior", "prior"}
     assert (s["lower"] <= s["median"]).all() and (s["median"] <= s["upper"]).all()
     coh = s[s["quantity"] == "cohort_rate"].set_index("level")
     assert coh.loc["xuzhou/GPRC5D", "observed"] == 1.0
@@ -91,9 +94,10 @@ def test_summary_contract(orr_target) -> None:
     # shrinkage: every observed 100% is pulled below 100%
     assert (coh["mean"] < coh["observed"]).all()
     con = s[s["quantity"] == "contrast"].iloc[0]
-    assert con["level"] == "GPRC5D - BCMA" and 0 < con["prob_gt_0"] < 1
+    assert con["level"] == "GPRC5D - BCMA" and 0 < con["prob_gt"] < 1
+    assert con["prob_gt_value"] == 0
     assert s["converged"].all()
-    prior = s[s["quantity"] == "kappa_prior"].iloc[0]
+    prior = s[(s["quantity"] == "kappa") & (s["source"] == "prior")].iloc[0]
     assert prior["mean"] == pytest.approx(20.0) and prior["lower"] == pytest.approx(2.4221, 1e-4)
     summary = orr_target.summary()
     summary.loc[0, "mean"] = -1.0                      # callers get a copy
@@ -115,7 +119,7 @@ def test_json_layout(orr_target) -> None:
     assert set(d["hyper"]) == {"mean", "kappa"} and set(d["hyper"]["kappa"]) == stats_keys
     assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(d["diagnostics"])
     assert d["diagnostics"]["divergences"] == 0
-    assert 0 < d["contrasts"]["GPRC5D - BCMA"]["prob_gt_0"] < 1
+    assert 0 < d["contrasts"]["GPRC5D - BCMA"]["prob_gt"] < 1
 
 
 def test_logit_normal_results(cr_strategy_ln) -> None:
@@ -234,7 +238,7 @@ def test_bad_seed_and_unfitted_use(eb) -> None:
 def test_python_prior_override_is_used(eb) -> None:
     fit = ResponseModel(endpoint="cr", method="exact",
                         priors={"kappa": "Gamma(alpha=2, beta=0.05)"}).fit(eb)
-    prior = fit.summary().query("quantity == 'kappa_prior'").iloc[0]
+    prior = fit.summary().query("quantity == 'kappa' and source == 'prior'").iloc[0]
     assert prior["mean"] == pytest.approx(40.0)
     assert "[user]" in fit.prior_summary()
 

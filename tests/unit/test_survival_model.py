@@ -14,6 +14,7 @@ from pclbayes import provenance
 from pclbayes.cli._output import dumps
 from pclbayes.data import load, survival_table
 from pclbayes.errors import SpecError
+from pclbayes.model import SUMMARY_COLUMNS
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import SurvivalModel, predictive_median_draws
 from pclbayes.survival.km import km_median
@@ -125,7 +126,7 @@ def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
 
 def test_summary_layout_and_ratios(pfs_target):
     s = pfs_target.summary()
-    assert list(s.columns[:6]) == ["quantity", "level", "mean", "median", "lower", "upper"]
+    assert tuple(s.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
     post = s[s["source"] == "posterior"]
     for q in ("median_time", "survival_at_6", "survival_at_12", "median_time_new_cohort",
               "survival_at_6_new_cohort", "survival_at_12_new_cohort"):
@@ -133,11 +134,13 @@ def test_summary_layout_and_ratios(pfs_target):
     tr = post[post["quantity"] == "time_ratio"].set_index("level")
     assert set(tr.index) == {"GPRC5D vs BCMA", "switch vs first", "secondary vs primary",
                              "unknown vs primary"}
-    assert tr["prob_gt_1"].between(0, 1).all()
+    assert tr["prob_gt"].between(0, 1).all() and (tr["prob_gt_value"] == 1).all()
+    assert (tr["ess_bulk"] > 400).all() and (tr["r_hat"] < 1.01).all()
     assert (post["lower"] <= post["median"]).all() and (post["median"] <= post["upper"]).all()
     km = s[s["quantity"] == "km_median"]
     assert {"cohort: xuzhou", "target: BCMA", "target: GPRC5D"} <= set(km["level"])
-    assert {"prior", "kaplan_meier"} <= set(s["source"])
+    assert {"prior", "observed"} <= set(s["source"])
+    assert set(km["source"]) == {"observed"}
     assert {"shape", "sigma_cohort", "kendall_tau"} <= set(s["quantity"])
 
 
@@ -208,7 +211,7 @@ def test_to_dict_layout_is_json(pfs_target):
             assert set(s) == {"mean", "median", "lower", "upper"}
     assert {"mean", "median", "lower", "upper"} <= set(out["shape"])
     eff = out["effects"]["GPRC5D vs BCMA"]
-    assert {"prob_gt_1", "median"} <= set(eff["time_ratio"]) and eff["hazard_ratio"]
+    assert {"prob_gt", "median"} <= set(eff["time_ratio"]) and eff["hazard_ratio"]
     assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(out["diagnostics"])
     assert out["cohort_sd"]["posterior"] and out["cohort_sd"]["prior"]
     assert out["data"]["episodes"] == 20 and out["data"]["excluded"] == []
@@ -258,7 +261,7 @@ def test_ppc_table_and_loo(pfs_target):
 
 def test_save_roundtrip_with_provenance(tmp_path, eb, pfs_target):
     path = pfs_target.save(tmp_path / "pfs.nc")
-    spec = {"family": "survival", **pfs_target.get_params()}
+    spec = pfs_target.resolved_spec(SEED)
     tree = provenance.load_result(path, data_hash=eb.data_hash, spec=spec)
     np.testing.assert_allclose(tree["posterior"]["median_time"].values,
                                pfs_target.idata_["posterior"]["median_time"].values)

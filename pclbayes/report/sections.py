@@ -6,17 +6,18 @@ text and tables cannot disagree.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Container, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pclbayes import plots
 from pclbayes.data import EvidenceBase, survival_table
+from pclbayes.priors import Prior
 from pclbayes.provenance import versions
 from pclbayes.report.html import Page, esc, para, table
-from pclbayes.specs import Spec
+from pclbayes.specs import Spec, Variant, apply_variant
 
 if TYPE_CHECKING:
     from pclbayes.report.builder import FitRecord
@@ -109,55 +110,60 @@ def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
         parts.append(f"<pre>{esc(rec.model.prior_summary())}</pre>")
 
 
-def variant(spec: Spec, label: str, priors: dict) -> Spec:
-    """A copy of ``spec`` with some priors replaced, named ``name@label``."""
-    merged = {**spec.priors, **priors}
-    return dataclasses.replace(spec, name=f"{spec.name}@{label}", priors=merged)
-
-
 # ---------------------------------------------------------------- prior sensitivity variants
-#: Alternative heterogeneity priors of the response models (beyond each spec's own).
-RESPONSE_VARIANTS = {
-    "beta-binomial": {
-        "more heterogeneity": {"kappa": {"dist": "Gamma", "alpha": 2, "beta": 0.4}},
-        "less heterogeneity": {"kappa": {"dist": "Gamma", "alpha": 2, "beta": 0.025}},
-    },
-    "logit-normal": {
-        "less heterogeneity": {"sigma": {"dist": "HalfNormal", "sigma": 0.5}},
-        "more heterogeneity": {"sigma": {"dist": "HalfNormal", "sigma": 2}},
-    },
-}
-#: Alternative prior settings of the survival models.
-SURVIVAL_VARIANTS = {
-    "vague": {
-        "log_median": {"dist": "Normal", "mu": 1.8, "sigma": 2.5},
-        "effect": {"dist": "Normal", "mu": 0, "sigma": 2},
-        "shape": {"dist": "LogNormal", "mu": 0, "sigma": 1},
-        "sigma_cohort": {"dist": "HalfNormal", "sigma": 1},
-    },
-    "sceptical": {
-        "effect": {"dist": "Normal", "mu": 0, "sigma": 0.5},
-        "sigma_cohort": {"dist": "HalfNormal", "sigma": 0.25},
-    },
-}
-
-
 def sensitivity_specs(spec: Spec) -> list[Spec]:
-    """Prior-sensitivity variants of ``spec``.
+    """The prior-sensitivity variants ``spec`` declares, as specifications to fit.
 
-    None if its ``[report]`` table says ``sensitivity = false``.
+    Each is named ``<spec>@<variant>`` (:func:`pclbayes.specs.apply_variant`). None if the
+    spec declares no ``[sensitivity.*]`` variants or its ``[report]`` table says
+    ``sensitivity = false``.
     """
     if not spec.report.get("sensitivity", True):
         return []
-    if spec.family == "response":
-        sets = RESPONSE_VARIANTS.get(spec.options.get("model", "beta-binomial"), {})
-    else:
-        sets = SURVIVAL_VARIANTS
-    return [variant(spec, label.replace(" ", "-"), priors) for label, priors in sets.items()]
+    return [apply_variant(spec, v) for v in spec.sensitivity]
 
 
-def _prior_text(priors: dict) -> str:
-    return "; ".join(f"{k} ~ {v}" for k, v in priors.items())
+def _prior(table_: Any) -> Prior:
+    return Prior.parse(dict(table_) if isinstance(table_, Mapping) else table_)
+
+
+def _changes(spec: Spec, variant: Variant) -> str:
+    """What ``variant`` changes in ``spec``, as text.
+
+    ``name ~ new (was old)`` for each prior and ``option = new (was old)`` for each option
+    that differs from the specification's own; entries equal to its own are left out.
+    """
+    derived = apply_variant(spec, variant)
+    out = []
+    for name in variant.priors:
+        new = _prior(derived.priors[name])
+        old = _prior(spec.priors[name]) if name in spec.priors else None
+        if new != old:
+            out.append(f"{name} ~ {new} (was {'the default' if old is None else old})")
+    for name in variant.options:
+        new, old = derived.options[name], spec.options.get(name)
+        if new != old:
+            out.append(f"{name} = {new!r} (was {'the default' if old is None else repr(old)})")
+    return "; ".join(out) or "nothing (the specification's own settings)"
+
+
+def prior_variants_table(specs: Iterable[Spec], run: Container[str] | None = None
+                         ) -> pd.DataFrame:
+    """The "Prior variants" table: each specification's variants, what each changed, why.
+
+    Parameters
+    ----------
+    specs : iterable of Spec
+        The specifications as fitted (their own priors and options are the baseline).
+    run : container of str, optional
+        Names (``<spec>@<variant>``) of the variants that were fitted; others are left out.
+        Default: every declared variant.
+    """
+    rows = [{"specification": spec.name, "variant": v.name, "changed": _changes(spec, v),
+             "reason": v.reason}
+            for spec in specs for v in spec.sensitivity
+            if run is None or f"{spec.name}@{v.name}" in run]
+    return pd.DataFrame(rows, columns=["specification", "variant", "changed", "reason"])
 
 
 # ---------------------------------------------------------------- response
@@ -180,7 +186,7 @@ def _response_text(model, summary: pd.DataFrame) -> str:
     for _, r in _rows(summary, "contrast").iterrows():
         bits.append(f"The difference {r['level']} is {r['median']:+.2f} (95% interval "
                     f"{r['lower']:+.2f} to {r['upper']:+.2f}); the probability that it is above "
-                    f"zero is {r['prob_gt_0']:.2f}.")
+                    f"zero is {r['prob_gt']:.2f}.")
     for _, r in _rows(summary, "between_cohort_sd").iterrows():
         bits.append(f"Between-cohort SD of the rate ({r['level']}): {r['median']:.2f} "
                     f"({r['lower']:.2f} to {r['upper']:.2f}).")
@@ -224,8 +230,8 @@ def response_sections(page: Page, fits: list[FitRecord]) -> None:
         con = _rows(s, "contrast")
         if not con.empty:
             parts.append(table(_fmt_table(con, ["level", "median", "lower", "upper",
-                                                "prob_gt_0"],
-                                          {"level": "contrast", "prob_gt_0": "P(> 0)"}),
+                                                "prob_gt"],
+                                          {"level": "contrast", "prob_gt": "P(> 0)"}),
                                caption="Contrasts of pooled rates"))
         parts.append(page.figure(
             plots.forest(s, title=rec.spec.title), f"forest_{rec.spec.name}",
@@ -265,7 +271,7 @@ def _survival_text(model, summary: pd.DataFrame) -> str:
         bits.append(text + ".")
     for _, r in post[post["quantity"] == "hazard_ratio"].iterrows():
         bits.append(f"Hazard ratio {r['level']}: {r['median']:.2f} ({r['lower']:.2f} to "
-                    f"{r['upper']:.2f}), P(HR > 1) = {r['prob_gt_1']:.2f}.")
+                    f"{r['upper']:.2f}), P(HR > 1) = {r['prob_gt']:.2f}.")
     return " ".join(bits)
 
 
@@ -313,7 +319,7 @@ def survival_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> No
                            "6 and 12 months: posterior median and 95% interval"))
         eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
         parts.append(table(_fmt_table(eff, ["quantity", "level", "median", "lower", "upper",
-                                            "prob_gt_1"], {"prob_gt_1": "P(> 1)"}),
+                                            "prob_gt"], {"prob_gt": "P(> 1)"}),
                            caption="Effects: time ratio (> 1 = longer) and hazard ratio "
                            "(> 1 = higher hazard)"))
         parts.append(table(m.km_table(), caption="Kaplan-Meier cross-check (lifelines): median "
@@ -397,27 +403,53 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
     parts.append(_comparison(fits))
 
 
-def _comparison(fits: list[FitRecord]) -> str:
-    """Compare response fits that differ only in the model (beta-binomial vs logit-normal)."""
+#: Columns of the model-comparison table (ArviZ ``compare`` names), in this order.
+COMPARISON_COLUMNS = ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse")
+
+
+def comparison_table(loos: Mapping[str, Any]) -> pd.DataFrame:
+    r"""ArviZ ``compare`` of PSIS-LOO results, with unrounded numbers.
+
+    Parameters
+    ----------
+    loos : mapping of str to ELPDData
+        Pointwise PSIS-LOO results by model name: the results the PSIS-LOO table prints
+        (``model.loo()``), so both tables show the same elpd. ``elpd_diff`` is
+        :math:`\widehat{\mathrm{elpd}}_m - \widehat{\mathrm{elpd}}_{\mathrm{best}}` and
+        ``dse`` its standard error from the pointwise differences.
+
+    Returns
+    -------
+    DataFrame
+        One row per model, best first, columns :data:`COMPARISON_COLUMNS`. Rounding is
+        left to the page (ArviZ's own display rounding would print, e.g., -3 for -2.70).
+    """
     import warnings
 
     import arviz as az
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = az.compare(dict(loos), round_to="none")
+    cmp = cmp.rename_axis("model").reset_index()
+    return cmp[[c for c in COMPARISON_COLUMNS if c in cmp]]
+
+
+def _comparison(fits: list[FitRecord]) -> str:
+    """Compare response fits that differ only in the model (beta-binomial vs logit-normal)."""
     out = []
-    resp = [r for r in fits if r.spec.family == "response"]
-    keys = {}
-    for r in resp:
-        keys.setdefault((r.model.endpoint, r.model.by), []).append(r)
+    keys: dict[tuple[str, str], list[FitRecord]] = {}
+    for r in fits:
+        if r.spec.family == "response":
+            keys.setdefault((r.model.endpoint, r.model.by), []).append(r)
     for (endpoint, by), recs in keys.items():
-        models = {r.spec.options.get("model", "beta-binomial"): r for r in recs}
-        if len(models) < 2:
+        try:
+            loos = {r.spec.options.get("model", "beta-binomial"): r.model.loo() for r in recs}
+        except (AttributeError, ValueError, TypeError):
+            continue  # the PSIS-LOO table above says "LOO not available"
+        if len(loos) < 2:
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cmp = az.compare({k: r.model.idata_ for k, r in models.items()})
-        cmp = cmp.reset_index().rename(columns={"index": "model"})
-        out.append(table(cmp[[c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight",
-                                          "se", "dse") if c in cmp]],
+        out.append(table(comparison_table(loos),
                          caption=f"Model comparison for {_endpoint_name(endpoint)} by {by} "
                          "(PSIS-LOO; higher elpd predicts better; dse is the standard error of "
                          "the difference)", digits=2))
@@ -449,21 +481,12 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         parts.append('<div class="note">Quick mode: the survival models were not refitted under '
                      "alternative priors; run the full report for that part.</div>")
     parts.append(para(
-        "The same models refitted under alternative priors: for the response models, "
-        "heterogeneity priors allowing more and less between-cohort spread; for the survival "
-        "models, a vaguer and a more sceptical prior setting. Where the headline numbers move, "
-        "the data alone cannot settle them."))
-    variants_used: dict[str, str] = {}
-    for rec in sensitivity:
-        label = rec.variant.replace("-", " ")
-        sets = RESPONSE_VARIANTS.get(rec.spec.options.get("model", "beta-binomial"), {}) \
-            if rec.spec.family == "response" else SURVIVAL_VARIANTS
-        variants_used[f"{rec.spec.family}: {label}"] = _prior_text(
-            {k: _prior_str(v) for k, v in sets.get(label, {}).items()})
-    if variants_used:
-        parts.append(table(pd.DataFrame(sorted(variants_used.items()),
-                                        columns=["variant", "priors changed"]),
-                           caption="Prior variants"))
+        "The same models refitted under the alternative priors each specification declares "
+        "(its [sensitivity] variants, listed below with what each changed and why). Where the "
+        "headline numbers move, the data alone cannot settle them."))
+    variants = prior_variants_table([r.spec for r in fits], run={r.spec.name for r in sensitivity})
+    if not variants.empty:
+        parts.append(table(variants, caption="Prior variants"))
     by_fit: dict[str, list[FitRecord]] = {}
     for rec in fits + sensitivity:
         by_fit.setdefault(rec.spec.name.split("@", 1)[0], []).append(rec)
@@ -485,8 +508,3 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
             "Posterior median (dot) and 95% interval (bar) of the headline quantity under each "
             "prior variant; black is the specification's own prior.", svg=False))
 
-
-def _prior_str(table_: dict) -> str:
-    from pclbayes.priors import Prior
-
-    return str(Prior.parse(table_))

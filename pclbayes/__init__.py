@@ -1,5 +1,80 @@
-"""pclbayes: Bayesian pooling of CAR T-cell evidence in plasma cell leukemia."""
+"""pclbayes: Bayesian pooling of CAR T-cell evidence in plasma cell leukemia.
+
+The names most scripts need are available from the top level::
+
+    import pclbayes
+
+    eb = pclbayes.load()                                          # the evidence base
+    cr = pclbayes.ResponseModel(endpoint="cr", by="target").fit(eb, seed=1)
+    pfs = pclbayes.SurvivalModel(endpoint="pfs", by="target").fit(eb, seed=1)
+    again = pclbayes.load_fit("fits/cr.nc")                       # a stored fit, either family
+    rule = pclbayes.decision_rule(0.3, 0.95)                      # planning verbs
+
+They are imported on first use (:pep:`562`), so ``import pclbayes`` stays fast and loads
+neither PyMC, PyTensor, ArviZ nor matplotlib; it never selects a matplotlib backend.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: Planning verbs re-exported at the top level (the functions of :mod:`pclbayes.planning`).
+_PLANNING_VERBS = (
+    "assurance",
+    "build_map_prior",
+    "build_survival_map_prior",
+    "decision_boundary",
+    "decision_rule",
+    "ess",
+    "ess_events",
+    "ess_table",
+    "event_probability",
+    "fit_beta_mixture",
+    "fit_normal_mixture",
+    "load_prior",
+    "load_provenance",
+    "log_median_prior",
+    "make_provenance",
+    "map_prior_from_evidence",
+    "operating_characteristics",
+    "posterior",
+    "posterior_prob",
+    "predictive",
+    "predictive_events",
+    "prior_from_dict",
+    "prior_to_dict",
+    "robustify",
+    "sample_size",
+    "save_prior",
+    "survival_map_prior_from_evidence",
+    "to_pymc",
+)
+
+#: ``{public name: module that defines it}``; resolved by :func:`__getattr__`.
+_LAZY: dict[str, str] = {
+    "load": "pclbayes.data",
+    "ResponseModel": "pclbayes.response",
+    "SurvivalModel": "pclbayes.survival",
+    "load_fit": "pclbayes.model",
+    **dict.fromkeys(_PLANNING_VERBS, "pclbayes.planning"),
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first access and cache the attribute."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Module attributes, the lazy names included."""
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,12 +1,13 @@
-"""Figures of pclbayes. Every function returns a matplotlib Figure and never shows it."""
+"""Figures of pclbayes. Every function returns a matplotlib Figure and never shows it.
+
+Importing this module leaves the matplotlib backend alone: in a notebook or a desktop session
+the figures appear as usual, and the ``pclbayes report`` command selects the non-interactive
+Agg backend for itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print where it is."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the report only writes image files: no window, no display needed
     from pclbayes.report import build_report
 
     start = time.perf_counter()

@@ -227,41 +227,82 @@ def test_import_pclbayes_loads_no_heavy_library():
     assert got == []
 
 
-def test_top_level_api_is_lazy_and_complete():
+def _planning_verbs() -> set[str]:
+    import inspect
+
     import pclbayes.planning as planning
 
-    expected = {"load", "ResponseModel", "SurvivalModel", "load_fit", *planning.__all__}
+    return {n for n in planning.__all__ if inspect.isfunction(getattr(planning, n))}
+
+
+def test_top_level_names():
+    verbs = _planning_verbs()
+    assert {"assurance", "decision_rule", "ess", "robustify", "sample_size"} <= verbs
+    expected = {"load", "ResponseModel", "SurvivalModel", "load_fit", *verbs}
     assert expected <= set(pclbayes.__all__)
     assert set(pclbayes.__all__) <= set(dir(pclbayes))
-    # every lazy name resolves (in a fresh interpreter, so that the laziness is real)
-    got = _run(
-        "import json, sys\n"
-        "import pclbayes\n"
-        "before = 'pclbayes.planning.decisions' in sys.modules\n"
-        "rule = pclbayes.decision_rule\n"
-        "from pclbayes import load, SurvivalModel, ResponseModel\n"
-        "from pclbayes.planning import decision_rule\n"
-        "from pclbayes.data import load as data_load\n"
-        "from pclbayes.survival import SurvivalModel as S\n"
-        "from pclbayes.response import ResponseModel as R\n"
-        "print(json.dumps([before, rule is decision_rule, load is data_load,\n"
-        "                  SurvivalModel is S, ResponseModel is R]))\n"
-    )
-    assert got == [False, True, True, True, True]
     with pytest.raises(AttributeError, match="no_such_name"):
         pclbayes.no_such_name  # noqa: B018
 
 
-def test_load_fit_maps_to_the_model_module():
-    assert pclbayes._LAZY["load_fit"] == "pclbayes.model"
+def test_top_level_names_are_the_defining_modules_objects():
+    import pclbayes.planning as planning
+    from pclbayes.data import load
+    from pclbayes.model import load_fit
+    from pclbayes.response import ResponseModel
+    from pclbayes.survival import SurvivalModel
+
+    assert pclbayes.load is load and pclbayes.load_fit is load_fit
+    assert pclbayes.ResponseModel is ResponseModel and pclbayes.SurvivalModel is SurvivalModel
+    for verb in _planning_verbs():
+        assert getattr(pclbayes, verb) is getattr(planning, verb), verb
 
 
-@pytest.mark.parametrize("module", ["pclbayes", "pclbayes.plots", "pclbayes.report"])
-def test_importing_does_not_switch_the_matplotlib_backend(module):
+def test_top_level_names_are_imported_on_first_use():
     got = _run(
-        "import json, matplotlib\n"
+        "import json, sys\n"
+        "import pclbayes\n"
+        "before = sorted(m for m in sys.modules if m.startswith('pclbayes.'))\n"
+        "rule = pclbayes.decision_rule\n"
+        "after = 'pclbayes.planning.decisions' in sys.modules\n"
+        "from pclbayes import SurvivalModel\n"
+        "from pclbayes.survival import SurvivalModel as S\n"
+        "print(json.dumps([before, after, SurvivalModel is S]))\n"
+    )
+    assert got == [[], True, True]
+
+
+def _library_modules() -> list[str]:
+    """Every module except the command line and ``python -m pclbayes``."""
+    return [
+        m for m in all_modules()
+        if m != "pclbayes.__main__" and not (m == "pclbayes.cli" or m.startswith("pclbayes.cli."))
+    ]
+
+
+def test_only_the_cli_selects_a_matplotlib_backend():
+    """No library module calls ``matplotlib.use`` (``use`` of any ``matplotlib`` alias)."""
+    offenders = []
+    for mod in _library_modules():
+        tree = ast.parse(all_modules()[mod].read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"use", "switch_backend"}
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in {"matplotlib", "mpl", "plt"}
+            ):
+                offenders.append(f"{mod}:{node.lineno}")
+    assert offenders == []
+
+
+def test_importing_the_library_does_not_switch_the_matplotlib_backend():
+    got = _run(
+        "import importlib, json, matplotlib\n"
         "matplotlib.use('svg')\n"
-        f"import {module}\n"
+        f"for m in {_library_modules()!r}:\n"
+        "    importlib.import_module(m)\n"
         "print(json.dumps(matplotlib.get_backend()))\n"
     )
     assert got.lower() == "svg"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 import pandas as pd
 
@@ -38,13 +39,31 @@ def _show(df: pd.DataFrame) -> str:
         return df.to_string(index=False)
 
 
+def _load_listing_warnings_here(load, path):
+    """Load the data without logging its warnings: ``validate`` lists them in its output."""
+    data_log = logging.getLogger("pclbayes.data._load")
+
+    def not_a_warning(record: logging.LogRecord) -> bool:
+        return record.levelno != logging.WARNING
+
+    data_log.addFilter(not_a_warning)
+    try:
+        return load(path)
+    finally:
+        data_log.removeFilter(not_a_warning)
+
+
 def run_validate(args: argparse.Namespace) -> int:
     """Validate and print the per-cohort summary."""
     from pclbayes.data import cohort_summary, load
 
-    eb = load(args.data)
+    eb = _load_listing_warnings_here(load, args.data)
     print(f"OK: {eb.source} ({len(eb.cohorts)} cohorts, {len(eb.patients)} patients, "
           f"{len(eb.reinfusions)} re-infusions, {len(eb.aggregates)} aggregate rows)")
+    if eb.warnings:
+        print(f"{len(eb.warnings)} warning(s): values accepted but worth a look")
+        for w in eb.warnings:
+            print(f"  - {w}")
     print(f"data hash: {eb.data_hash[:16]}")
     summary = cohort_summary(eb)
     if not summary.empty:

@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +15,13 @@ import pandas as pd
 
 from pclbayes._paths import BUNDLED_DATA
 from pclbayes.data import _validate as v
+from pclbayes.data._parse import char_name, control_character, hidden_character, normalise_name
 from pclbayes.data._schema import (
     AGGREGATE_COLUMNS,
+    AGGREGATE_VALUE_COLUMNS,
     COHORT_COLUMNS,
     PATIENT_COLUMNS,
+    RECORD_COLUMNS,
     REINFUSION_COLUMNS,
     REQUIRED,
 )
@@ -48,6 +53,9 @@ class EvidenceBase:
         The directory or file the tables came from.
     data_hash : str
         SHA-256 over the bytes of every file read (name-sorted): identifies the data.
+    warnings : list of Problem
+        Values accepted but worth a look (an implausible time, a column pclbayes does not
+        know); each is also logged as a warning when the data are loaded.
     """
 
     cohorts: pd.DataFrame
@@ -57,6 +65,7 @@ class EvidenceBase:
     source: Path
     data_hash: str
     records: dict[str, pd.DataFrame] = field(default_factory=dict)
+    warnings: list[v.Problem] = field(default_factory=list)
 
     @property
     def episodes(self) -> pd.DataFrame:
@@ -83,13 +92,15 @@ def load(path: str | Path | None = None) -> EvidenceBase:
     ----------
     path : str or Path, optional
         ``None`` for the bundled PCL evidence base; a directory holding any of
-        ``cohorts.csv``, ``patients.csv``, ``reinfusions.csv``, ``aggregates.csv``; or a
+        ``cohorts.csv``, ``patients.csv``, ``reinfusions.csv``, ``aggregates.csv`` (and the
+        record files ``documents.csv``, ``provenance.csv``, ``source_issues.csv``); or a
         single CSV file, read as aggregate counts if it has ``n`` and ``responders``
         columns and as patient rows otherwise.
 
     Returns
     -------
     EvidenceBase
+        With ``warnings``: values accepted but worth a look (also logged as warnings).
 
     Raises
     ------
@@ -101,19 +112,31 @@ def load(path: str | Path | None = None) -> EvidenceBase:
     A single patient-level CSV without a ``cohort`` column is one cohort, named after
     the file. Patient rows need ``patient_id`` only in a directory; in a single file a
     missing ``patient_id`` column is replaced by the row number.
+
+    Checked before any value is used: the path is a directory or a regular file (a named
+    pipe or device is refused before it is opened); every CSV file of a directory is one
+    pclbayes reads (an unknown or misspelt file name is an error); the file is UTF-8,
+    comma-delimited and free of control characters; every column is one of the table's
+    (a misspelt name is an error with a suggestion; a column of the user's own is kept
+    with a warning, or silently if its name starts with ``x_``); and there are rows.
     """
     source = BUNDLED_DATA if path is None else Path(path)
     problems: list[v.Problem] = []
-    if not source.exists():
-        raise DataValidationError([v.Problem(str(source), None, None, "no such file or directory")])
+    warnings: list[v.Problem] = []
+    kind = _path_kind(source)
+    if kind is not None:
+        raise DataValidationError([v.Problem(str(source), None, None, kind)])
     if source.is_dir():
         raws, hasher = _read_dir(source, problems)
     else:
         raws, hasher = _read_single(source, problems)
-    tables = _validate(raws, problems)
+    tables = _validate(raws, problems, warnings)
+    _check_has_rows(source, raws, tables, problems)
     if problems:
         raise DataValidationError(problems)
-    records = {name: raws[name] for name in RECORD_FILES if name in raws}
+    for w in warnings:
+        logger.warning("%s", w)
+    records = {name: raws[name] for name in RECORD_FILES if raws.get(name) is not None}
     eb = EvidenceBase(
         cohorts=tables["cohorts.csv"],
         patients=tables["patients.csv"],
@@ -122,6 +145,7 @@ def load(path: str | Path | None = None) -> EvidenceBase:
         source=source,
         data_hash=hasher.hexdigest(),
         records=records,
+        warnings=warnings,
     )
     logger.info(
         "loaded %s: %d cohorts, %d patients, %d re-infusions, %d aggregate rows",
@@ -130,7 +154,33 @@ def load(path: str | Path | None = None) -> EvidenceBase:
     return eb
 
 
+def _path_kind(path: Path, *, dir_ok: bool = True) -> str | None:
+    """``None`` for a regular file (or a directory); otherwise why the path cannot be read.
+
+    ``os.stat`` does not open the path, so a named pipe cannot block the program here.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file or directory"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISREG(mode) or (dir_ok and stat.S_ISDIR(mode)):
+        return None
+    what = ("a directory" if stat.S_ISDIR(mode) else
+            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    give = "a CSV file or a directory of CSV files" if dir_ok else "a regular CSV file"
+    return f"is {what}, not a regular file; give {give}"
+
+
 def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.DataFrame | None:
+    """Read one CSV file as text cells; ``None`` (and problems) if it cannot be read."""
+    kind = _path_kind(path, dir_ok=False)
+    if kind is not None:
+        problems.append(v.Problem(label, None, None, kind))
+        return None
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -140,18 +190,51 @@ def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.D
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problems.append(v.Problem(label, None, None, f"is not UTF-8 text ({exc.reason})"))
+        problems.append(v.Problem(label, None, None,
+                                  f"is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                  "save it as 'CSV UTF-8'"))
         return None
     if not text.strip():
         problems.append(v.Problem(label, None, None, "is empty (a header row is required)"))
         return None
-    rows = list(csv.reader(io.StringIO(text)))
-    header, body = rows[0], rows[1:]
-    header = [h.strip() for h in header]
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        problems.append(v.Problem(label, None, None, f"is not a readable CSV file ({exc})"))
+        return None
+    header = _read_header(rows[0], label, problems)
+    if header is None:
+        return None
+    return _read_body(rows[1:], header, label, problems)
+
+
+def _read_header(fields: list[str], label: str, problems: list[v.Problem]) -> list[str] | None:
+    for delim, name in ((";", "semicolon"), ("\t", "tab")):
+        if any(delim in f for f in fields):
+            problems.append(v.Problem(
+                label, 0, None,
+                f"looks {name}-delimited: the header {','.join(fields)!r} is read as "
+                f"{len(fields)} column(s); save the file as comma-separated CSV (a "
+                "spreadsheet's 'CSV UTF-8 (comma delimited)'), with a decimal point in numbers"))
+            return None
+    for f in fields:
+        bad = hidden_character(f.strip())
+        if bad is not None:
+            problems.append(v.Problem(label, 0, f.strip(),
+                                      f"column name contains {char_name(bad)}; retype it"))
+            return None
+    header = [normalise_name(f) for f in fields]
     if len(set(header)) != len(header) or any(not h for h in header):
         dup = sorted({h for h in header if header.count(h) > 1 or not h})
-        problems.append(v.Problem(label, None, None, f"header has empty or repeated names: {dup}"))
+        problems.append(v.Problem(label, 0, None,
+                                  f"header has empty or repeated names: {dup}"))
         return None
+    return header
+
+
+def _read_body(body: list[list[str]], header: list[str], label: str,
+               problems: list[v.Problem]) -> pd.DataFrame | None:
+    n_before = len(problems)
     ok_rows = []
     for i, r in enumerate(body):
         if not any(cell.strip() for cell in r):
@@ -162,8 +245,14 @@ def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.D
                 v.Problem(label, i + 1, None, f"has {len(r)} fields, the header has {len(header)}")
             )
             continue
+        for col, cell in zip(header, r, strict=True):
+            bad = control_character(cell)
+            if bad is not None:
+                problems.append(v.Problem(label, i + 1, col,
+                                          f"contains the control character {char_name(bad)}; "
+                                          "remove it"))
         ok_rows.append(r)
-    if len(ok_rows) != len(body):
+    if len(problems) != n_before:
         return None
     return pd.DataFrame(ok_rows, columns=header, dtype=str)
 
@@ -171,9 +260,10 @@ def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.D
 def _read_dir(source: Path, problems: list[v.Problem]):
     hasher = hashlib.sha256()
     raws: dict[str, pd.DataFrame | None] = {}
+    _check_dir_entries(source, problems)
     for name in TABLE_FILES + RECORD_FILES:
         p = source / name
-        if p.exists():
+        if p.exists() or p.is_symlink():
             raws[name] = _read_csv(p, str(p), problems, hasher)
     raws["_dir"] = pd.DataFrame({"dir": [str(source)]})
     if not any(raws.get(n) is not None for n in ("patients.csv", "aggregates.csv")) \
@@ -185,13 +275,35 @@ def _read_dir(source: Path, problems: list[v.Problem]):
     return raws, hasher
 
 
+def _check_dir_entries(source: Path, problems: list[v.Problem]) -> None:
+    """Every data-like file in the directory must be one that pclbayes reads."""
+    known = TABLE_FILES + RECORD_FILES
+    for p in sorted(source.iterdir()):
+        name, suffix = p.name, p.suffix.lower()
+        if name in known or name.startswith(".") or suffix not in _DATA_SUFFIXES:
+            continue
+        stem_match, _ = v.closest_name(p.stem + ".csv", known)
+        if suffix in _SPREADSHEET_SUFFIXES:
+            target = f" named '{stem_match}'" if stem_match else ""
+            reason = (f"is a spreadsheet file; pclbayes reads only CSV: save it as CSV{target} "
+                      f"(known files: {', '.join(known)})")
+        else:
+            match, case_only = v.closest_name(name, known)
+            hint = (f"did you mean '{match}'?" + (" (file names are case-sensitive)"
+                                                  if case_only else "")) if match else \
+                "it is not one of the files pclbayes reads"
+            reason = (f"unknown file: {hint} Its rows would be ignored; rename it or move it "
+                      f"out of the directory (known files: {', '.join(known)})")
+        problems.append(v.Problem(str(p), None, None, reason))
+
+
 def _read_single(source: Path, problems: list[v.Problem]):
     hasher = hashlib.sha256()
     raw = _read_csv(source, str(source), problems, hasher)
     raws: dict[str, pd.DataFrame | None] = {"_single": pd.DataFrame({"file": [str(source)]})}
     if raw is None:
         return raws, hasher
-    if {"n", "responders"} & set(raw.columns):
+    if _looks_like_counts(raw.columns):
         raws["aggregates.csv"] = raw
     else:
         if "cohort" not in raw.columns:
@@ -203,28 +315,63 @@ def _read_single(source: Path, problems: list[v.Problem]):
     return raws, hasher
 
 
-def _validate(raws: dict, problems: list[v.Problem]) -> dict[str, pd.DataFrame]:
-    specs = {
-        "cohorts.csv": COHORT_COLUMNS,
-        "patients.csv": PATIENT_COLUMNS,
-        "reinfusions.csv": REINFUSION_COLUMNS,
-        "aggregates.csv": AGGREGATE_COLUMNS,
-    }
+def _looks_like_counts(columns) -> bool:
+    """A file is read as counts if any column is (or is close to) ``n`` or ``responders``."""
+    return any(v.closest_name(c, ("n", "responders"))[0] is not None for c in columns)
+
+
+def _check_has_rows(source: Path, raws: dict, tables: dict, problems: list[v.Problem]) -> None:
+    """A file or directory without a single patient or count row is an error, not 0 cohorts."""
+    if problems or len(tables["patients.csv"]) + len(tables["aggregates.csv"]) > 0:
+        return
+    if raws.get("_single") is not None:
+        reason = ("has a header but no data rows; add one row per patient (or per cohort "
+                  "count: cohort, n, responders)")
+    else:
+        reason = "patients.csv and aggregates.csv have no data rows; nothing to analyse"
+    problems.append(v.Problem(str(source), None, None, reason))
+
+
+_SPECS = {
+    "cohorts.csv": COHORT_COLUMNS,
+    "patients.csv": PATIENT_COLUMNS,
+    "reinfusions.csv": REINFUSION_COLUMNS,
+    "aggregates.csv": AGGREGATE_COLUMNS,
+}
+_DATA_SUFFIXES = frozenset({".csv", ".tsv", ".xlsx", ".xls", ".xlsm", ".ods", ".numbers"})
+_SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xls", ".xlsm", ".ods", ".numbers"})
+
+
+def _validate(raws: dict, problems: list[v.Problem],
+              warnings: list[v.Problem]) -> dict[str, pd.DataFrame]:
+    for name in RECORD_FILES:
+        if raws.get(name) is not None:
+            v.check_columns(list(raws[name].columns), RECORD_COLUMNS[name],
+                            _file_label(raws, name), name, problems, warnings)
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLE_FILES:
         raw = raws.get(name)
         label = _file_label(raws, name)
-        if raw is None or not v.check_required(raw, REQUIRED[name], label, problems):
+        suggested: set[str] = set()
+        if raw is not None:
+            suggested = v.check_columns(list(raw.columns), tuple(_SPECS[name]), label,
+                                        _table_name(raws, name), problems, warnings)
+        if raw is None or not v.check_required(raw, REQUIRED[name], label, problems, suggested):
             tables[name] = _empty(REQUIRED[name])
             continue
-        df = v.parse_table(raw, specs[name], label, problems)
+        df = v.parse_table(raw, _SPECS[name], label, problems, warnings)
         v.check_not_missing(df, REQUIRED[name], label, problems)
         tables[name] = df
     pat, rein, agg, coh = (tables[n] for n in TABLE_FILES[1:] + TABLE_FILES[:1])
-    v.check_unique(coh, ("cohort",), _file_label(raws, "cohorts.csv"), problems)
-    v.check_unique(pat, ("cohort", "patient_id"), _file_label(raws, "patients.csv"), problems)
+    v.check_unique(coh, ("cohort",), _file_label(raws, "cohorts.csv"), problems,
+                   raw=raws.get("cohorts.csv"))
+    v.check_unique(pat, ("cohort", "patient_id"), _file_label(raws, "patients.csv"), problems,
+                   raw=raws.get("patients.csv"))
     v.check_unique(rein, ("cohort", "patient_id", "episode"), _file_label(raws, "reinfusions.csv"),
-                   problems)
+                   problems, raw=raws.get("reinfusions.csv"))
+    v.check_unique(agg, tuple(c for c in agg.columns if c not in AGGREGATE_VALUE_COLUMNS),
+                   _file_label(raws, "aggregates.csv"), problems,
+                   raw=raws.get("aggregates.csv"), column="cohort")
     for name, df in (("patients.csv", pat), ("reinfusions.csv", rein)):
         v.check_response_flags(df, _file_label(raws, name), problems)
         v.check_time_event(df, _file_label(raws, name), problems)
@@ -234,6 +381,13 @@ def _validate(raws: dict, problems: list[v.Problem]) -> dict[str, pd.DataFrame]:
     if raws.get("cohorts.csv") is None:
         tables["cohorts.csv"] = _implied_cohorts(pat, agg)
     return tables
+
+
+def _table_name(raws, name: str) -> str:
+    """How a table is called in messages: its file name, or the kind of rows of one file."""
+    if raws.get("_single") is None:
+        return name
+    return "count rows" if name == "aggregates.csv" else "patient rows"
 
 
 def _file_label(raws, name: str) -> str:

@@ -23,6 +23,11 @@ SEXES = ("M", "F")
 DATA_LEVELS = ("patient-level", "partial", "press-release", "aggregate", "user")
 MISSING_TOKENS = frozenset({"", "NA"})
 
+#: Times beyond this many months (50 years) are implausible: a warning, not an error.
+PLAUSIBLE_MAX_MONTHS = 600.0
+#: A column whose name starts with this prefix is the user's own: kept as text, unchecked.
+EXTRA_PREFIX = "x_"
+
 
 @dataclass(frozen=True)
 class Column:
@@ -30,8 +35,20 @@ class Column:
 
     Parameters
     ----------
-    kind : {"str", "int", "float", "binary", "category"}
-        ``float`` values must be > ``min_value`` (exclusive) when ``positive``.
+    kind : {"name", "str", "int", "float", "binary", "category"}
+        ``name``: an identifier (cohort, patient id), normalised by
+        :func:`pclbayes.data._parse.normalise_name` and free of hidden characters;
+        ``str``: free text, only stripped; ``category``: a name from ``choices``;
+        ``int``, ``float``, ``binary`` (0/1): numbers read by
+        :func:`pclbayes.data._parse.parse_number`.
+    choices : tuple of str
+        Allowed values of a ``category``.
+    positive : bool
+        Numbers must be > 0.
+    min_value, max_value : float, optional
+        Inclusive bounds; a number outside them is an error.
+    plausible_max : float, optional
+        A number above it is accepted with a warning (e.g. a time beyond 50 years).
     """
 
     kind: str
@@ -39,14 +56,17 @@ class Column:
     positive: bool = False
     min_value: float | None = None
     max_value: float | None = None
+    plausible_max: float | None = None
 
 
 _BIN = Column("binary")
-_TIME = Column("float", positive=True)
+_TIME = Column("float", positive=True, plausible_max=PLAUSIBLE_MAX_MONTHS)
+_NAME = Column("name")
+_TEXT = Column("str")
 
 PATIENT_COLUMNS: dict[str, Column] = {
-    "cohort": Column("str"),
-    "patient_id": Column("str"),
+    "cohort": _NAME,
+    "patient_id": _NAME,
     "sex": Column("category", SEXES),
     "age": Column("float", positive=True, max_value=120),
     "pcl_type": Column("category", PCL_TYPES),
@@ -65,15 +85,15 @@ PATIENT_COLUMNS: dict[str, Column] = {
     "soft_tissue": _BIN,
     "crs_grade": Column("int", min_value=0, max_value=5),
     "icans_grade": Column("int", min_value=0, max_value=5),
-    "subsequent_therapy": Column("str"),
+    "subsequent_therapy": _TEXT,
     "subsequent_therapy_months": _TIME,
     "time": _TIME,
     "event": _BIN,
 }
 
 REINFUSION_COLUMNS: dict[str, Column] = {
-    "cohort": Column("str"),
-    "patient_id": Column("str"),
+    "cohort": _NAME,
+    "patient_id": _NAME,
     "episode": Column("int", min_value=2),
     "target": Column("category", KNOWN_TARGETS),
     "start_months": _TIME,
@@ -86,21 +106,49 @@ REINFUSION_COLUMNS: dict[str, Column] = {
 }
 
 AGGREGATE_COLUMNS: dict[str, Column] = {
-    "cohort": Column("str"),
-    "population": Column("str"),
+    "cohort": _NAME,
+    "population": _NAME,
     "is_pcl": _BIN,
-    "endpoint": Column("str"),
+    "endpoint": _NAME,
     "n": Column("int", min_value=1),
     "responders": Column("int", min_value=0),
     "target": Column("category", KNOWN_TARGETS),
     "strategy": Column("category", STRATEGIES),
     "derived": _BIN,
+    "location": _TEXT,
+    "note": _TEXT,
+    "document_id": _NAME,
 }
 
+#: Aggregate columns that hold counts or notes; every other column identifies the row, so
+#: two rows equal on all the others are duplicates.
+AGGREGATE_VALUE_COLUMNS = ("n", "responders", "derived", "location", "note", "document_id")
+
 COHORT_COLUMNS: dict[str, Column] = {
-    "cohort": Column("str"),
+    "cohort": _NAME,
+    "center": _TEXT,
+    "country": _TEXT,
+    "document_id": _NAME,
+    "trial_registration": _TEXT,
+    "enrolment": _TEXT,
+    "data_cutoff": _TEXT,
+    "product": _TEXT,
+    "car_construct": _TEXT,
+    "costimulatory_domain": _TEXT,
+    "targets": _TEXT,
     "data_level": Column("category", DATA_LEVELS),
     "n_pcl_patients": Column("int", min_value=0),
+    "notes": _TEXT,
+}
+
+#: Columns of the record files (read as text, not used by any model).
+RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "documents.csv": ("document_id", "file", "kind", "citation", "doi_or_url"),
+    "provenance.csv": ("table", "cohort", "patient_id", "column", "value", "document_id",
+                       "location", "quote", "note"),
+    "source_issues.csv": ("issue_id", "cohort", "document_id", "kind", "location_a",
+                          "statement_a", "location_b", "statement_b", "detail",
+                          "affects_analysis", "handling"),
 }
 
 REQUIRED = {

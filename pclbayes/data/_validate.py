@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import difflib
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from pclbayes.data._parse import (
+    char_name,
+    hidden_character,
+    normalise_name,
+    parse_number,
+)
 from pclbayes.data._schema import (
+    AGGREGATE_VALUE_COLUMNS,
     CR_CATEGORIES,
+    EXTRA_PREFIX,
     MISSING_TOKENS,
     ORR_CATEGORIES,
     TIME_EVENT_PAIRS,
@@ -22,8 +29,8 @@ from pclbayes.data._schema import (
 class Problem:
     """One problem in one cell (or row, or file) of an input table.
 
-    ``row`` is the 1-based data row (the header is not counted); ``line`` is the line
-    number in the CSV file, header included.
+    ``row`` is the 1-based data row (the header is not counted; ``0`` is the header
+    itself); the message also gives the line number in the CSV file, header included.
     """
 
     file: str
@@ -33,7 +40,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = [self.file]
-        if self.row is not None:
+        if self.row == 0:
+            where.append("header (line 1)")
+        elif self.row is not None:
             where.append(f"row {self.row} (line {self.row + 1})")
         if self.column is not None:
             where.append(f"column '{self.column}'")
@@ -49,64 +58,86 @@ def _suggest(value: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_table(
-    raw: pd.DataFrame, schema: dict[str, Column], file: str, problems: list[Problem]
+    raw: pd.DataFrame,
+    schema: dict[str, Column],
+    file: str,
+    problems: list[Problem],
+    warnings: list[Problem] | None = None,
 ) -> pd.DataFrame:
     """Convert a table of strings to typed columns; append a Problem for each bad cell.
 
-    Columns not in ``schema`` are kept as strings. Missing cells (empty or ``NA``)
-    become ``pd.NA``/``NaN``; nothing else is coerced.
+    Every number goes through :func:`~pclbayes.data._parse.parse_number` and every name
+    through :func:`~pclbayes.data._parse.normalise_name`. Columns not in ``schema`` are kept
+    as stripped text. Missing cells (empty or ``NA``) become ``pd.NA``/``NaN``; nothing else
+    is coerced. Implausible but valid values (``Column.plausible_max``) are appended to
+    ``warnings``.
     """
     out = pd.DataFrame(index=raw.index)
     for name in raw.columns:
-        values = raw[name].astype(str).str.strip()
-        spec = schema.get(name, Column("str"))
+        spec = schema.get(name, _EXTRA)
         parsed: list[object] = []
-        for i, text in enumerate(values):
+        for i, text in enumerate(raw[name].astype(str)):
             row = i + 1
-            if text in MISSING_TOKENS:
+            if text.strip() in MISSING_TOKENS:
                 parsed.append(None)
                 continue
-            value, reason = _parse_cell(text, spec)
+            value, reason, caution = _parse_cell(text, spec)
             if reason is not None:
                 problems.append(Problem(file, row, name, reason))
-                parsed.append(None)
-            else:
-                parsed.append(value)
+            elif caution is not None and warnings is not None:
+                warnings.append(Problem(file, row, name, caution))
+            parsed.append(value if reason is None else None)
         out[name] = _as_series(parsed, spec, raw.index)
     return out
 
 
-def _parse_cell(text: str, spec: Column) -> tuple[object, str | None]:
-    if spec.kind in ("str",):
-        return text, None
-    if spec.kind == "category":
-        if text in spec.choices:
-            return text, None
+_EXTRA = Column("str")
+
+
+def _parse_cell(text: str, spec: Column) -> tuple[object, str | None, str | None]:
+    """Return ``(value, error, warning)`` for one non-missing cell."""
+    if spec.kind == "str":
+        return text.strip(), None, None
+    if spec.kind in ("name", "category"):
+        hidden = hidden_character(text.strip())
+        if hidden is not None:
+            return None, (f"{text.strip()!r} contains the invisible character "
+                          f"{char_name(hidden)}; delete it (retype the value)"), None
+        value = normalise_name(text)
+        if spec.kind == "name" or value in spec.choices:
+            return value, None, None
         return None, (
-            f"unknown value '{text}'; allowed: {', '.join(spec.choices)}"
-            + _suggest(text, spec.choices)
-        )
-    try:
-        number = float(text)
-    except ValueError:
-        return None, f"'{text}' is not a number"
-    if not math.isfinite(number):
-        return None, f"'{text}' is not a finite number"
+            f"unknown value '{value}'; allowed: {', '.join(spec.choices)}"
+            + _suggest(value, spec.choices)
+        ), None
+    number, reason = parse_number(text)
+    if reason is not None:
+        return None, reason, None
+    return _check_number(number, text.strip(), spec)
+
+
+def _check_number(number: float, text: str, spec: Column
+                  ) -> tuple[object, str | None, str | None]:
     if spec.kind == "binary":
-        if number in (0.0, 1.0) and text in ("0", "1", "0.0", "1.0"):
-            return int(number), None
-        return None, f"'{text}' must be 0 or 1"
+        if number in (0.0, 1.0):
+            return int(number), None, None
+        return None, f"'{text}' must be 0 or 1", None
     if spec.kind == "int":
         if not number.is_integer():
-            return None, f"'{text}' must be a whole number"
+            return None, f"'{text}' must be a whole number", None
         number = int(number)
     if spec.positive and number <= 0:
-        return None, f"{text} must be > 0"
+        return None, f"{text} must be > 0", None
     if spec.min_value is not None and number < spec.min_value:
-        return None, f"{text} must be >= {spec.min_value:g}"
+        return None, f"{text} must be >= {spec.min_value:g}", None
     if spec.max_value is not None and number > spec.max_value:
-        return None, f"{text} must be <= {spec.max_value:g}"
-    return number, None
+        return None, f"{text} must be <= {spec.max_value:g}", None
+    caution = None
+    if spec.plausible_max is not None and number > spec.plausible_max:
+        caution = (f"{number:g} months is implausible (more than "
+                   f"{spec.plausible_max / 12:g} years; times are in months): check the "
+                   "value and its unit (days? a typo?)")
+    return number, None, caution
 
 
 def _as_series(values: list[object], spec: Column, index: pd.Index) -> pd.Series:
@@ -119,12 +150,65 @@ def _as_series(values: list[object], spec: Column, index: pd.Index) -> pd.Series
     return pd.Series(values, index=index, dtype="string")
 
 
+def check_columns(
+    columns: list[str],
+    known: tuple[str, ...],
+    file: str,
+    table: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> set[str]:
+    """Every column must be one of ``known``, or declared the user's own (``x_`` prefix).
+
+    A column close to a known name (same name in another case, or a
+    :func:`difflib.get_close_matches` ratio >= 0.8) is an error with the suggestion: it is
+    most likely a misspelling whose values would otherwise be silently ignored. Any other
+    unknown column is kept as text with a warning. Returns the known names suggested.
+    """
+    suggested = set()
+    for col in columns:
+        if col in known or col.startswith(EXTRA_PREFIX):
+            continue
+        match, case_only = closest_name(col, known)
+        if match is not None:
+            suggested.add(match)
+            note = " Column names are case-sensitive." if case_only else ""
+            problems.append(Problem(
+                file, 0, col,
+                f"unknown column; did you mean '{match}'?{note} Rename it; if it is a column "
+                f"of your own, prefix it with '{EXTRA_PREFIX}' (e.g. '{EXTRA_PREFIX}{col}')"))
+        else:
+            warnings.append(Problem(
+                file, 0, col,
+                f"not a pclbayes column of {table}: kept as text (usable for grouping, "
+                f"--by {col}); prefix it with '{EXTRA_PREFIX}' to mark it as your own and "
+                "silence this warning"))
+    return suggested
+
+
+def closest_name(name: str, known: tuple[str, ...] | list[str]) -> tuple[str | None, bool]:
+    """The known name ``name`` most likely stands for, and whether only the case differs."""
+    folded = {k.casefold(): k for k in known}
+    if name.casefold() in folded:
+        return folded[name.casefold()], True
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
+    return (folded[close[0]], False) if close else (None, False)
+
+
 def check_required(
-    raw: pd.DataFrame, required: tuple[str, ...], file: str, problems: list[Problem]
+    raw: pd.DataFrame,
+    required: tuple[str, ...],
+    file: str,
+    problems: list[Problem],
+    suggested: set[str] = frozenset(),
 ) -> bool:
-    """Record a problem for each missing required column; return True if all are present."""
+    """Record a problem for each missing required column; return True if all are present.
+
+    Columns in ``suggested`` (a header name was reported as a likely misspelling of them)
+    are not reported again.
+    """
     missing = [c for c in required if c not in raw.columns]
-    for col in missing:
+    for col in (c for c in missing if c not in suggested):
         problems.append(
             Problem(file, None, col,
                     f"required column is missing (found: {', '.join(raw.columns)})")
@@ -149,23 +233,57 @@ def _already_reported(problems: list[Problem], file: str, row: int, col: str) ->
 
 
 def check_unique(
-    df: pd.DataFrame, keys: tuple[str, ...], file: str, problems: list[Problem]
+    df: pd.DataFrame,
+    keys: tuple[str, ...],
+    file: str,
+    problems: list[Problem],
+    *,
+    raw: pd.DataFrame | None = None,
+    column: str | None = None,
 ) -> None:
-    """Rows must be unique on ``keys`` (e.g. patient id within cohort)."""
-    if not all(k in df.columns for k in keys):
+    """Rows must be unique on ``keys`` (e.g. patient id within cohort).
+
+    Keys are compared after normalisation, so ``" a "`` repeats ``"a"``; when ``raw`` (the
+    table as written) is given, the message shows how a written value was read.
+    """
+    keys = tuple(k for k in keys if k in df.columns)
+    if not keys:
         return
-    dup = df.duplicated(subset=list(keys), keep="first")
-    for i in np.flatnonzero(dup.to_numpy()):
-        key = ", ".join(f"{k}={df[k].iloc[i]}" for k in keys)
-        first = int(np.flatnonzero((df[list(keys)] == df[list(keys)].iloc[i]).all(axis=1))[0]) + 1
-        problems.append(
-            Problem(file, i + 1, keys[-1], f"duplicate ({key}); first seen in row {first}")
-        )
+    frame = df[list(keys)].astype(object).where(df[list(keys)].notna(), None)
+    first_seen: dict[tuple, int] = {}
+    for i, key in enumerate(frame.itertuples(index=False, name=None)):
+        if key not in first_seen:
+            first_seen[key] = i
+            continue
+        first = first_seen[key]
+        shown = ", ".join(f"{k}='{v}'" for k, v in zip(keys, key, strict=True) if v is not None)
+        reason = (f"duplicate row: {shown} was already given in row {first + 1}"
+                  + _how_read(raw, keys, (first, i), df)
+                  + "; remove one of them or tell them apart")
+        problems.append(Problem(file, i + 1, column or keys[-1], reason))
+
+
+def _how_read(raw: pd.DataFrame | None, keys: tuple[str, ...], rows: tuple[int, ...],
+              df: pd.DataFrame) -> str:
+    if raw is None:
+        return ""
+    notes = []
+    for k in keys:
+        if k not in raw.columns:
+            continue
+        for i in rows:
+            written, read = str(raw[k].iloc[i]), df[k].iloc[i]
+            if not pd.isna(read) and written != str(read):
+                notes.append(f"'{written}' (row {i + 1}) is read as '{read}'")
+    if not notes:
+        return ""
+    return "; " + ", ".join(notes) + " (surrounding and repeated spaces are ignored)"
 
 
 def check_response_flags(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
     """ORR and CR-or-better flags must agree with the best response category."""
     if "best_response" not in df.columns:
+        check_cr_implies_orr(df, file, problems)
         return
     for flag, categories, label in (
         ("orr", ORR_CATEGORIES, "PR or better"),
@@ -185,6 +303,20 @@ def check_response_flags(df: pd.DataFrame, file: str, problems: list[Problem]) -
                         f"({label} gives {flag}={expected})",
                     )
                 )
+    check_cr_implies_orr(df, file, problems)
+
+
+def check_cr_implies_orr(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
+    """A complete response (or better) is a response: ``cr_or_better = 1`` needs ``orr = 1``."""
+    if not {"orr", "cr_or_better"} <= set(df.columns):
+        return
+    for i, (orr, cr) in enumerate(zip(df["orr"], df["cr_or_better"], strict=True)):
+        if not (pd.isna(orr) or pd.isna(cr)) and cr == 1 and orr == 0 \
+                and not _already_reported(problems, file, i + 1, "orr"):
+            problems.append(Problem(
+                file, i + 1, "orr",
+                "orr=0 contradicts cr_or_better=1 (a complete response or better is a "
+                "response); code orr=1, or cr_or_better=0"))
 
 
 def check_time_event(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
@@ -237,7 +369,7 @@ def check_time_event(df: pd.DataFrame, file: str, problems: list[Problem]) -> No
 
 
 def check_counts(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
-    """Responders must lie in 0..n."""
+    """Responders must lie in 0..n; CR responders cannot exceed ORR responders."""
     if not {"n", "responders"} <= set(df.columns):
         return
     for i, (n, r) in enumerate(zip(df["n"], df["responders"], strict=True)):
@@ -245,3 +377,29 @@ def check_counts(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
             continue
         if r > n:
             problems.append(Problem(file, i + 1, "responders", f"responders={r} exceeds n={n}"))
+    _check_cr_within_orr(df, file, problems)
+
+
+def _check_cr_within_orr(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
+    """Rows ``endpoint = cr`` and ``orr`` of the same cohort and group: CR <= ORR responders."""
+    if "endpoint" not in df.columns:
+        return
+    group_cols = [c for c in df.columns if c not in (*AGGREGATE_VALUE_COLUMNS, "endpoint")]
+    orr_rows: dict[tuple, int] = {}
+    for i, row in enumerate(df.itertuples(index=False)):
+        if row.endpoint == "orr":
+            orr_rows.setdefault(_group_key(df, i, group_cols), i)
+    for i, row in enumerate(df.itertuples(index=False)):
+        j = orr_rows.get(_group_key(df, i, group_cols)) if row.endpoint == "cr" else None
+        if j is None or pd.isna(row.responders) or pd.isna(df["responders"].iloc[j]):
+            continue
+        orr = int(df["responders"].iloc[j])
+        if row.responders > orr:
+            problems.append(Problem(
+                file, i + 1, "responders",
+                f"CR responders ({row.responders}) exceed the ORR responders ({orr}) of the "
+                f"same cohort in row {j + 1}; a complete response is a response"))
+
+
+def _group_key(df: pd.DataFrame, i: int, columns: list[str]) -> tuple:
+    return tuple(None if pd.isna(v) else v for v in df[columns].iloc[i])

@@ -110,16 +110,30 @@ def response_counts(
         raise DataValidationError([Problem(str(eb.source), None, None,
                                            f"no rows for endpoint '{endpoint}'")])
     out = pd.concat(parts, ignore_index=True)
-    dup = out.duplicated(["cohort", "group"], keep=False)
-    if dup.any():
-        clash = out.loc[dup, ["cohort", "group"]].drop_duplicates().to_records(index=False)
-        raise DataValidationError([
-            Problem(str(eb.source), None, "cohort",
-                    f"cohort '{c}', group '{g}' has both patient rows and aggregate rows; "
-                    "keep one of them") for c, g in clash
-        ])
+    clashes = _clashes(out, eb, by)
+    if clashes:
+        raise DataValidationError(clashes)
     out.attrs.update(by=by, endpoint=endpoint)
     return out
+
+
+def _clashes(out: pd.DataFrame, eb: EvidenceBase, by: str) -> list[Problem]:
+    """One problem per cohort x group counted more than once, saying where the rows come from."""
+    problems = []
+    dup = out.duplicated(["cohort", "group"], keep=False)
+    for (cohort, group), rows in out[dup].groupby(["cohort", "group"], sort=False):
+        if set(rows["source"]) == {"aggregate"}:
+            problems.append(Problem(
+                _agg_file(eb), None, "cohort",
+                f"cohort '{cohort}' has {len(rows)} aggregate rows in group '{group}' "
+                f"(grouping by '{by}'); count them apart by the column that tells them apart "
+                "(--by COLUMN, or by=COLUMN), or merge them into one row"))
+        else:
+            problems.append(Problem(
+                str(eb.source), None, "cohort",
+                f"cohort '{cohort}', group '{group}' has both patient rows and aggregate rows; "
+                "keep one of them"))
+    return problems
 
 
 def _patient_counts(eb, endpoint: str, by: str, problems: list[Problem]) -> pd.DataFrame:

@@ -155,8 +155,8 @@ def _sample_stats(idata: xr.DataTree) -> xr.Dataset | None:
 
 
 def _divergences(stats: xr.Dataset | None) -> int:
-    # ArviZ has no function for this sum (its ``diagnose`` prints it); nutpie and PyMC 6
-    # both write a boolean ``diverging`` per draw
+    # a plain sum: ArviZ counts divergences only inside ``diagnose`` (see check_convergence);
+    # nutpie and PyMC 6 both write a boolean ``diverging`` per draw
     if stats is None or "diverging" not in stats:
         return 0
     return int(np.asarray(stats["diverging"]).sum())
@@ -183,8 +183,8 @@ def _treedepth(stats: xr.Dataset | None) -> tuple[float, int | None]:
     """Share of draws at the maximum tree depth, and that depth.
 
     Own code, not ArviZ's: ``arviz_stats.diagnose`` reads only PyMC's
-    ``reached_max_treedepth`` (nutpie, the default sampler, writes ``maxdepth_reached``)
-    and prints its result instead of returning the share.
+    ``reached_max_treedepth``, so it would never see the saturation of nutpie (the default
+    sampler), which writes ``maxdepth_reached``.
     """
     if stats is None:
         return math.nan, None
@@ -277,6 +277,9 @@ def check_convergence(
     ConvergenceReport
         The worst value of each diagnostic, and a message per failed check.
     """
+    # ArviZ's statistics (rhat, ess, bfmi), not ``arviz_stats.diagnose``: diagnose returns
+    # only the names of failing parameters, not the worst values this report keeps, misses
+    # nutpie's tree-depth statistic, and judges ESS by 100 per chain, not ESS_MIN
     post = idata["posterior"]
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     max_rhat, rhat_var = (_extreme(azs.rhat(idata, var_names=var_names), max)

@@ -305,7 +305,31 @@ def parse_spec(raw: dict[str, Any], path: Path | None = None) -> Spec:
     priors = _priors(where, "[priors]", raw.get("priors"))
     report = _report(where, raw.get("report"))
     variants = _variants(where, raw.get("sensitivity"), family, model)
-    return Spec(family, name, title, model, priors, sampler, seed, report, path, variants)
+    spec = Spec(family, name, title, model, priors, sampler, seed, report, path, variants)
+    if variants:
+        _check_variants(where, spec)
+    return spec
+
+
+def _check_variants(where: _Where, spec: Spec) -> None:
+    """Build the model of each variant (without data), to fail at parse time.
+
+    An invalid option value or a prior of the wrong support then fails now rather than
+    after the other fits of a report. Only done when the specification's own model
+    builds: its own errors are reported when it is fitted, not as a variant's.
+    """
+    from pclbayes.model import model_from_spec
+
+    try:
+        model_from_spec(spec)
+    except SpecError:
+        return
+    for variant in spec.sensitivity:
+        try:
+            model_from_spec(apply_variant(spec, variant))
+        except SpecError as exc:
+            raise where(f"[sensitivity.{variant.name}]",
+                        str(exc).removeprefix(where.prefix)) from None
 
 
 def _read_text(path: Path) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pclbayes.jsonio import dumps
 
-__all__ = ["add_common_fit_arguments", "dumps", "emit_fit", "parse_prior_overrides"]
+__all__ = ["add_common_fit_arguments", "check_out", "dumps", "emit_fit", "parse_prior_overrides"]
 
 
 def add_common_fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,22 +39,33 @@ def parse_prior_overrides(items: list[str], example: str) -> dict[str, str]:
 def emit_fit(fitted: Any, args: argparse.Namespace, *, name: str) -> int:
     """Print a fitted model (table or ``--json``) and save its files to ``--out``.
 
-    ``fitted`` provides ``to_dict()``, ``summary()`` (DataFrame), ``save(path)``,
-    ``diagnostics_`` and ``__str__``.
+    ``fitted`` follows the model contract (:class:`pclbayes.model.Model`). Files are
+    written atomically: ``<name>.nc`` (readable with ``pclbayes.load_fit``),
+    ``<name>_summary.csv`` and ``<name>_summary.json``.
     """
+    from pclbayes._files import atomic_write_text
+
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         fitted.save(out / f"{name}.nc")
-        fitted.summary().to_csv(out / f"{name}_summary.csv", index=False)
-        (out / f"{name}_summary.json").write_text(dumps(fitted.to_dict()) + "\n")
+        atomic_write_text(out / f"{name}_summary.csv", fitted.summary().to_csv(index=False))
+        atomic_write_text(out / f"{name}_summary.json", dumps(fitted.to_dict()) + "\n")
     if args.json:
         print(dumps(fitted.to_dict()))
     else:
         print(fitted)
         if args.out:
             print(f"\nwrote {name}.nc, {name}_summary.csv, {name}_summary.json to {args.out}")
-    diag = getattr(fitted, "diagnostics_", None)
-    if diag is not None and not diag.ok:
+    diag = fitted.diagnostics_
+    if not diag.ok:
         print(f"WARNING: {name}: {diag}", file=sys.stderr)
     return 0
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """Check ``--out`` before any fitting (see :func:`pclbayes._files.check_output_dir`)."""
+    if getattr(args, "out", None):
+        from pclbayes._files import check_output_dir
+
+        check_output_dir(args.out)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from pclbayes.cli._output import add_common_fit_arguments, emit_fit, parse_prior_overrides
+from pclbayes.cli._output import (
+    add_common_fit_arguments,
+    check_out,
+    emit_fit,
+    parse_prior_overrides,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                           method=args.method, heterogeneity=args.heterogeneity,
                           priors=priors, sampler=sampler, reference=args.reference)
     model.validate()  # check the options before reading any data
+    check_out(args)
     eb = load(args.data)
     fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)
     return emit_fit(fitted, args, name=f"response_{args.endpoint}_by_{args.by}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pclbayes.cli._output import add_common_fit_arguments, emit_fit
+from pclbayes.cli._output import add_common_fit_arguments, check_out, emit_fit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,9 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit the model a specification describes and print or save the result."""
     from pclbayes.data import load
+    from pclbayes.model import model_from_spec
     from pclbayes.specs import fit_spec, load_spec
 
     spec = load_spec(args.spec)
+    model_from_spec(spec)  # every option and prior checked before reading any data
+    check_out(args)
     eb = load(args.data)
     fitted = fit_spec(spec, eb, seed=args.seed)
     return emit_fit(fitted, args, name=spec.name)

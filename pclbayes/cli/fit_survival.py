@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from pclbayes.cli._output import add_common_fit_arguments, emit_fit, parse_prior_overrides
+from pclbayes.cli._output import (
+    add_common_fit_arguments,
+    check_out,
+    emit_fit,
+    parse_prior_overrides,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--endpoint", choices=("pfs", "os"), default="pfs",
                    help="progression-free (pfs, default) or overall survival (os)")
-    p.add_argument("--by", default="target", metavar="COLUMN",
-                   help="report groups by 'target' (default), 'strategy', 'none' or any "
-                   "column; the model still adjusts for target, strategy and PCL type")
+    p.add_argument("--by", default="none", metavar="COLUMN",
+                   help="report groups by 'target', 'strategy' or any column (default none: "
+                   "one group); the model still adjusts for target, strategy and PCL type "
+                   "where the data have them")
     p.add_argument("--shape", choices=("shared", "by_group"), default="shared",
                    help="one Weibull shape (default) or one per reported group")
     p.add_argument("--frailty", choices=("auto", "stable", "none"), default="auto",
@@ -45,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     model = SurvivalModel(endpoint=args.endpoint, by=args.by, shape=args.shape,
                           frailty=args.frailty, episodes=args.episodes,
                           priors=priors or None, name=name)
+    model.resolved_spec()  # check the options before reading any data
+    check_out(args)
     eb = load(args.data)
     fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)
     return emit_fit(fitted, args, name=name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,32 @@ def levels_of(series: pd.Series) -> pd.Series:
     return pd.Series(out, index=series.index, dtype=object)
 
 
+class Coding(NamedTuple):
+    """Treatment coding of the covariate terms: one column of ``X`` per contrast."""
+
+    X: np.ndarray
+    term_labels: tuple[str, ...]
+    contrast_labels: tuple[str, ...]
+
+
+class Units(NamedTuple):
+    """Cohort and patient of every episode, as labels and integer codes (first seen first)."""
+
+    cohorts: tuple[str, ...]
+    cohort_index: np.ndarray
+    patient_labels: tuple[str, ...]
+    patient_index: np.ndarray
+    episode_labels: tuple[str, ...]
+
+
+class Clusters(NamedTuple):
+    """Episodes of the patients that share a frailty, one row per such patient."""
+
+    index: np.ndarray
+    mask: np.ndarray
+    single: np.ndarray
+
+
 def build_design(
     table: pd.DataFrame,
     *,
@@ -124,6 +151,12 @@ def build_design(
 ) -> Design:
     """Code covariates, groups, cohorts and patients of a checked episode table.
 
+    Each step is a function of its own: :func:`covariate_columns`, :func:`code_term`,
+    :func:`design_matrix`, :func:`profile_mask`, :func:`reported_groups`,
+    :func:`profile_matrix`, :func:`index_units` and :func:`frailty_clusters`. Every
+    decision the data forced (a column missing, a level ``unknown``, no frailty, ...) is
+    recorded in ``Design.notes``.
+
     Raises
     ------
     SpecError
@@ -133,88 +166,201 @@ def build_design(
     """
     notes: list[str] = []
     eps = table.reset_index(drop=True).copy()
-    columns = list(eps.columns)
+    check_by(by, list(eps.columns))
+    wanted = covariate_columns(list(eps.columns), by, covariates, notes)
+    reference = check_reference(reference, wanted)
+    terms = []
+    for col in wanted:
+        eps[col] = levels_of(eps[col])
+        terms.append(code_term(eps[col], reference, notes))
+    by_term = next((t for t in terms if t.column == by), None)
+    terms_in_x = [t for t in terms if len(t.levels) >= 2]
+    coding = design_matrix(eps, terms_in_x)
+
+    fixed = _profile_levels(terms_in_x, by, at)
+    mask = profile_mask(eps, fixed)
+    if not mask.any():
+        notes.append("no episode matches the profile " + _fmt(fixed) + "; covariate "
+                     "proportions are taken over all episodes")
+    groups, group_index = reported_groups(eps, by, by_term)
+    profile = profile_matrix(eps, terms_in_x, groups, by=by, fixed=fixed,
+                             base=mask if mask.any() else np.ones(len(eps), dtype=bool))
+
+    units = index_units(eps)
+    counts = np.bincount(units.patient_index, minlength=len(units.patient_labels))
+    use_frailty = _use_frailty(frailty, counts, notes)
+    multi = np.flatnonzero(counts > 1) if use_frailty else np.zeros(0, dtype=int)
+    if multi.size:
+        _check_events(eps, units.patient_index, multi, units.patient_labels)
+    clusters = frailty_clusters(units.patient_index, multi)
+
+    use_cohort = _use_cohort_effect(cohort_effect, len(units.cohorts), notes)
+    centred = use_cohort and _centre(cohort_parametrisation, eps, units.cohort_index,
+                                     len(units.cohorts), notes)
+    return Design(
+        episodes=eps, episode_labels=units.episode_labels,
+        log_t=np.log(eps["time"].to_numpy(dtype=float)),
+        event=eps["event"].to_numpy(dtype=float),
+        terms=tuple(terms_in_x), term_labels=coding.term_labels,
+        contrast_labels=coding.contrast_labels, X=coding.X, by=by, groups=groups,
+        group_index=group_index, profile=profile, at=fixed, profile_mask=mask,
+        cohorts=units.cohorts, cohort_index=units.cohort_index,
+        patient_labels=units.patient_labels, patient_index=units.patient_index,
+        cluster_index=clusters.index, cluster_mask=clusters.mask, single=clusters.single,
+        frailty=bool(multi.size), cohort_effect=use_cohort,
+        shape_by_group=_shape_by_group(shape, by, groups), cohort_centred=centred,
+        notes=tuple(notes),
+    )
+
+
+def check_by(by: str, columns: Sequence[str]) -> None:
+    """Refuse a reporting column ``by`` that is ``cohort`` or not a column (``none`` is fine).
+
+    Raises
+    ------
+    SpecError
+        With the columns one could report by.
+    """
     if by == "cohort":
         raise SpecError("by = 'cohort' is not supported: cohorts enter as a random effect (see "
                         "'cohort_time_ratio' in the summary and the Kaplan-Meier table)")
     if by != "none" and by not in columns:
         raise SpecError(f"cannot report by '{by}': no such column; use 'none' or one of: "
                         f"{', '.join(c for c in columns if c not in ('time', 'event'))}")
-    explicit = covariates is not None
+
+
+def covariate_columns(columns: Sequence[str], by: str, covariates: Sequence[str] | None,
+                      notes: list[str]) -> list[str]:
+    """The columns the model adjusts for, in order, the ``by`` column last if not among them.
+
+    Without ``covariates`` the defaults (:data:`DEFAULT_COVARIATES`) that the data has are
+    used, with a note for each one it lacks; a covariate asked for by name must exist.
+
+    Raises
+    ------
+    SpecError
+        An explicit covariate that is not a column.
+    """
     wanted = list(DEFAULT_COVARIATES if covariates is None else covariates)
     for c in wanted:
         if c not in columns:
-            if explicit:
+            if covariates is not None:
                 raise SpecError(f"covariate '{c}' is not a column of the data "
                                 f"(columns: {', '.join(columns)})")
             notes.append(f"no '{c}' column: the model does not adjust for it")
     wanted = [c for c in wanted if c in columns]
     if by != "none" and by not in wanted:
         wanted.append(by)
+    return wanted
+
+
+def check_reference(reference: Mapping[str, str] | None, wanted: Sequence[str]) -> dict[str, str]:
+    """The reference levels asked for, as a dict; each must name a covariate.
+
+    Raises
+    ------
+    SpecError
+        A reference level for a column that is not a covariate.
+    """
     reference = dict(reference or {})
     for col in reference:
         if col not in wanted:
             raise SpecError(f"reference given for '{col}', which is not a covariate "
                             f"(covariates: {', '.join(wanted) or 'none'})")
+    return reference
 
-    terms: list[Term] = []
-    for col in wanted:
-        values = levels_of(eps[col])
-        eps[col] = values
-        found = sorted(set(values) - {UNKNOWN})
-        if len(found) > MAX_LEVELS:
-            raise SpecError(f"column '{col}' has {len(found)} levels (more than {MAX_LEVELS}); "
-                            "group or adjust by a categorical column")
-        ref = reference.get(col, DEFAULT_REFERENCE.get(col))
-        if col in reference and ref not in found:
-            raise SpecError(f"reference level '{ref}' of '{col}' is not in the data "
-                            f"(levels: {', '.join(found) or 'none'})")
-        if ref not in found:
-            ref = found[0] if found else UNKNOWN
-        levels = (ref, *[v for v in found if v != ref],
-                  *([UNKNOWN] if UNKNOWN in set(values) and ref != UNKNOWN else []))
-        if UNKNOWN in set(values):
-            n_unknown = int((values == UNKNOWN).sum())
-            notes.append(f"'{col}' is missing for {n_unknown} episode(s): kept as level "
-                         f"'{UNKNOWN}' with its own coefficient")
-        if len(levels) < 2:
-            notes.append(f"'{col}' has the single level '{levels[0]}': no coefficient")
-        terms.append(Term(col, ref, levels))
 
-    by_term = next((t for t in terms if t.column == by), None)
-    terms_in_x = [t for t in terms if len(t.levels) >= 2]
+def code_term(values: pd.Series, reference: Mapping[str, str], notes: list[str]) -> Term:
+    """The levels of one covariate (``values``: its level names, see :func:`levels_of`).
+
+    The reference is, in this order, the level given in ``reference``, the default of
+    :data:`DEFAULT_REFERENCE`, else the first level in sorted order (``unknown`` if no level
+    is known). The other known levels follow sorted, and ``unknown``, if present, comes
+    last: it has its own coefficient but is never the reference unless nothing is known.
+
+    Raises
+    ------
+    SpecError
+        More than :data:`MAX_LEVELS` levels, or a requested reference not in the data.
+    """
+    col = str(values.name)
+    present = set(values)
+    found = sorted(present - {UNKNOWN})
+    if len(found) > MAX_LEVELS:
+        raise SpecError(f"column '{col}' has {len(found)} levels (more than {MAX_LEVELS}); "
+                        "group or adjust by a categorical column")
+    ref = reference.get(col, DEFAULT_REFERENCE.get(col))
+    if col in reference and ref not in found:
+        raise SpecError(f"reference level '{ref}' of '{col}' is not in the data "
+                        f"(levels: {', '.join(found) or 'none'})")
+    if ref not in found:
+        ref = found[0] if found else UNKNOWN
+    levels = (ref, *[v for v in found if v != ref],
+              *([UNKNOWN] if UNKNOWN in present and ref != UNKNOWN else []))
+    if UNKNOWN in present:
+        n_unknown = int((values == UNKNOWN).sum())
+        notes.append(f"'{col}' is missing for {n_unknown} episode(s): kept as level "
+                     f"'{UNKNOWN}' with its own coefficient")
+    if len(levels) < 2:
+        notes.append(f"'{col}' has the single level '{levels[0]}': no coefficient")
+    return Term(col, ref, levels)
+
+
+def design_matrix(eps: pd.DataFrame, terms: Sequence[Term]) -> Coding:
+    r"""Treatment (dummy) coding of ``terms``: :math:`X_{ij} = 1` if episode ``i`` has level ``j``.
+
+    One column per non-reference level, labelled ``column[level]``; the contrast labels read
+    ``level vs reference`` (prefixed by ``column:`` when two terms would share a label).
+    """
     x_cols, term_labels, contrast_labels = [], [], []
-    for t in terms_in_x:
+    for t in terms:
         for lev in t.contrasts:
             x_cols.append((eps[t.column] == lev).to_numpy(dtype=float))
             term_labels.append(f"{t.column}[{lev}]")
             contrast_labels.append(f"{lev} vs {t.reference}")
     if len(set(contrast_labels)) < len(contrast_labels):
-        contrast_labels = [f"{t.column}: {lev} vs {t.reference}" for t in terms_in_x
+        contrast_labels = [f"{t.column}: {lev} vs {t.reference}" for t in terms
                            for lev in t.contrasts]
     X = np.column_stack(x_cols) if x_cols else np.zeros((len(eps), 0))
+    return Coding(X, tuple(term_labels), tuple(contrast_labels))
 
-    fixed = _profile_levels(terms_in_x, by, at)
+
+def profile_mask(eps: pd.DataFrame, fixed: Mapping[str, str]) -> np.ndarray:
+    """Episodes whose covariates take every level fixed by the profile (all, if none fixed)."""
     mask = np.ones(len(eps), dtype=bool)
     for col, lev in fixed.items():
         mask &= (eps[col] == lev).to_numpy()
-    if not mask.any():
-        notes.append("no episode matches the profile " + _fmt(fixed) + "; covariate "
-                     "proportions are taken over all episodes")
-        base = np.ones(len(eps), dtype=bool)
-    else:
-        base = mask
+    return mask
+
+
+def reported_groups(eps: pd.DataFrame, by: str,
+                    by_term: Term | None) -> tuple[tuple[str, ...], np.ndarray]:
+    """The reported groups (the levels of ``by``, reference first) and each episode's group.
+
+    With ``by = "none"`` there is one group, ``all``.
+    """
     if by == "none":
-        groups: tuple[str, ...] = ("all",)
-        group_index = np.zeros(len(eps), dtype=int)
-    else:
-        groups = by_term.levels if by_term is not None else tuple(sorted(set(eps[by])))
-        lookup = {g: i for i, g in enumerate(groups)}
-        group_index = eps[by].map(lookup).to_numpy(dtype=int)
-    profile = np.zeros((len(groups), X.shape[1]))
+        return ("all",), np.zeros(len(eps), dtype=int)
+    groups = by_term.levels if by_term is not None else tuple(sorted(set(eps[by])))
+    lookup = {g: i for i, g in enumerate(groups)}
+    return groups, eps[by].map(lookup).to_numpy(dtype=int)
+
+
+def profile_matrix(eps: pd.DataFrame, terms: Sequence[Term], groups: Sequence[str], *,
+                   by: str, fixed: Mapping[str, str], base: np.ndarray) -> np.ndarray:
+    r"""Covariate rows :math:`x_g` of the reported groups, one column per column of ``X``.
+
+    For group ``g`` the ``by`` column is set to ``g`` and the columns in ``fixed`` to their
+    level; any other term's column for level ``l`` is the share of ``l`` among the
+    ``base`` episodes whose level is known, :math:`\#\{i \in B: x_i = l\} / \#\{i \in B:
+    x_i \ne \mathrm{unknown}\}` (0 when none is known), so that the group's log-time
+    location :math:`x_g^\top\beta` averages over the observed mix (proportional weights).
+    """
+    n_cols = sum(len(t.contrasts) for t in terms)
+    profile = np.zeros((len(groups), n_cols))
     for g, level in enumerate(groups):
         j = 0
-        for t in terms_in_x:
+        for t in terms:
             for lev in t.contrasts:
                 if t.column == by:
                     profile[g, j] = float(level == lev)
@@ -225,52 +371,42 @@ def build_design(
                     share = (eps.loc[known, t.column] == lev).mean() if known.any() else 0.0
                     profile[g, j] = float(share)
                 j += 1
+    return profile
 
+
+def index_units(eps: pd.DataFrame) -> Units:
+    """Integer codes of cohorts and patients (``cohort/patient_id``), in order of appearance.
+
+    Episode labels are ``cohort/patient_id/episode``.
+    """
     codes, uniques = pd.factorize(eps["cohort"])
     cohorts, cohort_index = tuple(uniques), codes.astype(int)
     keys = eps["cohort"] + "/" + eps["patient_id"]
     codes, uniques = pd.factorize(keys)
-    patient_labels, patient_index = tuple(uniques), codes.astype(int)
     episode_labels = tuple(keys + "/" + eps["episode"].astype(str))
+    return Units(cohorts, cohort_index, tuple(uniques), codes.astype(int), episode_labels)
 
-    counts = np.bincount(patient_index, minlength=len(patient_labels))
-    use_frailty = _use_frailty(frailty, counts, notes)
-    multi = np.flatnonzero(counts > 1) if use_frailty else np.zeros(0, dtype=int)
-    if multi.size:
-        _check_events(eps, patient_index, multi, patient_labels)
-        slots = int(counts[multi].max())
-        row_of = np.full(len(patient_labels), -1)
-        row_of[multi] = np.arange(multi.size)
-        order = np.argsort(patient_index, kind="stable")  # episodes grouped by patient
-        in_multi = order[row_of[patient_index[order]] >= 0]
-        rows = row_of[patient_index[in_multi]]
-        slot = np.arange(in_multi.size) - np.searchsorted(rows, rows)  # rank within patient
-        cluster_index = np.zeros((multi.size, slots), dtype=int)
-        cluster_index[:] = in_multi[np.searchsorted(rows, np.arange(multi.size))][:, None]
-        cluster_mask = np.zeros((multi.size, slots))
-        cluster_index[rows, slot] = in_multi
-        cluster_mask[rows, slot] = 1.0
-    else:
-        cluster_index = np.zeros((0, 1), dtype=int)
-        cluster_mask = np.zeros((0, 1))
+
+def frailty_clusters(patient_index: np.ndarray, multi: np.ndarray) -> Clusters:
+    """Episodes of each patient in ``multi`` (the patients that share a frailty), padded.
+
+    Row ``r`` of ``index`` lists the episodes of patient ``multi[r]`` in table order; rows
+    are padded to the largest patient with that patient's first episode, and ``mask`` is 1
+    for real entries and 0 for padding. ``single`` marks the episodes of all other patients.
+    Without clustered patients ``index`` and ``mask`` have shape ``(0, 1)``.
+    """
     single = ~np.isin(patient_index, multi)
-
-    use_cohort = _use_cohort_effect(cohort_effect, len(cohorts), notes)
-    centred = use_cohort and _centre(cohort_parametrisation, eps, cohort_index, len(cohorts),
-                                     notes)
-    return Design(
-        episodes=eps, episode_labels=episode_labels,
-        log_t=np.log(eps["time"].to_numpy(dtype=float)),
-        event=eps["event"].to_numpy(dtype=float),
-        terms=tuple(terms_in_x), term_labels=tuple(term_labels),
-        contrast_labels=tuple(contrast_labels), X=X, by=by, groups=groups,
-        group_index=group_index, profile=profile, at=fixed, profile_mask=mask,
-        cohorts=cohorts, cohort_index=cohort_index, patient_labels=patient_labels,
-        patient_index=patient_index, cluster_index=cluster_index, cluster_mask=cluster_mask,
-        single=single, frailty=bool(multi.size),
-        cohort_effect=use_cohort, shape_by_group=_shape_by_group(shape, by, groups),
-        cohort_centred=centred, notes=tuple(notes),
-    )
+    if not len(multi):
+        return Clusters(np.zeros((0, 1), dtype=int), np.zeros((0, 1)), single)
+    members = [np.flatnonzero(patient_index == p) for p in multi]
+    slots = max(len(m) for m in members)
+    index = np.zeros((len(members), slots), dtype=int)
+    mask = np.zeros((len(members), slots))
+    for r, m in enumerate(members):
+        index[r] = m[0]
+        index[r, : len(m)] = m
+        mask[r, : len(m)] = 1.0
+    return Clusters(index, mask, single)
 
 
 def _profile_levels(terms: list[Term], by: str, at: Mapping[str, str] | None) -> dict[str, str]:

@@ -8,7 +8,15 @@ from pclbayes.data import load
 from pclbayes.errors import DataValidationError, SpecError
 from pclbayes.survival import SurvivalModel, from_spec
 from pclbayes.survival.data import prepare_data
-from pclbayes.survival.design import build_design
+from pclbayes.survival.design import (
+    Term,
+    build_design,
+    code_term,
+    covariate_columns,
+    design_matrix,
+    frailty_clusters,
+    profile_matrix,
+)
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +194,105 @@ def test_cohort_parametrisation_choice(pfs):
     assert build_design(pfs.table, cohort_parametrisation="centred").cohort_centred
     with pytest.raises(SpecError, match="cohort_parametrisation"):
         build_design(pfs.table, cohort_parametrisation="partial")
+
+
+# --- the steps of build_design, against hand-worked small tables ------------------------------
+
+def _levels(values, name):
+    return pd.Series(values, name=name, dtype=object)
+
+
+def test_code_term_reference_first_then_sorted_then_unknown_last():
+    notes = []
+    t = code_term(_levels(["b", "unknown", "a", "c", "b"], "arm"), {}, notes)
+    assert t == Term("arm", "a", ("a", "b", "c", "unknown"))  # no default: first sorted level
+    assert notes == ["'arm' is missing for 1 episode(s): kept as level 'unknown' with its own "
+                     "coefficient"]
+    chosen = code_term(_levels(["b", "unknown", "a", "c"], "arm"), {"arm": "c"}, [])
+    assert chosen.levels == ("c", "a", "b", "unknown") and chosen.contrasts == ("a", "b", "unknown")
+    # the package default (BCMA for target) wins over alphabetical order when present ...
+    assert code_term(_levels(["GPRC5D", "BCMA"], "target"), {}, []).reference == "BCMA"
+    # ... and falls back to the first sorted level when absent
+    assert code_term(_levels(["GPRC5D", "CD19"], "target"), {}, []).reference == "CD19"
+
+
+def test_code_term_without_a_known_level_has_no_coefficient():
+    notes = []
+    t = code_term(_levels(["unknown", "unknown"], "sex"), {}, notes)
+    assert t == Term("sex", "unknown", ("unknown",)) and t.contrasts == ()
+    assert notes[-1] == "'sex' has the single level 'unknown': no coefficient"
+    with pytest.raises(SpecError, match=r"reference level 'F' of 'sex'.*levels: none"):
+        code_term(_levels(["unknown"], "sex"), {"sex": "F"}, [])
+    with pytest.raises(SpecError, match="13 levels"):
+        code_term(_levels([f"l{i:02d}" for i in range(13)], "site"), {}, [])
+
+
+def test_covariate_columns_defaults_notes_and_by_last():
+    notes = []
+    got = covariate_columns(["time", "event", "strategy", "sex"], "sex", None, notes)
+    assert got == ["strategy", "sex"]
+    assert notes == ["no 'target' column: the model does not adjust for it",
+                     "no 'pcl_type' column: the model does not adjust for it"]
+    assert covariate_columns(["sex", "age_group"], "none", ["age_group"], []) == ["age_group"]
+    with pytest.raises(SpecError, match="covariate 'target' is not a column"):
+        covariate_columns(["sex"], "none", ["target"], [])
+
+
+def test_design_matrix_treatment_coding():
+    eps = pd.DataFrame({"arm": ["a", "b", "c", "unknown"], "sex": ["F", "M", "M", "F"]})
+    terms = [Term("arm", "a", ("a", "b", "c", "unknown")), Term("sex", "F", ("F", "M"))]
+    coding = design_matrix(eps, terms)
+    expected = np.array([
+        # arm[b] arm[c] arm[unknown] sex[M]
+        [0, 0, 0, 0],
+        [1, 0, 0, 1],
+        [0, 1, 0, 1],
+        [0, 0, 1, 0],
+    ], dtype=float)
+    np.testing.assert_array_equal(coding.X, expected)
+    assert coding.term_labels == ("arm[b]", "arm[c]", "arm[unknown]", "sex[M]")
+    assert coding.contrast_labels == ("b vs a", "c vs a", "unknown vs a", "M vs F")
+    assert design_matrix(eps, []).X.shape == (4, 0)
+
+
+def test_design_matrix_names_the_column_when_contrast_labels_clash():
+    eps = pd.DataFrame({"bridging": ["no", "yes"], "prior_sct": ["yes", "no"]})
+    terms = [Term("bridging", "no", ("no", "yes")), Term("prior_sct", "no", ("no", "yes"))]
+    assert design_matrix(eps, terms).contrast_labels == ("bridging: yes vs no",
+                                                         "prior_sct: yes vs no")
+
+
+def test_profile_matrix_fixes_by_and_at_and_averages_the_rest():
+    # episodes: arm (the by column), strategy (fixed at 'first'), pcl (averaged)
+    eps = pd.DataFrame({
+        "arm":      ["a", "a", "b", "b", "b", "a"],
+        "strategy": ["first", "first", "first", "switch", "first", "first"],
+        "pcl":      ["primary", "secondary", "secondary", "secondary", "unknown", "primary"],
+    })
+    terms = [Term("arm", "a", ("a", "b")), Term("strategy", "first", ("first", "switch")),
+             Term("pcl", "primary", ("primary", "secondary", "unknown"))]
+    base = (eps["strategy"] == "first").to_numpy()
+    profile = profile_matrix(eps, terms, ("a", "b"), by="arm", fixed={"strategy": "first"},
+                             base=base)
+    # first-infusion episodes with known pcl: rows 0, 1, 2, 5 -> secondary in 2 of 4; the
+    # 'unknown' column is 0 because the shares are over known levels only
+    expected = np.array([
+        # arm[b] strategy[switch] pcl[secondary] pcl[unknown]
+        [0.0, 0.0, 0.5, 0.0],
+        [1.0, 0.0, 0.5, 0.0],
+    ])
+    np.testing.assert_allclose(profile, expected)
+    at_secondary = profile_matrix(eps, terms, ("a", "b"), by="arm",
+                                  fixed={"strategy": "first", "pcl": "secondary"}, base=base)
+    np.testing.assert_array_equal(at_secondary[:, 2:], [[1.0, 0.0], [1.0, 0.0]])
+
+
+def test_frailty_clusters_rows_per_patient_padded_with_the_first_episode():
+    # patients of six episodes: 0 has episodes 0 and 2, 1 has 1, 4 and 5, 2 has episode 3
+    patient_index = np.array([0, 1, 0, 2, 1, 1])
+    clusters = frailty_clusters(patient_index, np.array([0, 1]))
+    np.testing.assert_array_equal(clusters.index, [[0, 2, 0], [1, 4, 5]])
+    np.testing.assert_array_equal(clusters.mask, [[1, 1, 0], [1, 1, 1]])
+    np.testing.assert_array_equal(clusters.single, [False, False, False, True, False, False])
+    none = frailty_clusters(patient_index, np.zeros(0, dtype=int))
+    assert none.index.shape == (0, 1) and none.mask.shape == (0, 1) and none.single.all()

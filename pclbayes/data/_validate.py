@@ -247,11 +247,11 @@ def check_unique(
     table as written) is given, the message shows how a written value was read.
     """
     keys = tuple(k for k in keys if k in df.columns)
-    if not keys:
+    if not keys or df.empty:
         return
-    frame = df[list(keys)].astype(object).where(df[list(keys)].notna(), None)
+    values = [[None if pd.isna(x) else x for x in df[k]] for k in keys]
     first_seen: dict[tuple, int] = {}
-    for i, key in enumerate(frame.itertuples(index=False, name=None)):
+    for i, key in enumerate(zip(*values, strict=True)):
         if key not in first_seen:
             first_seen[key] = i
             continue

@@ -190,9 +190,7 @@ def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.D
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problems.append(v.Problem(label, None, None,
-                                  f"is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                  "save it as 'CSV UTF-8'"))
+        problems.append(_not_utf8(label, data, exc))
         return None
     if not text.strip():
         problems.append(v.Problem(label, None, None, "is empty (a header row is required)"))
@@ -206,6 +204,14 @@ def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.D
     if header is None:
         return None
     return _read_body(rows[1:], header, label, problems)
+
+
+def _not_utf8(label: str, data: bytes, exc: UnicodeDecodeError) -> v.Problem:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return v.Problem(label, None, None, "is UTF-16 text, not UTF-8; save it as 'CSV UTF-8'")
+    row = data[:exc.start].count(b"\n")  # 0 = the header line
+    return v.Problem(label, row, None, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                     "save it as 'CSV UTF-8'")
 
 
 def _read_header(fields: list[str], label: str, problems: list[v.Problem]) -> list[str] | None:
@@ -278,7 +284,12 @@ def _read_dir(source: Path, problems: list[v.Problem]):
 def _check_dir_entries(source: Path, problems: list[v.Problem]) -> None:
     """Every data-like file in the directory must be one that pclbayes reads."""
     known = TABLE_FILES + RECORD_FILES
-    for p in sorted(source.iterdir()):
+    try:
+        entries = sorted(source.iterdir())
+    except OSError as exc:
+        problems.append(v.Problem(str(source), None, None, f"cannot be read: {exc.strerror}"))
+        return
+    for p in entries:
         name, suffix = p.name, p.suffix.lower()
         if name in known or name.startswith(".") or suffix not in _DATA_SUFFIXES:
             continue

@@ -175,16 +175,43 @@ def _path_kind(path: Path, *, dir_ok: bool = True) -> str | None:
     return f"is {what}, not a regular file; give {give}"
 
 
+#: Larger files are refused: an evidence base of cohorts and patients is far smaller.
+MAX_FILE_BYTES = 64 * 2**20
+
+
+def _read_bytes(path: Path) -> tuple[bytes | None, str]:
+    """The bytes of a regular file, or ``None`` and why not.
+
+    Opened without blocking and checked again on the open descriptor, so a path swapped
+    for a named pipe after :func:`_path_kind` cannot block either.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return None, f"cannot be read: {exc.strerror}"
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None, "is not a regular file; give a regular CSV file"
+        if info.st_size > MAX_FILE_BYTES:
+            return None, (f"is {info.st_size / 2**20:.0f} MiB, more than the "
+                          f"{MAX_FILE_BYTES / 2**20:.0f} MiB an evidence base can be; is it "
+                          "the right file?")
+        try:
+            return f.read(), ""
+        except OSError as exc:
+            return None, f"cannot be read: {exc.strerror}"
+
+
 def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.DataFrame | None:
     """Read one CSV file as text cells; ``None`` (and problems) if it cannot be read."""
     kind = _path_kind(path, dir_ok=False)
     if kind is not None:
         problems.append(v.Problem(label, None, None, kind))
         return None
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        problems.append(v.Problem(label, None, None, f"cannot be read: {exc.strerror}"))
+    data, reason = _read_bytes(path)
+    if data is None:
+        problems.append(v.Problem(label, None, None, reason))
         return None
     hasher.update(path.name.encode() + b"\0" + data)
     try:

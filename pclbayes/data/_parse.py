@@ -75,6 +75,9 @@ def _not_a_number_hint(text: str) -> str:
         return ": write a finite number, or leave the cell empty if it is not known"
     if body.lower() in {"true", "false", "yes", "no"}:
         return ": write 1 or 0"
+    if body.lower() in {"n/a", "na", "nd", "null", "none", "-", ".", "?", "missing",
+                        "unknown"}:
+        return ": leave the cell empty (or write NA) if the value is not known"
     return ""
 
 

@@ -159,6 +159,16 @@ def test_named_pipe_in_a_directory_is_refused(tmp_path, capsys, caplog):
     assert any("patients.csv" in ln and "named pipe" in ln for ln in lines), lines
 
 
+def test_huge_file_is_refused_unread(tmp_path, capsys, caplog):
+    f = tmp_path / "counts.csv"
+    with f.open("wb") as fh:
+        fh.write(b"cohort,n,responders\n")
+        fh.truncate(65 * 2**20)  # sparse: nothing is written
+    code, lines = _validate(f, capsys, caplog)
+    assert code == 2
+    assert any("counts.csv" in ln and "65 MiB" in ln for ln in lines), lines
+
+
 @pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null")
 def test_device_is_refused(capsys, caplog):
     code, lines = _validate("/dev/null", capsys, caplog)

@@ -163,3 +163,5 @@ TIME_EVENT_PAIRS = (("pfs_months", "pfs_event"), ("os_months", "os_event"), ("ti
 
 #: Binary response endpoints and the patient column that holds each.
 ENDPOINT_COLUMNS = {"orr": "orr", "cr": "cr_or_better"}
+#: Endpoint names of aggregate rows that pclbayes knows; others are allowed as given.
+KNOWN_ENDPOINTS = ("orr", "cr", "vgpr_or_better")

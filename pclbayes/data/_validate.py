@@ -18,6 +18,7 @@ from pclbayes.data._schema import (
     AGGREGATE_VALUE_COLUMNS,
     CR_CATEGORIES,
     EXTRA_PREFIX,
+    KNOWN_ENDPOINTS,
     MISSING_TOKENS,
     ORR_CATEGORIES,
     TIME_EVENT_PAIRS,
@@ -378,6 +379,23 @@ def check_counts(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
         if r > n:
             problems.append(Problem(file, i + 1, "responders", f"responders={r} exceeds n={n}"))
     _check_cr_within_orr(df, file, problems)
+    _check_endpoint_names(df, file, problems)
+
+
+def _check_endpoint_names(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:
+    """An endpoint written like a known one (``ORR``, ``vgpr_or_beter``) would match no model."""
+    if "endpoint" not in df.columns:
+        return
+    for i, name in enumerate(df["endpoint"]):
+        if pd.isna(name) or name in KNOWN_ENDPOINTS:
+            continue
+        match, case_only = closest_name(name, KNOWN_ENDPOINTS)
+        if match is not None:
+            note = " (endpoint names are case-sensitive)" if case_only else ""
+            problems.append(Problem(
+                file, i + 1, "endpoint",
+                f"endpoint '{name}' is not '{match}'{note}; did you mean '{match}'? As written, "
+                f"the row would not be counted for '{match}'"))
 
 
 def _check_cr_within_orr(df: pd.DataFrame, file: str, problems: list[Problem]) -> None:

@@ -227,7 +227,7 @@ def _read_csv(path: Path, label: str, problems: list[v.Problem], hasher) -> pd.D
     except csv.Error as exc:
         problems.append(v.Problem(label, None, None, f"is not a readable CSV file ({exc})"))
         return None
-    header = _read_header(rows[0], label, problems)
+    header = _read_header(rows[0], text.split("\n", 1)[0], label, problems)
     if header is None:
         return None
     return _read_body(rows[1:], header, label, problems)
@@ -241,12 +241,18 @@ def _not_utf8(label: str, data: bytes, exc: UnicodeDecodeError) -> v.Problem:
                      "save it as 'CSV UTF-8'")
 
 
-def _read_header(fields: list[str], label: str, problems: list[v.Problem]) -> list[str] | None:
+def _read_header(fields: list[str], first_line: str, label: str,
+                 problems: list[v.Problem]) -> list[str] | None:
+    """The normalised column names, or ``None`` (and a problem) for an unusable header.
+
+    A header line with at least as many semicolons (or tabs) as commas is taken to come
+    from a file saved with another delimiter: read as CSV, its rows would be one column.
+    """
     for delim, name in ((";", "semicolon"), ("\t", "tab")):
-        if any(delim in f for f in fields):
+        if delim in first_line and first_line.count(delim) >= first_line.count(","):
             problems.append(v.Problem(
                 label, 0, None,
-                f"looks {name}-delimited: the header {','.join(fields)!r} is read as "
+                f"looks {name}-delimited: the header {first_line.strip()!r} is read as "
                 f"{len(fields)} column(s); save the file as comma-separated CSV (a "
                 "spreadsheet's 'CSV UTF-8 (comma delimited)'), with a decimal point in numbers"))
             return None

@@ -79,6 +79,12 @@ def test_declared_extra_column_is_silent(tmp_path, capsys, caplog):
     assert load(f).aggregates["x_arm"].tolist() == ["A", "B"]
 
 
+def test_semicolon_inside_a_comma_delimited_header(tmp_path):
+    f = tmp_path / "counts.csv"
+    f.write_text('cohort,n,responders,"x_note; more"\na,10,3,z\n')
+    assert load(f).aggregates["n"].tolist() == [10]
+
+
 def test_misspelt_column_in_a_directory(data_copy, capsys, caplog):
     f = data_copy / "patients.csv"
     f.write_text(f.read_text().replace(",pcl_type,", ",pcl_typ,", 1))

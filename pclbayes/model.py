@@ -12,7 +12,9 @@ Every model family (:class:`~pclbayes.response.ResponseModel`,
   (names ending in ``_``): ``idata_`` (an ArviZ DataTree), ``diagnostics_``, ``seed_``,
   ``data_hash_``.
 * results: :meth:`summary` (one tidy schema, :data:`SUMMARY_COLUMNS`), :meth:`to_dict`
-  (JSON-able), ``str(model)`` (the model card), :meth:`ppc_table`, :meth:`loo`.
+  (JSON-able), ``str(model)`` (the model card), :meth:`ppc_table` (one schema,
+  :data:`PPC_COLUMNS`), :meth:`loo`; fitted attributes shared by every family:
+  ``idata_``, ``priors_``, ``sampler_``, ``seed_``, ``data_hash_``, ``diagnostics_``.
 * :meth:`save` writes the DataTree to netCDF with the provenance record
   (:func:`pclbayes.provenance.stamp`): resolved spec, data hash, seed, versions, the
   prepared model inputs and a content checksum. :func:`load_fit` rebuilds the fitted
@@ -54,11 +56,17 @@ CI_PROB = 0.95
 SUMMARY_COLUMNS = ("quantity", "level", "source", "mean", "median", "sd", "lower", "upper",
                    "ci_prob", "prob_gt", "prob_gt_value", "mcse_mean", "ess_bulk", "r_hat")
 
+#: Columns every ``ppc_table()`` starts with: the cohort, its size, the checked
+#: statistic (e.g. ``responders``, ``events``), its observed value, the mean and 95%
+#: interval of its posterior-predictive replicates, and the two-sided predictive p-value.
+PPC_COLUMNS = ("cohort", "n", "statistic", "observed", "predicted_mean", "lower", "upper",
+               "p_value")
+
 #: Registered families: ``family -> "module:Class"`` (loaded lazily).
 FAMILIES = {"response": "pclbayes.response.model:ResponseModel",
             "survival": "pclbayes.survival.model:SurvivalModel"}
 
-#: DataTree group holding the prepared model inputs of a fit (JSON, as bytes).
+#: DataTree group holding the prepared model inputs of a fit (one JSON text variable).
 INPUTS_GROUP = "pclbayes_inputs"
 
 
@@ -160,6 +168,17 @@ class Model(ABC):
         """The model card: data, priors, results and diagnostics, as text."""
         return str(self)
 
+    def precompute(self) -> None:
+        """Compute every table a report reads, kept with the fit (see ``_memo.per_fit``).
+
+        A report runs this where the fit was made (a worker process), so drawing the
+        report only reads.
+        """
+        self.summary()
+        self.to_dict()
+        self.ppc_table()
+        self.loo()
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path, *, attrs: dict[str, Any] | None = None) -> Path:
         """Write the fit to netCDF atomically (readable again with :func:`load_fit`).
@@ -183,16 +202,19 @@ def inputs_of(tree: Any) -> dict[str, Any]:
     if INPUTS_GROUP not in tree.children:
         raise ProvenanceError("the DataTree has no recorded model inputs "
                               f"(group '{INPUTS_GROUP}'): not a pclbayes fit")
-    raw = np.asarray(tree[INPUTS_GROUP]["json"].values, dtype=np.uint8).tobytes()
-    return json.loads(raw.decode("utf-8"))
+    return json.loads(str(tree[INPUTS_GROUP]["json"].values.item()))
 
 
 def attach_inputs(tree: Any, inputs: dict[str, Any]) -> None:
-    """Record ``inputs`` (JSON) in ``tree`` as the group :data:`INPUTS_GROUP`."""
+    """Record ``inputs`` in ``tree``: one JSON text variable in group :data:`INPUTS_GROUP`.
+
+    A variable rather than an attribute, because HDF5 attributes are limited to 64 kB
+    and the inputs of a large data set are bigger.
+    """
     import xarray as xr
 
-    raw = np.frombuffer(json.dumps(inputs, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    tree[INPUTS_GROUP] = xr.Dataset({"json": ("byte", raw.copy())})
+    text = json.dumps(inputs, sort_keys=True)
+    tree[INPUTS_GROUP] = xr.Dataset({"json": xr.DataArray(np.array(text, dtype=object))})
 
 
 def load_fit(path: str | Path) -> Model:

@@ -33,7 +33,7 @@ def model_card(fit: ResponseModel) -> str:
         engine = (f"exact (numerical integration on a {fit.resolution[0]} x "
                   f"{fit.resolution[1]} grid per stratum)")
     else:
-        s = fit.settings_
+        s = fit.sampler_
         engine = f"MCMC ({s.sampler}, {s.chains} chains x {s.draws} draws, {s.tune} tuning)"
     if counts.n_strata == 1:
         pooling = f"partial: one population of cohort rates; {het} describes its spread"

@@ -261,7 +261,7 @@ class ResponseModel(Model):
             exact = fit_exact(counts, priors, self.heterogeneity,
                               resolution=tuple(self.resolution))
         self.idata_ = tree
-        self.counts_, self.priors_, self.settings_, self.exact_ = counts, priors, settings, exact
+        self.counts_, self.priors_, self.sampler_, self.exact_ = counts, priors, settings, exact
         self.seed_ = int(tree.attrs["pclbayes_seed"])
         self.data_hash_ = str(tree.attrs["pclbayes_data_hash"])
         if exact is None:
@@ -406,7 +406,7 @@ class ResponseModel(Model):
         return {
             "endpoint": self.endpoint, "by": self.by, "model": self.model,
             "method": self.method,
-            "sampler": None if self.exact_ is not None else self.settings_.sampler,
+            "sampler": None if self.exact_ is not None else self.sampler_.sampler,
             "heterogeneity": self.heterogeneity, "reference": self.counts_.strata[0],
             "groups": block("pooled_rate"), "predictive": block("predictive_rate"),
             "cohorts": cohorts, "contrasts": block("contrast", ("prob_gt",)),
@@ -439,9 +439,11 @@ class ResponseModel(Model):
         Returns
         -------
         DataFrame
-            ``cohort, group, n, observed, predicted_mean, lower, upper`` (95% interval of
-            replicated responders) and ``p_value`` (two-sided predictive p-value,
-            ``2 min(P(y_rep <= y), P(y_rep >= y))`` capped at 1).
+            The shared ``ppc_table`` schema (:data:`pclbayes.model.PPC_COLUMNS`):
+            ``cohort, n, statistic`` (``"responders"``), ``observed``, ``predicted_mean``,
+            ``lower, upper`` (95% interval of replicated responders) and ``p_value``
+            (two-sided predictive p-value, ``2 min(P(y_rep <= y), P(y_rep >= y))`` capped
+            at 1), then ``group``.
         """
         self._check_fitted()
         counts = self.counts_
@@ -458,9 +460,10 @@ class ResponseModel(Model):
         p_le = (rep <= counts.r).mean(axis=0)
         p_ge = (rep >= counts.r).mean(axis=0)
         return pd.DataFrame({
-            "cohort": counts.units, "group": counts.groups, "n": counts.n,
+            "cohort": counts.units, "n": counts.n, "statistic": "responders",
             "observed": counts.r, "predicted_mean": rep.mean(axis=0), "lower": lo,
             "upper": hi, "p_value": np.minimum(1.0, 2 * np.minimum(p_le, p_ge)),
+            "group": counts.groups,
         })
 
     @per_fit

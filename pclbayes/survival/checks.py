@@ -114,9 +114,13 @@ def _group_shapes(model: SurvivalModel) -> np.ndarray:
 def ppc_table(model: SurvivalModel) -> pd.DataFrame:
     """Observed versus expected events per cohort (and overall).
 
-    Columns: ``cohort, n, observed_events, expected_mean, expected_lower, expected_upper,
-    replicated_lower, replicated_upper, p_value`` where ``p_value`` is the two-sided
-    posterior-predictive p-value ``2 min(P(N_rep >= O), P(N_rep <= O))`` (capped at 1).
+    Columns (the ``ppc_table`` schema shared by every model, see
+    :data:`pclbayes.model.PPC_COLUMNS`): ``cohort, n, statistic`` (``"events"``),
+    ``observed`` (events), ``predicted_mean, lower, upper`` (mean and 95% interval of the
+    replicated event count ``N_rep``) and ``p_value``, the two-sided posterior-predictive
+    p-value ``2 min(P(N_rep >= O), P(N_rep <= O))`` (capped at 1); then
+    ``expected_mean, expected_lower, expected_upper`` (the expected number of events, i.e.
+    the cumulative hazard summed over the cohort's episodes at their observed times).
     """
     d = model.design_
     rng = np.random.default_rng([model.seed_, _STREAM_DRAWS])
@@ -135,10 +139,11 @@ def ppc_table(model: SurvivalModel) -> pd.DataFrame:
         p = min(1.0, 2 * min(float((rep >= observed).mean()), float((rep <= observed).mean())))
         e = stats(expected)
         r = np.quantile(rep, [0.025, 0.975])
-        rows.append({"cohort": c, "n": int(idx.size), "observed_events": observed,
+        rows.append({"cohort": c, "n": int(idx.size), "statistic": "events",
+                     "observed": observed, "predicted_mean": float(rep.mean()),
+                     "lower": float(r[0]), "upper": float(r[1]), "p_value": p,
                      "expected_mean": float(e["mean"]), "expected_lower": float(e["lower"]),
-                     "expected_upper": float(e["upper"]), "replicated_lower": float(r[0]),
-                     "replicated_upper": float(r[1]), "p_value": p})
+                     "expected_upper": float(e["upper"])})
     return pd.DataFrame(rows)
 
 

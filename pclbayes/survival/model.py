@@ -382,6 +382,12 @@ class SurvivalModel(Model):
         return f"SurvivalModel(endpoint={self.endpoint!r}, by={self.by!r}, {state})"
 
     # ------------------------------------------------------------------ checks
+    def precompute(self) -> None:
+        """Every table a report reads (see :meth:`pclbayes.model.Model.precompute`)."""
+        super().precompute()
+        self.km_table()
+        self.survival_curves()
+
     @per_fit
     def km_table(self) -> pd.DataFrame:
         """Kaplan-Meier medians (95% CI) per cohort, per target and per reported group."""

@@ -15,7 +15,7 @@ import xarray as xr
 import pclbayes
 from pclbayes.errors import ProvenanceError
 from pclbayes.jsonio import dumps
-from pclbayes.model import SUMMARY_COLUMNS, Model, load_fit
+from pclbayes.model import PPC_COLUMNS, SUMMARY_COLUMNS, Model, load_fit
 from pclbayes.response import ResponseModel
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import SurvivalModel
@@ -61,6 +61,11 @@ def test_summary_schema(fitted, name):
     assert (s["ci_prob"] == 0.95).all()
     ratios = s[s["prob_gt"].notna()]
     assert len(ratios) and ratios["prob_gt_value"].isin([0.0, 1.0]).all()
+    ppc = model.ppc_table()
+    assert tuple(ppc.columns[:len(PPC_COLUMNS)]) == PPC_COLUMNS
+    assert ppc["p_value"].between(0, 1).all()
+    for attr in ("idata_", "priors_", "sampler_", "seed_", "data_hash_", "diagnostics_"):
+        assert hasattr(model, attr), attr
 
 
 @pytest.mark.parametrize("name", ["response", "response_exact", "survival"])

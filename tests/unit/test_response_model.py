@@ -70,7 +70,8 @@ def test_prior_predictive_uses_the_population_not_the_data(orr_target) -> None:
 def test_provenance_and_netcdf_round_trip(orr_target, eb, tmp_path) -> None:
     attrs = orr_target.idata_.attrs
     assert attrs["pclbayes_data_hash"] == eb.data_hash and attrs["pclbayes_seed"] == 1
-    assert json.loads(attrs["pclbayes_spec"])["priors"]["kappa"] == "Gamma(alpha=2, beta=0.1)"
+    kappa = json.loads(attrs["pclbayes_spec"])["priors"]["kappa"]
+    assert (kappa["dist"], kappa["alpha"], kappa["beta"]) == ("Gamma", 2.0, 0.1)
     path = orr_target.save(tmp_path / "fit.nc")
     back = load_result(path, data_hash=eb.data_hash)
     np.testing.assert_array_equal(back["posterior"]["pooled_rate"].values,
@@ -130,7 +131,8 @@ def test_logit_normal_results(cr_strategy_ln) -> None:
     d = cr_strategy_ln.to_dict()
     assert set(d["hyper"]) >= {"mu", "sigma"} and set(d["hyper"]["mu"]) == {"first", "switch"}
     s = cr_strategy_ln.summary()
-    assert {"sigma", "sigma_prior", "mu_logit", "log_odds_ratio"} <= set(s["quantity"])
+    assert {"sigma", "mu_logit", "log_odds_ratio"} <= set(s["quantity"])
+    assert len(s[(s["quantity"] == "sigma") & (s["source"] == "prior")]) == 1
     # the pooled rate is the mean of the population distribution, E[expit(mu + sigma z)]:
     # by Jensen it lies between expit(mu) and 1/2
     mu = s[(s["quantity"] == "mu_logit") & (s["level"] == "first")]["median"].iloc[0]
@@ -228,7 +230,7 @@ def test_bad_options_fail_before_sampling(eb, kwargs, message) -> None:
 
 
 def test_bad_seed_and_unfitted_use(eb) -> None:
-    with pytest.raises(SpecError, match="seed must be a non-negative integer"):
+    with pytest.raises(SpecError, match="seed must be an integer from 0"):
         ResponseModel().fit(eb, seed=-1)
     with pytest.raises(SpecError, match="not fitted yet"):
         ResponseModel().summary()

@@ -14,7 +14,7 @@ from pclbayes import provenance
 from pclbayes.cli._output import dumps
 from pclbayes.data import load, survival_table
 from pclbayes.errors import SpecError
-from pclbayes.model import SUMMARY_COLUMNS
+from pclbayes.model import PPC_COLUMNS, SUMMARY_COLUMNS
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import SurvivalModel, predictive_median_draws
 from pclbayes.survival.km import km_median
@@ -254,7 +254,8 @@ def test_ppc_table_and_loo(pfs_target):
     ppc = pfs_target.ppc_table()
     assert list(ppc["cohort"]) == ["carsgen", "tongji", "xuzhou", "all"]
     assert ppc["p_value"].between(0, 1).all()
-    assert ppc.set_index("cohort").loc["all", "observed_events"] == 14
+    assert ppc.set_index("cohort").loc["all", "observed"] == 14
+    assert tuple(ppc.columns[:len(PPC_COLUMNS)]) == PPC_COLUMNS
     loo = pfs_target.loo()
     assert np.asarray(loo.pareto_k).size == 15
 

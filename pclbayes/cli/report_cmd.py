@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,12 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", metavar="PATH", help="your own data (default: bundled)")
     p.add_argument("--models", metavar="DIR", help="directory of TOML specs (default: models/)")
-    p.add_argument("--out", metavar="DIR", default="report", help="output directory (report)")
+    p.add_argument("--out", metavar="DIR", default="report",
+                   help="output directory (report), replaced whole when the report is "
+                   "complete; a failed or interrupted run leaves it as it was")
     p.add_argument("--seed", type=int, help="override every specification's seed")
     p.add_argument("--quick", action="store_true",
                    help="fewer draws for a fast look (labelled as such in the report)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="worker processes for the fits (default: 2 on a machine with >= 2 cores)")
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="worker processes for the fits, >= 1 (default: 2 on a machine with "
+                   ">= 2 cores)")
     p.add_argument("--refit", action="store_true",
                    help="fit everything again instead of reusing fits stored by an earlier "
                    "report with the same specification, data, seed and software")
@@ -33,22 +37,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the report and print where it is."""
-    import matplotlib
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
-    matplotlib.use("Agg")  # the report only writes image files: no window, no display needed
-    from pclbayes.report import build_report
+
+def left_as_it_was(out: str | Path) -> str:
+    """What a run that stopped early did to ``out``: nothing (said in words)."""
+    if (Path(out) / "report.html").is_file():
+        return f"previous report in {out} left unchanged"
+    return f"nothing written to {out}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report and print where it is.
+
+    Returns 0 on success, 2 for invalid input (a one-line message, or the list of data
+    problems), 130 when interrupted (Ctrl-C); in both failure cases ``--out`` is left as
+    it was and the message says so.
+    """
+    from pclbayes.errors import DataValidationError, PclBayesError
 
     start = time.perf_counter()
 
     def progress(line: str) -> None:
         print(f"{time.perf_counter() - start:6.1f}s  {line}", file=sys.stderr, flush=True)
 
-    report = build_report(args.data, models=args.models, out=args.out, seed=args.seed,
-                          quick=args.quick, jobs=args.jobs, cache=args.cache,
-                          refit=args.refit,
-                          progress=None if args.quiet else progress)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # the report only writes image files: no window, no display
+        from pclbayes.report import build_report
+
+        report = build_report(args.data, models=args.models, out=args.out, seed=args.seed,
+                              quick=args.quick, jobs=args.jobs, cache=args.cache,
+                              refit=args.refit,
+                              progress=None if args.quiet else progress)
+    except KeyboardInterrupt:
+        print(f"interrupted: {left_as_it_was(args.out)}", file=sys.stderr, flush=True)
+        return 130
+    except DataValidationError as exc:
+        print(f"{exc}\n{left_as_it_was(args.out)}", file=sys.stderr)
+        return 2
+    except PclBayesError as exc:
+        print(f"error: {exc} ({left_as_it_was(args.out)})", file=sys.stderr)
+        return 2
     reused = sum(rec.cached for rec in report.fits + report.sensitivity)
     note = f", {reused} reused from the fit cache" if reused else ""
     print(f"wrote {report.html} ({len(report.fits)} fits, {len(report.sensitivity)} "

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import multiprocessing
 import os
+import signal
 import time
 import warnings
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +22,17 @@ import pandas as pd
 from pclbayes import fitcache
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import EvidenceBase, load
-from pclbayes.errors import ConvergenceWarning
+from pclbayes.errors import ConvergenceWarning, SpecError
+from pclbayes.jsonio import dumps
+from pclbayes.model import check_seed, model_from_spec
+from pclbayes.priors import Prior
 from pclbayes.provenance import versions
 from pclbayes.report.html import Page, esc
+from pclbayes.report.outdir import OutputFolder, ReportOutputError, sigint_deferred
 from pclbayes.specs import Spec, fit_spec, list_specs
+
+__all__ = ["QUICK", "FitRecord", "Report", "ReportOutputError", "adapt_specs", "build_report",
+           "resolved_spec", "run_fits"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +73,65 @@ def _adjust(spec: Spec, *, quick: bool, seed: int | None) -> Spec:
     return dataclasses.replace(spec, sampler=sampler, seed=spec.seed if seed is None else seed)
 
 
+def _where(spec: Spec) -> str:
+    """How messages name a specification: its file, else its name."""
+    return f"{spec.path}: " if spec.path is not None else f"{spec.name}: "
+
+
+def resolved_spec(spec: Spec) -> dict[str, Any]:
+    """Validate ``spec`` completely, without data, and return its resolved specification.
+
+    Every option, every prior (defaults included) and the sampler settings are checked
+    as ``pclbayes fit`` checks them, so an invalid specification fails before anything
+    is fitted.
+
+    Returns
+    -------
+    dict
+        :meth:`pclbayes.model.Model.resolved_spec` at the specification's seed.
+
+    Raises
+    ------
+    SpecError
+        Naming the specification file (or, without one, its name) and the invalid key.
+    """
+    where = _where(spec)
+    for key, value in spec.priors.items():
+        try:
+            Prior.parse(value)
+        except SpecError as exc:
+            raise SpecError(f"{where}[priors] {key}: {str(exc).removeprefix(where)}") from None
+    try:
+        return model_from_spec(spec).resolved_spec(check_seed(spec.seed))
+    except SpecError as exc:
+        raise SpecError(where + str(exc).removeprefix(where)) from None
+
+
+def _identity(resolved: dict[str, Any]) -> str:
+    """What makes two fits the same fit: the resolved spec without name, title, reasons."""
+    same = {k: v for k, v in resolved.items() if k not in ("name", "title")}
+    same["priors"] = {k: {p: v for p, v in prior.items() if p not in ("reason", "reference")}
+                      if isinstance(prior, dict) else prior
+                      for k, prior in dict(resolved.get("priors") or {}).items()}
+    return json.dumps(same, sort_keys=True, default=str)
+
+
 def adapt_specs(specs: list[Spec], eb: EvidenceBase) -> tuple[list[Spec], list[str]]:
     """Fit the specifications to the data at hand, saying what was changed or skipped.
 
     A grouping column the data lack (e.g. ``target`` in a user's count file) becomes
     ``by = "none"``; a survival specification without times, or a response specification
-    without its endpoint, is skipped; specifications that become identical run once.
+    without its endpoint, is skipped. A specification whose resolved form
+    (:func:`resolved_spec`: every option, prior, sampler setting and the seed), after
+    these changes, equals an earlier one's is skipped: it would be the same fit. Names,
+    titles and the reasons given for priors do not make fits differ; an endpoint read
+    from generic ``time``/``event`` columns, or from counts without an ``endpoint``
+    column, is the same data whatever it is called.
+
+    Raises
+    ------
+    SpecError
+        For an invalid specification (see :func:`resolved_spec`).
     """
     from pclbayes.data._schema import ENDPOINT_COLUMNS
 
@@ -79,8 +141,10 @@ def adapt_specs(specs: list[Spec], eb: EvidenceBase) -> tuple[list[Spec], list[s
     agg_endpoints = set(agg["endpoint"].dropna()) if "endpoint" in agg_cols else None
     out, notes, seen = [], [], set()
     for spec in specs:
+        resolved = resolved_spec(spec)
         opts = dict(spec.options)
-        endpoint = str(opts.get("endpoint", "pfs" if spec.family == "survival" else "orr"))
+        default_endpoint = "pfs" if spec.family == "survival" else "orr"
+        endpoint = str(resolved.get("endpoint", opts.get("endpoint", default_endpoint)))
         if spec.family == "survival":
             own = {f"{endpoint}_months", f"{endpoint}_event"} <= pat_cols
             has = own or {"time", "event"} <= pat_cols
@@ -95,22 +159,25 @@ def adapt_specs(specs: list[Spec], eb: EvidenceBase) -> tuple[list[Spec], list[s
         if not has:
             notes.append(f"{spec.name}: skipped, the data have no {endpoint.upper()} data")
             continue
-        by = str(opts.get("by", "none"))
+        by = str(resolved.get("by", opts.get("by", "none")))
         if by != "none" and by not in cols:
             notes.append(f"{spec.name}: the data have no '{by}' column, so it was fitted "
                          "without grouping (by = none)")
-            opts["by"] = by = "none"
+            opts["by"] = "none"
         elif by != "none" and _levels(by, eps, agg) < 2:
             notes.append(f"{spec.name}: '{by}' has a single level in these data, so it was "
                          "fitted without grouping (by = none)")
-            opts["by"] = by = "none"
-        key = (spec.family, key_endpoint, by,
-               tuple(sorted((k, str(v)) for k, v in opts.items() if k not in ("by", "endpoint"))))
+            opts["by"] = "none"
+        adapted = dataclasses.replace(spec, options=opts)
+        resolved = resolved_spec(adapted)
+        if "endpoint" in resolved:
+            resolved["endpoint"] = key_endpoint
+        key = _identity(resolved)
         if key in seen:
             notes.append(f"{spec.name}: skipped, identical to an earlier fit on these data")
             continue
         seen.add(key)
-        out.append(dataclasses.replace(spec, options=opts))
+        out.append(adapted)
     return out, notes
 
 
@@ -149,12 +216,14 @@ def _fit_batch(jobs: list[tuple[Spec, Path | None, str | None]], eb: EvidenceBas
 
 
 def _cache_key(spec: Spec, eb: EvidenceBase) -> str:
-    return fitcache.fit_key(spec.to_dict(), eb.data_hash, str(eb.source))
+    return fitcache.fit_key(resolved_spec(spec), eb.data_hash, str(eb.source))
 
 
-def _from_cache(spec: Spec, key: str, save_to: Path | None) -> FitRecord | None:
+def _from_cache(spec: Spec, key: str, save_to: Path | None,
+                eb: EvidenceBase | None = None) -> FitRecord | None:
     start = time.perf_counter()
-    model = fitcache.load(key)
+    model = fitcache.load(key, spec=resolved_spec(spec),
+                          data_hash=None if eb is None else eb.data_hash)
     if model is None:
         return None
     if save_to is not None and not fitcache.copy_netcdf(key, save_to):
@@ -195,6 +264,60 @@ def _schedule(groups: dict[tuple, list[int]]) -> list[list[int]]:
     return [groups[g] for g in sorted(groups, key=cost, reverse=True)]
 
 
+def _ignore_sigint() -> None:
+    """Worker initialiser: Ctrl-C is for the main process, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _in_workers(batches: list[list[tuple[int, tuple[Spec, Path | None, str | None]]]],
+                eb: EvidenceBase, jobs: int,
+                record: Callable[[int, tuple[Any, float]], None]) -> None:
+    """Fit the batches in ``jobs`` worker processes; ``record(i, result)`` each fit.
+
+    ``record`` is called in the main process for every fit of a batch once it completes.
+
+    The workers ignore SIGINT (they are started with it ignored and keep it so): a Ctrl-C
+    reaches the main process, which then, as on any error, cancels the waiting batches
+    and terminates the workers at once instead of waiting for their fits.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+    futures: dict[Future, list[int]] = {}
+    try:
+        with sigint_deferred():  # the workers are started here and inherit SIG_IGN
+            for batch in batches:
+                fut = pool.submit(_fit_batch, [job for _, job in batch], eb)
+                futures[fut] = [i for i, _ in batch]
+        for fut in as_completed(futures):
+            for i, res in zip(futures[fut], fut.result(), strict=True):
+                record(i, res)
+    except BaseException:
+        _stop_workers(pool, futures)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: ProcessPoolExecutor, futures: Iterable[Future]) -> None:
+    """Cancel the batches not started and end the worker processes now.
+
+    SIGTERM first, SIGKILL to any still alive after a second.
+    """
+    with sigint_deferred():
+        for fut in futures:
+            fut.cancel()
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + 1.0
+        for proc in processes:
+            proc.join(max(deadline - time.monotonic(), 0.01))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+
+
 def run_fits(
     eb: EvidenceBase, specs: list[Spec], *, jobs: int = 1, progress: Progress | None = None,
     save: dict[str, Path] | None = None, cache: bool = False, refit: bool = False,
@@ -214,7 +337,7 @@ def run_fits(
     reused: dict[int, FitRecord] = {}
     if cache and not refit:
         for i, spec in enumerate(specs):
-            rec = _from_cache(spec, keys[i], save.get(spec.name))
+            rec = _from_cache(spec, keys[i], save.get(spec.name), eb)
             if rec is not None:
                 reused[i] = rec
         if progress and reused:
@@ -240,15 +363,13 @@ def run_fits(
         groups: dict[tuple, list[int]] = {}
         for i in todo:
             groups.setdefault(_compile_group(specs[i]), []).append(i)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_fit_batch, [(specs[i], save.get(specs[i].name), keys[i])
-                                                for i in idx], eb): idx
-                       for idx in _schedule(groups)}
-            for fut in as_completed(futures):
-                for i, res in zip(futures[fut], fut.result(), strict=True):
-                    results[i] = res
-                    done(i, res[1])
+        batches = [[(i, (specs[i], save.get(specs[i].name), keys[i])) for i in idx]
+                   for idx in _schedule(groups)]
+        def record(i: int, res: tuple[Any, float]) -> None:
+            results[i] = res
+            done(i, res[1])
+
+        _in_workers(batches, eb, jobs, record)
     return [reused[i] if i in reused else FitRecord(spec, *results[i])
             for i, spec in enumerate(specs)]
 
@@ -275,7 +396,11 @@ def build_report(
         Directory of TOML specifications (default: the bundled ``models/``).
     out : path
         Output directory: ``report.html``, ``figures/`` (PNG and SVG), ``summary.csv``,
-        ``summary.json`` and ``fits/*.nc``.
+        ``summary.json`` and ``fits/*.nc``. The report is built in a temporary folder
+        beside it and replaces it whole only when complete
+        (:mod:`pclbayes.report.outdir`): a failed or interrupted run leaves the previous
+        report as it was. A folder holding other files is refused, and so is a folder
+        another run is writing.
     seed : int, optional
         Overrides every specification's seed.
     quick : bool
@@ -290,30 +415,107 @@ def build_report(
         Fit everything again (and update the cache).
     progress : callable, optional
         Called with one line of text per step.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    SpecError
+        Before anything is fitted: no specification in ``models``, an invalid one
+        (naming its file and key), two with one name, a name that is not a plain file
+        name, or none that fits the data.
+    DataValidationError
+        If the data do not validate.
+    ReportOutputError
+        If ``out`` is in use by another run, is not a folder, or holds other files.
     """
+    out = Path(out)
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise SpecError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if seed is not None:
+        check_seed(seed)
+    specs = _read_specs(Path(models or BUNDLED_MODELS), quick=quick, seed=seed)
+    with OutputFolder(out) as folder:
+        eb = load(data)
+        fitted, notes = adapt_specs(specs, eb)
+        if not fitted:
+            raise SpecError(f"{models or BUNDLED_MODELS}: none of the {len(specs)} "
+                            f"specifications can be fitted to these data ({'; '.join(notes)})")
+        for note in notes:
+            logger.warning(note)
+            if progress:
+                progress(note)
+        staging = folder.staging()
+        report = _build(staging, eb, fitted, notes, seed=seed, quick=quick,
+                        jobs=min(2, os.cpu_count() or 1) if jobs is None else jobs,
+                        cache=cache, refit=refit, progress=progress)
+        folder.commit()
+    logger.info("wrote %s", out / "report.html")
+    return dataclasses.replace(report, out=out, html=out / "report.html")
+
+
+def _read_specs(folder: Path, *, quick: bool, seed: int | None) -> list[Spec]:
+    """Every specification in ``folder``, adjusted to the run and validated in full.
+
+    Raises
+    ------
+    SpecError
+        If the folder holds no specification, or one is invalid (naming its file and the
+        key), including its prior-sensitivity variants; or two share a name.
+    """
+    from pclbayes.report import sections
+
+    specs = [_adjust(s, quick=quick, seed=seed) for s in list_specs(folder)]
+    if not specs:
+        raise SpecError(f"{folder}: no model specifications (*.toml files) in this folder")
+    names: dict[str, Spec] = {}
+    for spec in specs:
+        for one in (spec, *sections.sensitivity_specs(spec)):
+            _check_name(one)
+            resolved_spec(one)
+        if spec.name in names:
+            raise SpecError(f"{_where(spec)}[model] name: {spec.name!r} is also the name of "
+                            f"{names[spec.name].path or 'another specification'}; every "
+                            "specification needs a name of its own")
+        names[spec.name] = spec
+    return specs
+
+
+def _check_name(spec: Spec) -> None:
+    """A specification's name names its files (``fits/<name>.nc``): one plain file name."""
+    name = spec.name
+    seps = {"/", "\\", "\0", os.sep, os.altsep} - {None}
+    if name in ("", ".", "..") or any(sep in name for sep in seps):
+        raise SpecError(f"{_where(spec)}[model] name: {name!r} cannot name the report's files "
+                        "(fits/<name>.nc); use letters, digits, '_' and '-'")
+
+
+def _file_in(folder: Path, spec: Spec, suffix: str) -> Path:
+    """``folder/<name><suffix>``, checked to lie directly inside ``folder``."""
+    path = folder / f"{spec.name}{suffix}"
+    if path.resolve().parent != folder.resolve():
+        raise SpecError(f"{_where(spec)}[model] name: {spec.name!r} would write outside "
+                        f"{folder}")
+    return path
+
+
+def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
+           seed: int | None, quick: bool, jobs: int, cache: bool, refit: bool,
+           progress: Progress | None) -> Report:
+    """Fit ``specs`` and their variants and write every file of the report into ``out``."""
     from pclbayes.report import sections
     from pclbayes.report.evidence import evidence_section
 
-    out = Path(out)
-    for stale in [*out.glob("fits/*.nc"), *out.glob("figures/*.png"), *out.glob("figures/*.svg")]:
-        stale.unlink()  # files of an earlier report in the same folder
-    (out / "fits").mkdir(parents=True, exist_ok=True)
-    eb = load(data)
-    specs = [_adjust(s, quick=quick, seed=seed) for s in list_specs(models or BUNDLED_MODELS)]
-    specs, notes = adapt_specs(specs, eb)
-    for note in notes:
-        logger.warning(note)
-        if progress:
-            progress(note)
     sens_specs = [s for spec in specs for s in sections.sensitivity_specs(spec)
                   if not (quick and spec.family == "survival")]
     if progress and sens_specs:
         progress(f"{len(specs)} specifications and {len(sens_specs)} prior-sensitivity variants")
-    if jobs is None:
-        jobs = min(2, os.cpu_count() or 1)
     # survival models first: they take longest, so the workers finish together
     order = sorted(specs + sens_specs, key=lambda s: s.family != "survival")
-    save = {s.name: out / "fits" / f"{s.name}.nc" for s in specs}
+    (out / "fits").mkdir()
+    save = {s.name: _file_in(out / "fits", s, ".nc") for s in specs}
     records = {rec.spec.name: rec
                for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save,
                                    cache=cache, refit=refit)}
@@ -340,7 +542,6 @@ def build_report(
     html_path = out / "report.html"
     html_path.write_text(page.render(header), encoding="utf-8")
     _write_summaries(out, fits, sensitivity, eb, seed=seed, quick=quick)
-    logger.info("wrote %s", html_path)
     return Report(out, html_path, fits, sensitivity, flags, notes)
 
 
@@ -383,8 +584,6 @@ def _write_summaries(out: Path, fits: list[FitRecord], sensitivity: list[FitReco
         frames.append(df)
     if frames:
         pd.concat(frames, ignore_index=True).to_csv(out / "summary.csv", index=False)
-    from pclbayes.cli._output import dumps
-
     payload = {
         "data_hash": eb.data_hash,
         "seed": seed,

@@ -49,13 +49,16 @@ def parse_number(text: str) -> tuple[float | None, str | None]:
     decimal point or scientific notation. Refused, each with its own reason: digit
     grouping (``1_0``, ``1 000``, ``1,000``), a decimal comma (``2,5``), non-ASCII digits
     (full-width, Arabic-Indic, superscripts), ``inf``/``nan``, hexadecimal, and any other
-    text. A value too large for a double (``1e999``) is refused as not finite.
+    text. A value too large for a double (``1e999``) is refused as not finite, and one
+    too small (``1e-400``, which a double rounds to 0) as too close to 0.
     """
     if NUMBER.fullmatch(text) is None:
         return None, f"'{text}' is not a number" + _not_a_number_hint(text)
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
         return None, f"'{text}' is not a finite number"
+    if value == 0.0 and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
+        return None, f"'{text.strip()}' is too close to 0 to be read (it would be read as 0)"
     return value, None
 
 

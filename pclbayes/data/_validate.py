@@ -93,6 +93,9 @@ def parse_table(
 
 
 _EXTRA = Column("str")
+#: Beyond 2**53 a double no longer holds every whole number (nor does an int64 column hold
+#: every parsed value), so larger counts are refused rather than rounded.
+_MAX_WHOLE = 2.0**53
 
 
 def _parse_cell(text: str, spec: Column) -> tuple[object, str | None, str | None]:
@@ -126,6 +129,8 @@ def _check_number(number: float, text: str, spec: Column
     if spec.kind == "int":
         if not number.is_integer():
             return None, f"'{text}' must be a whole number", None
+        if abs(number) > _MAX_WHOLE:
+            return None, f"{text} is too large for a whole number (at most 2**53)", None
         number = int(number)
     if spec.positive and number <= 0:
         return None, f"{text} must be > 0", None

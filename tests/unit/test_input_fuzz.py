@@ -70,10 +70,12 @@ def _mutate(rows: list[list[str]], row: int, col: int, text: str) -> list[list[s
     return new
 
 
-#: Arbitrary text, half of it made of characters that look like parts of numbers.
+#: Arbitrary text, text made of characters that look like parts of numbers, and numbers in
+#: scientific notation (tiny, huge, negative).
 ANY_TEXT = st.one_of(
     st.text(max_size=12),
     st.text(alphabet="0123456789_.,;+-eE \t\u00a0\u0663\uff11\u00b2\u200b'", max_size=8),
+    st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{0,2})?[eE][+-]?[0-9]{1,3}", fullmatch=True),
 )
 
 
@@ -92,7 +94,7 @@ def _bad_renderings(value: Decimal) -> st.SearchStrategy[str]:
     plain = format(value, "f")
     forms = [plain.translate(_FULLWIDTH), plain.translate(_ARABIC), plain.translate(_SUPERSCRIPT),
              f"\u00a0{plain}", f"{plain}\u3000", f"{plain} months", f"~{plain}", f"{plain}%",
-             "inf", "nan", "-inf", "1e999", "0x1A", "TRUE"]
+             "inf", "nan", "-inf", "1e999", "1e-400", "0x1A", "TRUE"]
     digits = plain.replace(".", "")
     if len(digits) >= 2:
         forms += [f"{plain[0]}_{plain[1:]}", f"{plain[0]},{plain[1:]}", f"{plain[0]} {plain[1:]}"]

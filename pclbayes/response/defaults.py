@@ -69,12 +69,16 @@ PRIORS: dict[str, dict[str, PriorInfo]] = {
                     "size'); small = heterogeneous cohorts, large = alike",
             default=Prior.parse(
                 "Gamma(alpha=2, beta=0.1)",
-                reason="mean 20, 95% in 2.4-56: between-cohort SD of a 80% rate from 0.05 to "
-                       "0.22; excludes all-or-nothing cohorts (kappa near 0) and identical "
-                       "cohorts (kappa > 100) that three cohorts cannot establish",
+                reason="mean 20, 95% in 2.4-56: between-cohort SD of an 80% rate of 0.05-0.22. "
+                       "It keeps kappa away from 0 (all-or-nothing cohorts) and gives "
+                       "P(kappa > 99) = 0.0005, so nearly identical cohorts (SD of an 80% rate "
+                       "below 0.04) are all but ruled out: with many similar cohorts use a "
+                       "wider prior",
             ),
-            reference="Chung et al. Psychometrika 2013;78:685-709 (boundary-avoiding Gamma(2, .) "
-                      "priors for hierarchical scale parameters)",
+            reference="no published default exists for a beta concentration pooled over a few "
+                      "cohorts: chosen by the between-cohort SD it implies (docs/response.md); "
+                      "compare the improper p(alpha, beta) ~ (alpha + beta)^(-5/2) of Gelman et "
+                      "al., Bayesian Data Analysis, 3rd ed. (2013), sec. 5.3",
             support="positive",
         ),
     },

@@ -159,7 +159,7 @@ def test_model_card_and_prior_summary(orr_target) -> None:
                      "P(>0)", "posterior", "prior", "converged"):
         assert fragment in text, fragment
     ps = orr_target.prior_summary()
-    assert "Gamma(alpha=2, beta=0.1)" in ps and "Chung et al." in ps and "why:" in ps
+    assert "Gamma(alpha=2, beta=0.1)" in ps and "P(kappa > 99) = 0.0005" in ps and "why:" in ps
 
 
 # --------------------------------------------------------------------------- reproducibility
@@ -253,3 +253,21 @@ def test_dataframe_input_is_copied_not_mutated() -> None:
     pd.testing.assert_frame_equal(df, before)
     assert fit.counts_.units == ("a", "b", "c")
     assert len(fit.data_hash_) == 64
+
+
+def test_kappa_prior_reason_states_what_the_prior_implies() -> None:
+    """The default kappa prior's stated implications hold (scipy), and it cites no source
+    about a different kind of parameter."""
+    from scipy import stats
+
+    from pclbayes.response.defaults import PRIORS, default_priors
+
+    kappa = default_priors("beta-binomial")["kappa"]
+    g = stats.gamma(kappa.params["alpha"], scale=1 / kappa.params["beta"])
+    lo, hi = g.ppf([0.025, 0.975])
+    assert f"95% in {lo:.1f}-{hi:.0f}" in kappa.reason
+    sd = np.sqrt(0.8 * 0.2 / (np.array([hi, lo]) + 1))
+    assert f"80% rate of {sd[0]:.2f}-{sd[1]:.2f}" in kappa.reason
+    assert f"P(kappa > 99) = {g.sf(99):.4f}" in kappa.reason
+    assert np.sqrt(0.8 * 0.2 / (99 + 1)) == pytest.approx(0.04)
+    assert "Chung" not in PRIORS["beta-binomial"]["kappa"].reference

@@ -358,18 +358,23 @@ def check_time_event(df: pd.DataFrame, file: str, problems: list[Problem]) -> No
                     Problem(file, i + 1, "pfs_event", "progression=1 requires pfs_event=1")
                 )
     if {"pfs_months", "pfs_event", "os_months", "os_event"} <= set(df.columns):
+        # progression = 0 states a death without progression: censoring it is the
+        # progression-only coding of PFS, not a forgotten death
+        no_progression = (df["progression"] == 0).fillna(False).to_numpy(dtype=bool) \
+            if "progression" in df.columns else np.zeros(len(df), dtype=bool)
         for i, row in enumerate(
             df[["pfs_months", "pfs_event", "os_months", "os_event"]].itertuples(index=False)
         ):
             p, pe, o, oe = row
-            if any(pd.isna(v) for v in row):
+            if any(pd.isna(v) for v in row) or no_progression[i]:
                 continue
             if oe == 1 and pe == 0 and abs(p - o) < 1e-9:
                 problems.append(
                     Problem(
                         file, i + 1, "pfs_event",
                         "death at the PFS time must be a PFS event (PFS counts death from any "
-                        "cause); code pfs_event=1",
+                        "cause); code pfs_event=1, or progression=0 for a progression-only "
+                        "coding (a death without progression censored)",
                     )
                 )
 

@@ -486,7 +486,8 @@ def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) ->
                                       "in patients.csv"))
             continue
         first = pat.iloc[index[key]]
-        same = "target" in pat.columns and not pd.isna(first["target"])
+        same = "target" in pat.columns and not pd.isna(first["target"]) \
+            and not pd.isna(row.target)
         if same and first["target"] == row.target:
             problems.append(v.Problem(label, i + 1, "target",
                                       f"re-infusion target {row.target} equals the first target; "
@@ -495,8 +496,10 @@ def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) ->
         start = row.start_months
         if pd.isna(start):
             continue
-        if {"progression", "pfs_months"} <= set(pat.columns) and first["progression"] == 1 and \
-                not pd.isna(first["pfs_months"]) and start < first["pfs_months"] - 1e-9:
+        relapsed = "progression" in pat.columns and not pd.isna(first["progression"]) \
+            and first["progression"] == 1
+        if relapsed and "pfs_months" in pat.columns and not pd.isna(first["pfs_months"]) \
+                and start < first["pfs_months"] - 1e-9:
             problems.append(v.Problem(label, i + 1, "start_months",
                                       f"re-infusion at {start:g} months precedes the relapse at "
                                       f"{first['pfs_months']:g} months"))

@@ -397,7 +397,13 @@ def _check_endpoint_names(df: pd.DataFrame, file: str, problems: list[Problem]) 
     if "endpoint" not in df.columns:
         return
     for i, name in enumerate(df["endpoint"]):
-        if pd.isna(name) or name in KNOWN_ENDPOINTS:
+        if pd.isna(name):
+            problems.append(Problem(
+                file, i + 1, "endpoint",
+                "value is required: the row counts for no endpoint; write one (orr, cr, ...) "
+                "or drop the 'endpoint' column to count every row for the endpoint asked"))
+            continue
+        if name in KNOWN_ENDPOINTS:
             continue
         match, case_only = closest_name(name, KNOWN_ENDPOINTS)
         if match is not None:
@@ -414,11 +420,12 @@ def _check_cr_within_orr(df: pd.DataFrame, file: str, problems: list[Problem]) -
         return
     group_cols = [c for c in df.columns if c not in (*AGGREGATE_VALUE_COLUMNS, "endpoint")]
     orr_rows: dict[tuple, int] = {}
-    for i, row in enumerate(df.itertuples(index=False)):
-        if row.endpoint == "orr":
+    endpoints = ["" if pd.isna(e) else e for e in df["endpoint"]]
+    for i, endpoint in enumerate(endpoints):
+        if endpoint == "orr":
             orr_rows.setdefault(_group_key(df, i, group_cols), i)
     for i, row in enumerate(df.itertuples(index=False)):
-        j = orr_rows.get(_group_key(df, i, group_cols)) if row.endpoint == "cr" else None
+        j = orr_rows.get(_group_key(df, i, group_cols)) if endpoints[i] == "cr" else None
         if j is None or pd.isna(row.responders) or pd.isna(df["responders"].iloc[j]):
             continue
         orr = int(df["responders"].iloc[j])

@@ -190,3 +190,44 @@ def test_survival_cell(workdir, row, col, data):
         pat = load(path).patients
         assert pat["time"].tolist() == [float(Decimal(r[2].strip(" \t"))) for r in rows]
         assert pat["event"].tolist() == [int(Decimal(r[3].strip(" \t"))) for r in rows]
+
+
+def _bundled_tables() -> dict[str, tuple[list[str], list[list[str]]]]:
+    from pclbayes._paths import BUNDLED_DATA
+
+    tables = {}
+    for name in ("patients.csv", "reinfusions.csv", "aggregates.csv", "cohorts.csv"):
+        with (BUNDLED_DATA / name).open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        tables[name] = (rows[0], rows[1:])
+    return tables
+
+
+BUNDLED = _bundled_tables()
+_NUMERIC = {"age", "dose_1e6_per_kg", "orr", "cr_or_better", "mrd_negative", "pfs_months",
+            "pfs_event", "progression", "os_months", "os_event", "soft_tissue", "crs_grade",
+            "icans_grade", "subsequent_therapy_months", "episode", "start_months", "n",
+            "responders", "is_pcl", "derived", "n_pcl_patients"}
+
+
+@SETTINGS
+@given(data=st.data())
+def test_any_cell_of_the_bundled_evidence_base(workdir, data):
+    """The whole directory path (cohorts, re-infusion rules, episodes, summary) never raises."""
+    name = data.draw(st.sampled_from(sorted(BUNDLED)), label="file")
+    header, rows = BUNDLED[name]
+    row = data.draw(st.integers(0, len(rows) - 1), label="row")
+    col = data.draw(st.integers(0, len(header) - 1), label="column")
+    text = data.draw(ANY_TEXT, label="text")
+    folder = workdir / "bundled"
+    folder.mkdir(exist_ok=True)
+    for other, (h, r) in BUNDLED.items():
+        _write(folder / other, h, _mutate(r, row, col, text) if other == name else r)
+    code, output = _validate(folder)
+    assert code in (0, 2), output
+    column = header[col]
+    if code == 0 and column in _NUMERIC and text.strip(" \t") not in ("", "NA"):
+        assert _NUMBER_CHARS.fullmatch(text.strip(" \t")), text
+        table = getattr(load(folder), name.removesuffix(".csv"))
+        assert Decimal(repr(float(table[column].iloc[row]))) == \
+            Decimal(repr(float(Decimal(text.strip(" \t"))))), text

@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -229,6 +230,8 @@ class OutputFolder:
         """
         new = self.staging()
         self.check()
+        if self.path.is_dir():  # keep the folder's permissions
+            os.chmod(new, stat.S_IMODE(self.path.stat().st_mode))
         with sigint_deferred():
             try:
                 _replace(new, self.path)

@@ -23,6 +23,7 @@ from pclbayes.cli import main
 from pclbayes.data import load
 from pclbayes.errors import PclBayesError, SpecError
 from pclbayes.report import build_report, builder
+from pclbayes.report.outdir import OutputFolder
 from pclbayes.specs import load_spec
 
 SPEC = "response_orr_by_target.toml"
@@ -143,7 +144,9 @@ def test_success_replaces_the_whole_folder(out, models):
     (out / "fits" / "old_model.nc").write_bytes(b"old")
     (out / "figures" / "forest_old_model.png").write_bytes(b"old")
     (out / "summary.json").write_text("{}")
+    out.chmod(0o750)
     rep = build_report(models=models, out=out, jobs=1, cache=False, seed=5)
+    assert out.stat().st_mode & 0o777 == 0o750
     assert rep.out == out and rep.html == out / "report.html"
     files = snapshot(out)
     assert "fits/old_model.nc" not in files and "figures/forest_old_model.png" not in files
@@ -152,10 +155,40 @@ def test_success_replaces_the_whole_folder(out, models):
     assert siblings(out) == ["report"]
 
 
-def test_new_folder_is_created(models, tmp_path):
-    out = tmp_path / "a" / "b" / "report"
-    assert report("--models", str(models), "--out", str(out), "--seed", "5") == 0
-    assert (out / "report.html").is_file()
+def test_new_folder_is_created_through_a_link(models, tmp_path):
+    """A new folder (and its parents) is created; ``--out`` a symbolic link: the folder it
+    points to is written and the link kept."""
+    real = tmp_path / "a" / "b" / "report"
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert report("--models", str(models), "--out", str(link), "--seed", "5") == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert (real / "report.html").is_file()
+    assert siblings(real) == ["report"]
+    assert siblings(link) == ["a", "link"]
+
+
+def test_current_directory_is_refused(out, models, monkeypatch, capsys):
+    before = snapshot(out)
+    monkeypatch.chdir(out / "fits")
+    assert report("--models", str(models), "--out", str(out)) == 2
+    assert "current directory" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_a_killed_run_is_cleaned_up(out):
+    """Left by a run killed without cleaning up: its temporary folder is removed; the
+    previous report renamed aside just before a swap is put back."""
+    (out.parent / ".report.tmp-dead").mkdir()
+    (out.parent / ".report.tmp-dead" / "report.html").write_text("partial")
+    before = snapshot(out)
+    with OutputFolder(out):
+        assert siblings(out) == [".report.lock", "report"]
+    aside = out.parent / ".report.old-dead"
+    out.rename(aside)
+    with OutputFolder(out):
+        pass
+    assert snapshot(out) == before
     assert siblings(out) == ["report"]
 
 
@@ -196,8 +229,9 @@ def test_concurrent_run_is_refused(out, models, capsys):
     assert f"another pclbayes report is writing {out}" in err
     assert (rep.out / "fits" / "response_orr_by_target.nc").is_file()
     assert siblings(out) == ["report"]
-    # the folder is free again
-    assert report("--models", str(models), "--out", str(out), "--seed", "5") == 0
+    with OutputFolder(out):  # free again
+        assert siblings(out) == [".report.lock", "report"]
+    assert siblings(out) == ["report"]
 
 
 # ------------------------------------------------------------------ specifications

@@ -330,6 +330,9 @@ def run_fits(
     ``save`` maps specification names to the netCDF files their fits are written to.
     With ``cache`` a fit stored in the fit cache (:mod:`pclbayes.fitcache`) under the same
     key is reused (unless ``refit``) and every new fit is stored.
+
+    On an error or an interruption (``KeyboardInterrupt``) the worker processes are
+    terminated at once and the exception propagates.
     """
     n = len(specs)
     save = save or {}
@@ -365,6 +368,7 @@ def run_fits(
             groups.setdefault(_compile_group(specs[i]), []).append(i)
         batches = [[(i, (specs[i], save.get(specs[i].name), keys[i])) for i in idx]
                    for idx in _schedule(groups)]
+
         def record(i: int, res: tuple[Any, float]) -> None:
             results[i] = res
             done(i, res[1])

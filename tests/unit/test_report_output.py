@@ -405,7 +405,9 @@ def test_ctrl_c_stops_workers_quickly(target, out, tmp_path):
     assert elapsed < 3.0, elapsed
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert f"interrupted: previous report in {out} left unchanged" in err
-    time.sleep(0.5)
+    deadline = time.monotonic() + 3  # the resource tracker exits after the main process
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _session_processes(proc.pid) == []
     assert snapshot(out) == before
     assert siblings(out) == ["report"]

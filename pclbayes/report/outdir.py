@@ -23,6 +23,7 @@ import ctypes
 import errno
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -195,8 +196,9 @@ class OutputFolder:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def _siblings(self, kind: str) -> list[Path]:
-        prefix = f".{self.path.name}{kind}"
-        return sorted(p for p in self.parent.iterdir() if p.name.startswith(prefix)
+        """Folders this folder's runs name ``.<name><kind><8 hex digits>``."""
+        pattern = re.compile(rf"\.{re.escape(self.path.name)}{re.escape(kind)}[0-9a-f]{{8}}")
+        return sorted(p for p in self.parent.iterdir() if pattern.fullmatch(p.name)
                       and p.is_dir() and not p.is_symlink())
 
     def staging(self) -> Path:

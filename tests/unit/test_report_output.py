@@ -179,12 +179,14 @@ def test_current_directory_is_refused(out, models, monkeypatch, capsys):
 def test_a_killed_run_is_cleaned_up(out):
     """Left by a run killed without cleaning up: its temporary folder is removed; the
     previous report renamed aside just before a swap is put back."""
-    (out.parent / ".report.tmp-dead").mkdir()
-    (out.parent / ".report.tmp-dead" / "report.html").write_text("partial")
+    (out.parent / ".report.tmp-deadbeef").mkdir()
+    (out.parent / ".report.tmp-deadbeef" / "report.html").write_text("partial")
+    (out.parent / ".report.tmp-x.tmp-deadbeef").mkdir()  # another folder's ('report.tmp-x')
     before = snapshot(out)
     with OutputFolder(out):
-        assert siblings(out) == [".report.lock", "report"]
-    aside = out.parent / ".report.old-dead"
+        assert siblings(out) == [".report.lock", ".report.tmp-x.tmp-deadbeef", "report"]
+    (out.parent / ".report.tmp-x.tmp-deadbeef").rmdir()
+    aside = out.parent / ".report.old-deadbeef"
     out.rename(aside)
     with OutputFolder(out):
         pass

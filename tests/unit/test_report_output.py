@@ -22,7 +22,7 @@ from pclbayes._paths import BUNDLED_DATA, BUNDLED_MODELS
 from pclbayes.cli import main
 from pclbayes.data import load
 from pclbayes.errors import PclBayesError, SpecError
-from pclbayes.report import build_report, builder
+from pclbayes.report import build_report, builder, outdir
 from pclbayes.report.outdir import OutputFolder
 from pclbayes.specs import load_spec
 
@@ -153,6 +153,20 @@ def test_success_replaces_the_whole_folder(out, models):
     assert sorted(n for n in files if n.startswith("fits/")) == ["fits/response_orr_by_target.nc"]
     assert files["summary.json"] != b"{}"
     assert siblings(out) == ["report"]
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_swap_with_and_without_an_atomic_exchange(atomic, tmp_path, monkeypatch):
+    """The new folder takes the old one's place; nothing else is left in the parent."""
+    if not atomic:
+        monkeypatch.setattr(outdir, "_exchange", lambda a, b: False)
+    target, new = tmp_path / "report", tmp_path / ".report.tmp-0123abcd"
+    for folder, text in ((target, "old"), (new, "new")):
+        (folder / "fits").mkdir(parents=True)
+        (folder / "fits" / "a.nc").write_text(text)
+    outdir._replace(new, target)
+    assert (target / "fits" / "a.nc").read_text() == "new"
+    assert siblings(target) == ["report"]
 
 
 def test_new_folder_is_created_through_a_link(models, tmp_path):

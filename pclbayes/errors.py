@@ -31,6 +31,14 @@ class ProvenanceError(PclBayesError, ValueError):
     """A saved result does not match the data or specification it is used with."""
 
 
+class ReportOutputError(PclBayesError):
+    """A report's output folder cannot be written.
+
+    Another run is writing it, it is not a folder, or it holds files that are not part of
+    a report.
+    """
+
+
 class ConvergenceWarning(UserWarning):
     """The sampler reported divergences, high R-hat or low effective sample size."""
 

@@ -28,11 +28,11 @@ from pclbayes.model import check_seed, model_from_spec
 from pclbayes.priors import Prior
 from pclbayes.provenance import versions
 from pclbayes.report.html import Page, esc
-from pclbayes.report.outdir import OutputFolder, ReportOutputError, sigint_deferred
+from pclbayes.report.outdir import OutputFolder, sigint_deferred
 from pclbayes.specs import Spec, fit_spec, list_specs
 
-__all__ = ["QUICK", "FitRecord", "Report", "ReportOutputError", "adapt_specs", "build_report",
-           "resolved_spec", "run_fits"]
+__all__ = ["QUICK", "FitRecord", "Report", "adapt_specs", "build_report", "resolved_spec",
+           "run_fits"]
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from pclbayes.errors import PclBayesError
+from pclbayes.errors import ReportOutputError
 
 try:
     import fcntl
@@ -46,10 +46,6 @@ logger = logging.getLogger(__name__)
 #: Files a report folder may hold at its top level, and the suffixes of its subfolders.
 REPORT_FILES = frozenset({"report.html", "summary.csv", "summary.json"})
 REPORT_DIRS = {"figures": (".png", ".svg"), "fits": (".nc",)}
-
-
-class ReportOutputError(PclBayesError):
-    """The output folder cannot be written: in use, not a folder, or not a report's."""
 
 
 @contextlib.contextmanager
@@ -99,7 +95,8 @@ class OutputFolder:
         try:
             self.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise self._error(f"cannot create the folder {self.parent} ({exc.strerror})") from None
+            raise ReportOutputError(f"cannot create the folder {self.parent} "
+                                    f"({exc.strerror})") from None
         self._lock()
         try:
             self._recover()
@@ -126,23 +123,20 @@ class OutputFolder:
             are not part of a report.
         """
         if self.path.exists() and not self.path.is_dir():
-            raise self._error(f"{self.shown} is not a directory")
+            raise ReportOutputError(f"{self.shown} is not a directory")
         cwd = Path.cwd().resolve()
         if cwd == self.path or self.path in cwd.parents:
-            raise self._error(f"{self.shown} is or holds the current directory; the report "
-                              "replaces its output folder as a whole, so choose a folder "
-                              "of its own")
+            raise ReportOutputError(f"{self.shown} is or holds the current directory; the "
+                                    "report replaces its output folder as a whole, so choose "
+                                    "a folder of its own")
         if self.path.is_dir():
             foreign = foreign_entries(self.path)
             if foreign:
                 shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-                raise self._error(
+                raise ReportOutputError(
                     f"{self.shown} holds files that are not part of a pclbayes report "
                     f"({shown}); the report replaces the whole folder, so move them or "
                     "choose a new --out")
-
-    def _error(self, message: str) -> ReportOutputError:
-        return ReportOutputError(message)
 
     # ------------------------------------------------------------------ lock
     def _lock(self) -> None:
@@ -152,18 +146,19 @@ class OutputFolder:
             try:
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise self._error(f"cannot create the lock file {self.lock_path} "
-                                  f"({exc.strerror})") from None
+                raise ReportOutputError(f"cannot create the lock file {self.lock_path} "
+                                        f"({exc.strerror})") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise self._error(f"another pclbayes report is writing {self.shown} (lock "
-                                  f"{self.lock_path}); wait for it to finish or choose "
-                                  "another --out") from None
+                raise ReportOutputError(f"another pclbayes report is writing {self.shown} "
+                                        f"(lock {self.lock_path}); wait for it to finish or "
+                                        "choose another --out") from None
             except OSError as exc:
                 os.close(fd)
-                raise self._error(f"cannot lock {self.lock_path} ({exc.strerror})") from None
+                raise ReportOutputError(f"cannot lock {self.lock_path} "
+                                        f"({exc.strerror})") from None
             if _same_file(fd, self.lock_path):
                 self._lock_fd = fd
                 return
@@ -210,7 +205,8 @@ class OutputFolder:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise self._error(f"cannot write in {self.parent} ({exc.strerror})") from None
+                raise ReportOutputError(f"cannot write in {self.parent} "
+                                        f"({exc.strerror})") from None
             self._staging = path
         return self._staging
 
@@ -238,8 +234,8 @@ class OutputFolder:
             try:
                 _replace(new, self.path)
             except OSError as exc:
-                raise self._error(f"cannot replace {self.shown} ({exc.strerror}); the previous "
-                                  "report is left as it was") from None
+                raise ReportOutputError(f"cannot replace {self.shown} ({exc.strerror}); the "
+                                        "previous report is left as it was") from None
             self._staging = None
 
 

@@ -21,7 +21,7 @@ import pytest
 from pclbayes._paths import BUNDLED_DATA, BUNDLED_MODELS
 from pclbayes.cli import main
 from pclbayes.data import load
-from pclbayes.errors import PclBayesError, SpecError
+from pclbayes.errors import ReportOutputError, SpecError
 from pclbayes.report import build_report, builder, outdir
 from pclbayes.report.outdir import OutputFolder
 from pclbayes.specs import load_spec
@@ -216,7 +216,9 @@ def test_folder_with_other_files_is_refused(out, models, capsys):
     before = snapshot(out)
     assert report("--models", str(models), "--out", str(out)) == 2
     err = capsys.readouterr().err
-    assert str(out) in err and "notes.txt" in err
+    assert str(out) in err and "notes.txt" in err and "fits/keep.csv" in err
+    with pytest.raises(ReportOutputError, match=r"notes\.txt"):
+        build_report(models=models, out=out, cache=False)
     assert snapshot(out) == before
     assert siblings(out) == ["report"]
 
@@ -428,6 +430,3 @@ def test_ctrl_c_stops_workers_quickly(target, out, tmp_path):
     assert snapshot(out) == before
     assert siblings(out) == ["report"]
 
-
-def test_error_class_is_a_pclbayes_error():
-    assert issubclass(builder.ReportOutputError, PclBayesError)

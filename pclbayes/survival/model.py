@@ -28,7 +28,13 @@ from pclbayes.survival.build import (
     graph_key,
     inputs,
 )
-from pclbayes.survival.data import SurvivalData, prepare_data
+from pclbayes.survival.data import (
+    Estimand,
+    SurvivalData,
+    apply_estimand,
+    later_reinfusion_note,
+    prepare_data,
+)
 from pclbayes.survival.defaults import (
     DEFAULT_HORIZONS,
     DEFAULT_PRIOR_DRAWS,
@@ -95,6 +101,19 @@ class SurvivalModel(Model):
         Which episodes enter. Default: ``all`` for PFS, ``first`` (first infusions only)
         for OS, because the OS of a re-infusion is the rest of the same patient's OS and
         ends with the same death: it is not a second outcome.
+    pfs_coding : {"progression_or_death", "progression"}
+        PFS event: progression or death from any cause (the source's definition), or
+        progression only (deaths without progression censored at the death, from the
+        ``progression`` column).
+    censor_at : str or sequence of str, optional
+        Censor follow-up at later events: ``"subsequent_therapy"`` (e.g. an allo-HSCT, from
+        ``subsequent_therapy_months``) and/or ``"reinfusion"`` (a first infusion's follow-up
+        ends at the target-switched re-infusion: the hypothetical estimand). Default: none
+        (the treatment-policy estimand: follow-up regardless of later therapy).
+    censor_cohort_events : str or sequence of str, optional
+        Cohorts whose events are all censored at their times.
+    exclude_cohorts : str or sequence of str, optional
+        Cohorts left out (leave-one-cohort-out, or without press-release data).
     priors : mapping, optional
         Overrides of :func:`pclbayes.survival.defaults.default_priors` by name
         (``log_median, effect, shape, sigma_cohort, kendall_tau``).
@@ -123,6 +142,10 @@ class SurvivalModel(Model):
         cohort_effect: bool | str = "auto",
         frailty: str = "auto",
         episodes: str | None = None,
+        pfs_coding: str = "progression_or_death",
+        censor_at: str | Sequence[str] | None = None,
+        censor_cohort_events: str | Sequence[str] | None = None,
+        exclude_cohorts: str | Sequence[str] | None = None,
         cohort_parametrisation: str = "auto",
         priors: Mapping[str, Any] | None = None,
         horizons: Sequence[float] = DEFAULT_HORIZONS,
@@ -140,6 +163,10 @@ class SurvivalModel(Model):
         self.cohort_effect = cohort_effect
         self.frailty = frailty
         self.episodes = episodes
+        self.pfs_coding = pfs_coding
+        self.censor_at = censor_at
+        self.censor_cohort_events = censor_cohort_events
+        self.exclude_cohorts = exclude_cohorts
         self.cohort_parametrisation = cohort_parametrisation
         self.priors = priors
         self.horizons = horizons
@@ -157,11 +184,31 @@ class SurvivalModel(Model):
             "shape": self.shape, "fixed_shape": self.fixed_shape,
             "cohort_effect": self.cohort_effect, "frailty": self.frailty,
             "episodes": self.episodes, "cohort_parametrisation": self.cohort_parametrisation,
+            **self._estimand_params(),
             "priors": {k: Prior.parse(v).to_dict() for k, v in dict(self.priors or {}).items()},
             "horizons": [float(h) for h in self.horizons],
             "sampler": dict((self.sampler or DEFAULT_SAMPLER).__dict__),
             "prior_draws": self.prior_draws, "name": self.name,
         }
+
+    def _estimand_params(self) -> dict[str, Any]:
+        """The estimand options, canonical when valid (as given otherwise)."""
+        try:
+            est = self._estimand()
+        except SpecError:
+            return {"pfs_coding": self.pfs_coding, "censor_at": self.censor_at,
+                    "censor_cohort_events": self.censor_cohort_events,
+                    "exclude_cohorts": self.exclude_cohorts}
+        return {"pfs_coding": est.pfs_coding, "censor_at": list(est.censor_at),
+                "censor_cohort_events": list(est.censor_cohort_events),
+                "exclude_cohorts": list(est.exclude_cohorts)}
+
+    def _estimand(self) -> Estimand:
+        """How episodes are coded before the fit (see :class:`Estimand`)."""
+        return Estimand.from_options(
+            self.endpoint, pfs_coding=self.pfs_coding, censor_at=self.censor_at,
+            censor_cohort_events=self.censor_cohort_events,
+            exclude_cohorts=self.exclude_cohorts)
 
     def _resolved_options(self) -> dict[str, Any]:
         priors, sampler, horizons = self._validated()
@@ -219,6 +266,7 @@ class SurvivalModel(Model):
             raise SpecError("fixed_shape needs shape = 'shared'")
         if not isinstance(self.prior_draws, int) or self.prior_draws < 10:
             raise SpecError(f"prior_draws must be an integer >= 10, got {self.prior_draws!r}")
+        self._estimand()
         return priors, sampler, horizons
 
     # ------------------------------------------------------------------ fitting
@@ -241,7 +289,7 @@ class SurvivalModel(Model):
         seed = check_seed(seed)
         priors, sampler, horizons = self._validated()
         spec = self.resolved_spec(seed)
-        sdata = prepare_data(data, self.endpoint)
+        sdata = apply_estimand(prepare_data(data, self.endpoint), self._estimand())
         design = self._design(sdata)
         for note in design.notes:
             logger.info("%s: %s", self.label, note)
@@ -276,7 +324,9 @@ class SurvivalModel(Model):
             table, by=self.by, covariates=self.covariates, reference=self.reference,
             at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
             shape=self.shape, cohort_parametrisation=self.cohort_parametrisation)
-        return replace(design, notes=(note, *design.notes)) if note else design
+        later = later_reinfusion_note(sdata.table, self.endpoint)
+        notes = (*sdata.notes, *(n for n in (note, later) if n), *design.notes)
+        return replace(design, notes=notes)
 
     def _inputs(self) -> dict[str, Any]:
         self._check_fitted()
@@ -432,14 +482,16 @@ def _data_to_json(sdata: SurvivalData) -> dict[str, Any]:
     return {"table": frame_to_json(sdata.table), "endpoint": sdata.endpoint,
             "source": sdata.source, "data_hash": sdata.data_hash,
             "excluded": frame_to_json(excluded),
-            "cohorts_without_data": list(sdata.cohorts_without_data)}
+            "cohorts_without_data": list(sdata.cohorts_without_data),
+            "notes": list(sdata.notes)}
 
 
 def _data_from_json(obj: dict[str, Any]) -> SurvivalData:
     return SurvivalData(table=frame_from_json(obj["table"]), endpoint=obj["endpoint"],
                         source=obj["source"], data_hash=obj["data_hash"],
                         excluded=frame_from_json(obj["excluded"]),
-                        cohorts_without_data=list(obj["cohorts_without_data"]))
+                        cohorts_without_data=list(obj["cohorts_without_data"]),
+                        notes=tuple(obj.get("notes", ())))
 
 
 def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str
@@ -447,8 +499,15 @@ def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str
     choice = episodes or ("first" if endpoint == "os" else "all")
     if choice not in ("all", "first"):
         raise SpecError(f"episodes must be 'all' or 'first', got {episodes!r}")
-    if choice == "all" or "strategy" not in table.columns:
+    if "strategy" not in table.columns:
         return table, ""
+    if choice == "all":
+        n_switch = int((table["strategy"].astype(str) == "switch").sum())
+        note = (f"{n_switch} target-switched re-infusion episode(s) pooled with the first "
+                "infusions (additive target and strategy effects): the same patients at a "
+                "later line, selected by relapse, survival and fitness for re-infusion"
+                ) if n_switch else ""
+        return table, note
     keep = (table["strategy"].astype(str) == "first").to_numpy()
     if not keep.any():
         raise SpecError("episodes = 'first' but no episode has strategy 'first'")

@@ -12,6 +12,7 @@ from pclbayes.survival.model import SurvivalModel
 #: ``[model]`` keys a survival specification may set (besides family, name and title).
 OPTION_KEYS = ("model", "endpoint", "by", "covariates", "reference", "at", "shape",
                "fixed_shape", "cohort_effect", "cohort_parametrisation", "frailty", "episodes",
+               "pfs_coding", "censor_at", "censor_cohort_events", "exclude_cohorts",
                "horizons", "prior_draws")
 
 

@@ -171,9 +171,13 @@ def test_sensitivity_specs_are_the_declared_variants() -> None:
     ln = sections.sensitivity_specs(specs["response_orr_by_target_logit_normal"])
     assert {d.name.split("@")[1]: d.priors["sigma"]["sigma"] for d in ln} == {
         "less-heterogeneity": 0.5, "more-heterogeneity": 2}
-    assert sections.sensitivity_specs(specs["survival_os"]) == []
+    os_variants = sections.sensitivity_specs(specs["survival_os"])
+    assert [d.name.split("@")[1] for d in os_variants] == ["reinfusion-censored"]
+    assert os_variants[0].options["censor_at"] == "reinfusion"
     pfs = sections.sensitivity_specs(specs["survival_pfs_by_target"])
-    assert [d.name.split("@")[1] for d in pfs] == ["vague", "sceptical"]
+    assert [d.name.split("@")[1] for d in pfs] == [
+        "vague", "sceptical", "with-reinfusions", "progression-only", "censor-at-hsct",
+        "tongji-censored", "without-carsgen", "without-tongji"]
     off = parse_spec({"model": {"family": "response"}, "report": {"sensitivity": False},
                       "sensitivity": {"wide": {"reason": "wider", "priors": {
                           "kappa": "Gamma(alpha=2, beta=0.4)"}}}})

@@ -52,9 +52,13 @@ CI_PROB = 0.95
 #: ``mean, median, sd, lower, upper``: the distribution, ``lower``/``upper`` the equal-tailed
 #: interval of probability ``ci_prob``; ``prob_gt``: P(quantity > ``prob_gt_value``) for
 #: contrasts (differences: 0, ratios: 1); ``mcse_mean, ess_bulk, r_hat``: MCMC diagnostics
-#: of posterior rows drawn by MCMC.
+#: of posterior rows drawn by MCMC; ``prior_sd_ratio``: the posterior SD over the SD of the
+#: same quantity under the prior (posterior and exact rows; NaN where no prior draws exist);
+#: ``mostly_prior``: ``prior_sd_ratio >`` :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO` (the
+#: prior supplies about half of what is known, or more; False where the ratio is NaN).
 SUMMARY_COLUMNS = ("quantity", "level", "source", "mean", "median", "sd", "lower", "upper",
-                   "ci_prob", "prob_gt", "prob_gt_value", "mcse_mean", "ess_bulk", "r_hat")
+                   "ci_prob", "prob_gt", "prob_gt_value", "mcse_mean", "ess_bulk", "r_hat",
+                   "prior_sd_ratio", "mostly_prior")
 
 #: Columns every ``ppc_table()`` starts with: the cohort, its size, the checked
 #: statistic (e.g. ``responders``, ``events``), its observed value, the mean and 95%

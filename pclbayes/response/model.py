@@ -11,12 +11,13 @@ import xarray as xr
 
 from pclbayes import provenance
 from pclbayes._memo import per_fit
+from pclbayes.checks import ALPHA
 from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
 from pclbayes.model import Model, check_seed, prior_record
 from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
-from pclbayes.response import beta_binomial, logit_normal
+from pclbayes.response import beta_binomial, checks, logit_normal
 from pclbayes.response import results as res
 from pclbayes.response.counts import CountData, prepare
 from pclbayes.response.defaults import (
@@ -329,7 +330,8 @@ class ResponseModel(Model):
         frozen = self.priors_[het].frozen()
         levels = ["shared"] if self.heterogeneity == "shared" else list(counts.strata)
         rows += [res.prior_row(het, lv, frozen) for lv in levels]
-        return res.finish(rows, counts, self.diagnostics_.ok)
+        prior = self.idata_["prior"].to_dataset() if "prior" in self.idata_.children else None
+        return res.finish(rows, counts, self.diagnostics_.ok, prior)
 
     def _exact_rows(self) -> list[dict]:
         ex, counts = self.exact_, self.counts_
@@ -372,6 +374,13 @@ class ResponseModel(Model):
         with ``prob_gt`` = P(> 0)), the heterogeneity (``kappa`` or ``sigma``; its prior in
         the row with ``source == "prior"``), ``between_cohort_sd`` (SD of cohort rates on
         the rate scale), and for the logit-normal model ``mu_logit`` and ``log_odds_ratio``.
+
+        ``prior_sd_ratio`` compares each posterior (or exact) row's SD with the SD of the
+        same quantity under the prior (the draws in ``idata_["prior"]``); ``mostly_prior``
+        flags a ratio above :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO` (0.7: the prior
+        supplies about half the information or more). An SD ratio measures spread only: where
+        every patient responded, the *upper* limit of a rate comes from the prior even when
+        the ratio is small (the data rule out low rates, not rates near 1).
         """
         self._check_fitted()
         return self.summary_.copy()
@@ -444,6 +453,16 @@ class ResponseModel(Model):
             ``lower, upper`` (95% interval of replicated responders) and ``p_value``
             (two-sided predictive p-value, ``2 min(P(y_rep <= y), P(y_rep >= y))`` capped
             at 1), then ``group``.
+
+        Notes
+        -----
+        A p-value near 1 means that the observed count lies in the middle of its
+        replicates. With ``kind="posterior"`` that is what a cohort of a few patients
+        gives by construction (each replicate reuses the cohort's own posterior rate; a
+        cohort where every patient responded gets p = 1), so a value near 1 is *not*
+        evidence that the model fits: this check can hardly fail. ``kind="mixed"``
+        is more sensitive but still uses the cohort's data in the hyperparameters; the
+        checks that can flag a cohort are in :meth:`check_table`.
         """
         self._check_fitted()
         counts = self.counts_
@@ -465,6 +484,66 @@ class ResponseModel(Model):
             "upper": hi, "p_value": np.minimum(1.0, 2 * np.minimum(p_le, p_ge)),
             "group": counts.groups,
         })
+
+    def precompute(self) -> None:
+        """Every table a report reads (see :meth:`pclbayes.model.Model.precompute`)."""
+        super().precompute()
+        self.check_table()
+
+    @per_fit
+    def check_table(self, p_method: str = "mid", alpha: float = ALPHA) -> pd.DataFrame:
+        """Predictive checks that can flag a cohort: cross-validated, dispersion, prior conflict.
+
+        The maths of each check is in :mod:`pclbayes.response.checks`; the p-values in
+        :mod:`pclbayes.checks`.
+
+        Parameters
+        ----------
+        p_method : {"mid", "standard"}
+            Mid-p (default: close to nominal size with a few patients) or the standard,
+            conservative p-value of a count.
+        alpha : float
+            Flag threshold (``flag = p_value < alpha``), two-sided for counts and upper-tail
+            for the dispersion statistic.
+
+        Returns
+        -------
+        DataFrame
+            The columns of :data:`pclbayes.checks.CHECK_COLUMNS`, then ``group``. Per cohort
+            unit: ``check == "loo_predictive"`` (its responders given the other cohorts:
+            an exact refit without it for the beta-binomial model, the mixed predictive for
+            the logit-normal one) and ``"prior_conflict"`` (its responders under the prior
+            predictive); one ``"dispersion"`` row (cohort ``"all"``: Pearson's X^2 of the
+            cohort rates against posterior-predictive replicates with fresh cohort rates) and
+            one ``"dispersion_prior"`` row (the same statistic against its prior-predictive
+            distribution: a conflict check of the heterogeneity prior).
+        """
+        self._check_fitted()
+        return checks.check_table(self, p_method, alpha)
+
+    def new_cohort_check(self, n: int, responders: int, level: str | None = None,
+                         p_method: str = "mid", alpha: float = ALPHA) -> pd.DataFrame:
+        """A new cohort's count against the meta-analytic-predictive (MAP) distribution.
+
+        Parameters
+        ----------
+        n, responders : int
+            Patients and responders of the new cohort.
+        level : str, optional
+            Its stratum level (required with more than one stratum).
+        p_method, alpha
+            As in :meth:`check_table`.
+
+        Returns
+        -------
+        DataFrame
+            One row (``check == "map_conflict"``, cohort ``"new"``) in the
+            :data:`pclbayes.checks.CHECK_COLUMNS` schema, then ``group``: the two-sided
+            p-value of ``responders`` under the predictive distribution of a new cohort of
+            ``n`` patients of that level.
+        """
+        self._check_fitted()
+        return checks.new_cohort_check(self, n, responders, level, p_method, alpha)
 
     @per_fit
     def loo(self):

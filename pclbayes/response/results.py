@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pclbayes.checks import mostly_prior, sd_ratio
 from pclbayes.model import CI_PROB, SUMMARY_COLUMNS
 from pclbayes.response.counts import CountData
 
@@ -20,6 +21,15 @@ DERIVED_DIMS = {
     "pooled_rate": ("stratum",), "predictive_rate": ("stratum",),
     "between_cohort_sd": ("stratum",), "mu_logit": ("stratum",), "cohort_rate": ("unit",),
     "rate_difference": ("contrast",), "y_rep": ("unit",), "log_lik": ("unit",),
+}
+
+
+#: Variable of ``idata_["prior"]`` holding the prior draws of each summary quantity.
+PRIOR_VARIABLES = {
+    "pooled_rate": "pooled_rate", "predictive_rate": "predictive_rate",
+    "cohort_rate": "cohort_rate", "contrast": "rate_difference",
+    "between_cohort_sd": "between_cohort_sd", "mu_logit": "mu_logit",
+    "log_odds_ratio": "effect", "kappa": "kappa", "sigma": "sigma",
 }
 
 
@@ -122,14 +132,53 @@ def add_cohort_columns(frame: pd.DataFrame, data: CountData) -> pd.DataFrame:
     return frame
 
 
-def finish(rows: list[dict], data: CountData, converged: bool) -> pd.DataFrame:
-    """Tidy DataFrame with the columns of :data:`COLUMNS`."""
+def prior_draws_of(prior: xr.Dataset, quantity: str, level: str) -> np.ndarray | None:
+    """Prior draws of a summary row's quantity at ``level`` (None if there are none)."""
+    var = PRIOR_VARIABLES.get(quantity)
+    if var is None or var not in prior:
+        return None
+    da = prior[var]
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if not extra:
+        return da.values
+    if level not in [str(v) for v in da[extra[0]].values]:
+        return None
+    return da.sel({extra[0]: level}).values
+
+
+def add_prior_ratio(frame: pd.DataFrame, prior: xr.Dataset | None) -> pd.DataFrame:
+    r"""Fill ``prior_sd_ratio`` and ``mostly_prior`` of the posterior and exact rows.
+
+    ``prior_sd_ratio`` is the row's SD over the SD of the same quantity's prior draws (the
+    ``prior`` group of the fit), both on the quantity's own scale (rates, rate differences,
+    :math:`\kappa`, :math:`\sigma` and log-odds are reported on scales where their priors
+    are stated); ``mostly_prior`` is ``prior_sd_ratio >``
+    :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO`. Prior rows and quantities without prior
+    draws get NaN and False. A prior without a finite SD (Cauchy-like) makes the ratio
+    small and meaningless.
+    """
+    ratios = []
+    for row in frame.itertuples(index=False):
+        if prior is None or row.source not in ("posterior", "exact"):
+            ratios.append(float("nan"))
+            continue
+        ratios.append(sd_ratio(float(row.sd), prior_draws_of(prior, row.quantity,
+                                                              str(row.level))))
+    frame["prior_sd_ratio"] = np.asarray(ratios, dtype=float)
+    frame["mostly_prior"] = [mostly_prior(r) for r in ratios]
+    return frame
+
+
+def finish(rows: list[dict], data: CountData, converged: bool,
+           prior: xr.Dataset | None = None) -> pd.DataFrame:
+    """Tidy DataFrame with the columns of :data:`COLUMNS` (prior SD ratios from ``prior``)."""
     frame = pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in frame.columns:
             frame[col] = np.nan
     frame["cohort"] = frame["cohort"].astype(object)
     frame["group"] = frame["group"].astype(object)
+    frame = add_prior_ratio(frame, prior)
     frame = add_cohort_columns(frame, data)
     frame["converged"] = converged
     frame["ci_prob"] = CI_PROB

@@ -14,6 +14,7 @@ import xarray as xr
 from pclbayes import provenance
 from pclbayes._memo import per_fit
 from pclbayes._tables import frame_from_json, frame_to_json
+from pclbayes.checks import ALPHA
 from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
 from pclbayes.model import Model, check_seed, prior_record
@@ -399,7 +400,11 @@ class SurvivalModel(Model):
         The columns of :data:`pclbayes.model.SUMMARY_COLUMNS` (``prob_gt`` = P(> 1) for
         time and hazard ratios; ``source`` is ``posterior``, ``prior`` or ``observed`` for
         the Kaplan-Meier medians of the data), then ``n`` and ``events`` (Kaplan-Meier
-        rows).
+        rows). ``prior_sd_ratio`` (posterior rows) is the posterior SD over the SD of the
+        same quantity's prior draws (``idata_["prior"]``), taken on the log scale for
+        times, time and hazard ratios and the shape (whose priors are normal on that scale)
+        and on the natural scale for probabilities, ``sigma_cohort`` and ``kendall_tau``;
+        ``mostly_prior`` flags a ratio above :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO`.
         """
         self._check_fitted()
         return report.summary_table(self)
@@ -435,6 +440,7 @@ class SurvivalModel(Model):
     def precompute(self) -> None:
         """Every table a report reads (see :meth:`pclbayes.model.Model.precompute`)."""
         super().precompute()
+        self.check_table()
         self.km_table()
         self.survival_curves()
 
@@ -460,6 +466,30 @@ class SurvivalModel(Model):
         """Observed versus expected events per cohort, with a predictive p-value."""
         self._check_fitted()
         return checks.ppc_table(self)
+
+    @per_fit
+    def check_table(self, p_method: str = "mid", alpha: float = ALPHA) -> pd.DataFrame:
+        """Checks of each cohort's events that its own fitted effect did not shape.
+
+        Per cohort: ``check == "mixed_predictive"`` (its events under the posterior with a
+        fresh cohort effect, an approximation of leaving it out) and ``"prior_conflict"``
+        (its events under the prior). The maths is in :mod:`pclbayes.survival.checks`.
+
+        Parameters
+        ----------
+        p_method : {"mid", "standard"}
+            Mid-p (default) or the standard, conservative p-value of a count
+            (:mod:`pclbayes.checks`).
+        alpha : float
+            Flag threshold of the two-sided p-value.
+
+        Returns
+        -------
+        DataFrame
+            The columns of :data:`pclbayes.checks.CHECK_COLUMNS`.
+        """
+        self._check_fitted()
+        return checks.check_table(self, p_method, alpha)
 
     def prior_predictive_check(self) -> pd.DataFrame:
         """Prior-implied median times per group, with the share below 2 weeks / above 5 years."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pclbayes.checks import draws_sd, mostly_prior, sd_ratio
 from pclbayes.model import CI_PROB, SUMMARY_COLUMNS
 from pclbayes.priors import Prior
 from pclbayes.survival import checks
@@ -72,48 +73,67 @@ def summary_table(m: SurvivalModel) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
 
     def add(quantity: str, level: str, values: Any, *, source: str = "posterior",
-            ratio: bool = False) -> None:
+            ratio: bool = False, prior_values: Any = None, scale: str = "identity") -> None:
         stats = (_exact_row(values) if isinstance(values, Prior)
                  else _row_stats(values, ratio, mcmc=source == "posterior"))
-        rows.append({"quantity": quantity, "level": level, **stats, "source": source})
+        spread = float("nan")
+        if source == "posterior" and prior_values is not None:
+            spread = sd_ratio(draws_sd(values, scale), np.asarray(prior_values), scale)
+        rows.append({"quantity": quantity, "level": level, **stats, "source": source,
+                     "prior_sd_ratio": spread, "mostly_prior": mostly_prior(spread)})
+
+    def of_prior(var: str, **sel: Any) -> Any:
+        return prior[var].sel(sel) if var in prior else None
 
     for g in d.groups:
-        add("median_time", g, post["median_time"].sel(group=g))
+        add("median_time", g, post["median_time"].sel(group=g),
+            prior_values=of_prior("median_time", group=g), scale="log")
         for h in m.horizons_:
-            add(f"survival_at_{_h(h)}", g, post["survival"].sel(group=g, horizon=h))
-        add("median_time_new_cohort", g, post["median_time_new_cohort"].sel(group=g))
+            add(f"survival_at_{_h(h)}", g, post["survival"].sel(group=g, horizon=h),
+                prior_values=of_prior("survival", group=g, horizon=h))
+        add("median_time_new_cohort", g, post["median_time_new_cohort"].sel(group=g),
+            prior_values=of_prior("median_time_new_cohort", group=g), scale="log")
         for h in m.horizons_:
             add(f"survival_at_{_h(h)}_new_cohort", g,
-                post["survival_new_cohort"].sel(group=g, horizon=h))
+                post["survival_new_cohort"].sel(group=g, horizon=h),
+                prior_values=of_prior("survival_new_cohort", group=g, horizon=h))
         add("median_time", g, prior["median_time"].sel(group=g), source="prior")
         add("median_time_new_cohort", g, prior["median_time_new_cohort"].sel(group=g),
             source="prior")
     for c in d.contrast_labels:
-        add("time_ratio", c, post["time_ratio"].sel(contrast=c), ratio=True)
+        add("time_ratio", c, post["time_ratio"].sel(contrast=c), ratio=True,
+            prior_values=of_prior("time_ratio", contrast=c), scale="log")
         if "hazard_ratio" in post:
-            add("hazard_ratio", c, post["hazard_ratio"].sel(contrast=c), ratio=True)
+            add("hazard_ratio", c, post["hazard_ratio"].sel(contrast=c), ratio=True,
+                prior_values=of_prior("hazard_ratio", contrast=c), scale="log")
     if m.fixed_shape is None:
         if d.shape_by_group:
             for g in d.groups:
-                add("shape", g, post["shape"].sel(group=g))
+                add("shape", g, post["shape"].sel(group=g),
+                    prior_values=of_prior("shape", group=g), scale="log")
                 add("shape", g, m.priors_["shape"], source="prior")
         else:
-            add("shape", "all", post["shape"])
+            add("shape", "all", post["shape"], prior_values=of_prior("shape"), scale="log")
             add("shape", "all", m.priors_["shape"], source="prior")
     if d.cohort_effect:
-        add("sigma_cohort", "all", post["sigma_cohort"])
+        add("sigma_cohort", "all", post["sigma_cohort"],
+            prior_values=of_prior("sigma_cohort"))
         for c in d.cohorts:
-            add("cohort_time_ratio", c, np.exp(post["cohort_effect"].sel(cohort=c)), ratio=True)
+            effect = of_prior("cohort_effect", cohort=c)
+            add("cohort_time_ratio", c, np.exp(post["cohort_effect"].sel(cohort=c)), ratio=True,
+                prior_values=None if effect is None else np.exp(effect), scale="log")
     add("sigma_cohort", "all", m.priors_["sigma_cohort"], source="prior")
     if d.frailty:
-        add("kendall_tau", "all", post["kendall_tau"])
+        add("kendall_tau", "all", post["kendall_tau"], prior_values=of_prior("kendall_tau"))
         add("kendall_tau", "all", m.priors_["kendall_tau"], source="prior")
     for r in m.km_table().itertuples(index=False):
         rows.append({"quantity": "km_median", "level": f"{r.column}: {r.value}",
                      "mean": np.nan, "median": r.median, "lower": r.lower, "upper": r.upper,
-                     "source": "observed", "n": r.n, "events": r.events})
+                     "source": "observed", "n": r.n, "events": r.events,
+                     "prior_sd_ratio": np.nan, "mostly_prior": False})
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     frame["ci_prob"] = CI_PROB
+    frame["mostly_prior"] = frame["mostly_prior"].astype(bool)
     return frame
 
 

@@ -1,0 +1,239 @@
+"""Predictive checks that can flag a cohort, and the 'mostly prior' summary flags.
+
+Response checks use the exact engine (fractions of a second per fit); the survival checks
+need MCMC fits (one of simulated data, one of the bundled data).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pclbayes.checks import CHECK_COLUMNS, MOSTLY_PRIOR_RATIO, two_sided_p
+from pclbayes.errors import SpecError
+from pclbayes.model import SUMMARY_COLUMNS, load_fit
+from pclbayes.response import ResponseModel
+from pclbayes.survival import SurvivalModel
+from pclbayes.survival.checks import poisson_mixture_quantile, poisson_mixture_tails
+
+FAST = (32, 24)  # exact-engine grid of the replicate fits
+
+
+def counts(r, n=12):
+    r = list(r)
+    n = [n] * len(r) if np.isscalar(n) else list(n)
+    return pd.DataFrame({"cohort": [f"c{i}" for i in range(len(r))], "n": n,
+                         "responders": r})
+
+
+def exact_fit(r, n=12, priors=None, resolution=(96, 80), seed=1):
+    return ResponseModel(method="exact", priors=priors, resolution=resolution).fit(
+        counts(r, n), seed=seed)
+
+
+def rows(table, check):
+    return table[table["check"] == check].set_index("cohort")
+
+
+# ---------------------------------------------------------------- p-values
+def test_mid_and_standard_p_values_against_scipy():
+    pmf = stats.binom.pmf(np.arange(11), 10, 0.3)
+    y = 6
+    le, ge = stats.binom.cdf(y, 10, 0.3), stats.binom.sf(y - 1, 10, 0.3)
+    eq = stats.binom.pmf(y, 10, 0.3)
+    assert two_sided_p(pmf, y, "standard") == pytest.approx(2 * min(le, ge))
+    assert two_sided_p(pmf, y, "mid") == pytest.approx(2 * min(le - eq / 2, ge - eq / 2))
+    assert two_sided_p(pmf, 3, "standard") == 1.0  # capped
+    with pytest.raises(SpecError, match="p-value method"):
+        two_sided_p(pmf, 3, "exact")
+
+
+def test_poisson_mixture_tails_of_a_single_mean_are_poisson():
+    below, equal, above = poisson_mixture_tails(np.full(10, 4.0), 7)
+    assert below == pytest.approx(stats.poisson.cdf(6, 4.0))
+    assert equal == pytest.approx(stats.poisson.pmf(7, 4.0))
+    assert above == pytest.approx(stats.poisson.sf(7, 4.0))
+    assert poisson_mixture_quantile(np.full(3, 4.0), 0.975) == stats.poisson.ppf(0.975, 4.0)
+
+
+# ---------------------------------------------------------------- response: independent maths
+def test_loo_predictive_is_the_beta_binomial_pmf_when_hyperparameters_are_fixed():
+    """Priors concentrated at mu = 0.8, kappa = 10: leaving a cohort out, its responders
+    are BetaBinomial(12, 8, 2) whatever the other cohorts say."""
+    priors = {"mu": "Beta(alpha=80000, beta=20000)", "kappa": "Gamma(alpha=40000, beta=4000)"}
+    fit = exact_fit([10, 9, 3], priors=priors)
+    loo = rows(fit.check_table(), "loo_predictive")
+    ref = stats.betabinom(12, 8.0, 2.0)
+    k = np.arange(13)
+    for cohort, y in (("c0", 10), ("c2", 3)):
+        assert loo.loc[cohort, "expected"] == pytest.approx(ref.mean(), rel=2e-3)
+        mid = 2 * min(ref.cdf(y) - ref.pmf(y) / 2, ref.sf(y) + ref.pmf(y) / 2)
+        assert loo.loc[cohort, "p_value"] == pytest.approx(min(1.0, mid), rel=0.01)
+    std = rows(fit.check_table(p_method="standard"), "loo_predictive")
+    assert std.loc["c2", "p_value"] == pytest.approx(2 * ref.cdf(3), rel=0.01)
+    assert std.loc["c2", "p_method"] == "standard, two-sided"
+    # the prior-predictive is the same beta-binomial (the data cannot move a point prior)
+    prior = rows(fit.check_table(), "prior_conflict")
+    pmf = ref.pmf(k)
+    assert prior.loc["c2", "p_value"] == pytest.approx(two_sided_p(pmf, 3), rel=0.02)
+
+
+def test_map_conflict_of_a_new_cohort_with_fixed_hyperparameters():
+    priors = {"mu": "Beta(alpha=80000, beta=20000)", "kappa": "Gamma(alpha=40000, beta=4000)"}
+    fit = exact_fit([10, 9, 10], priors=priors)
+    ref = stats.betabinom(20, 8.0, 2.0)
+    row = fit.new_cohort_check(20, 9).iloc[0]
+    assert row["check"] == "map_conflict" and bool(row["flag"])
+    assert row["p_value"] == pytest.approx(2 * (ref.cdf(8) + ref.pmf(9) / 2), rel=0.02)
+    assert not fit.new_cohort_check(20, 16)["flag"].iloc[0]
+    with pytest.raises(SpecError, match="responders"):
+        fit.new_cohort_check(5, 6)
+
+
+# ---------------------------------------------------------------- response: power
+def test_outlier_cohort_is_flagged():
+    """0/12 among cohorts near 80%: the cross-validated check flags it (and only it), and
+    the spread of the four cohorts conflicts with the heterogeneity prior."""
+    fit = exact_fit([10, 9, 10, 0])
+    table = fit.check_table()
+    assert tuple(table.columns[:len(CHECK_COLUMNS)]) == CHECK_COLUMNS
+    loo = rows(table, "loo_predictive")
+    assert loo.loc["c3", "flag"] and loo.loc["c3", "p_value"] < 0.01
+    assert not loo.loc[["c0", "c1", "c2"], "flag"].any()
+    assert rows(table, "dispersion_prior").loc["all", "flag"]
+    # the old check cannot see it: each cohort is replicated from its own posterior rate
+    assert (fit.ppc_table()["p_value"] > 0.05).all()
+
+
+def test_dispersion_check_flags_spread_beyond_an_informative_heterogeneity_prior():
+    """With kappa free (default prior) one outlier is absorbed by a small fitted kappa and
+    the posterior-predictive dispersion check stays near p = 0.1; with a heterogeneity
+    prior that rules small kappa out it flags."""
+    loose = rows(exact_fit([10, 9, 10, 0]).check_table(), "dispersion").loc["all"]
+    assert 0.05 < loose["p_value"] < 0.3
+    tight = exact_fit([10, 9, 10, 0], priors={"kappa": "Gamma(alpha=20, beta=0.5)"})
+    row = rows(tight.check_table(), "dispersion").loc["all"]
+    assert row["flag"] and row["observed"] > row["upper"]
+
+
+def test_prior_conflict_flags_a_cohort_far_from_an_informative_prior():
+    fit = exact_fit([10, 9, 10, 0], priors={"mu": "Beta(alpha=40, beta=10)"})
+    prior = rows(fit.check_table(), "prior_conflict")
+    assert prior.loc["c3", "flag"]
+    assert not prior.loc[["c0", "c1", "c2"], "flag"].any()
+    # under the default uniform prior no count of 12 conflicts with the prior
+    assert not rows(exact_fit([10, 9, 10, 0]).check_table(), "prior_conflict")["flag"].any()
+
+
+# ---------------------------------------------------------------- response: calibration
+def test_checks_stay_quiet_on_data_simulated_from_the_prior():
+    """Data drawn from the model's prior predictive: the cross-validated and prior-conflict
+    p-values are then exactly calibrated (mean 1/2 for mid-p), and the flag rates are near
+    5%; the posterior-predictive dispersion check is conservative."""
+    rng = np.random.default_rng(20260301)
+    n, units, reps = 10, 4, 20
+    p = {"loo_predictive": [], "prior_conflict": [], "dispersion": [], "dispersion_prior": []}
+    for _ in range(reps):
+        mu, kappa = rng.uniform(), rng.gamma(2.0, 1 / 0.1)
+        r = rng.binomial(n, rng.beta(mu * kappa, (1 - mu) * kappa, units))
+        table = exact_fit(r, n=n, resolution=FAST).check_table()
+        for check, values in p.items():
+            values += list(table.loc[table["check"] == check, "p_value"])
+    for check in ("loo_predictive", "prior_conflict"):
+        values = np.asarray(p[check])
+        assert 0.38 < values.mean() < 0.62, check
+        assert (values < 0.05).mean() <= 0.1, check
+        assert (values < 0.5).mean() == pytest.approx(0.5, abs=0.15), check
+    assert (np.asarray(p["dispersion"]) < 0.05).mean() <= 0.1
+    assert (np.asarray(p["dispersion_prior"]) < 0.05).mean() <= 0.15
+
+
+def test_single_unit_stratum_and_reproducibility(tmp_path):
+    fit = ResponseModel(endpoint="orr", by="target", method="exact").fit(seed=3)
+    table = fit.check_table()
+    assert tuple(table.columns[:len(CHECK_COLUMNS)]) == CHECK_COLUMNS
+    assert set(table["check"]) == {"loo_predictive", "prior_conflict", "dispersion",
+                                   "dispersion_prior"}
+    note = rows(table, "loo_predictive").loc["xuzhou/GPRC5D", "note"]
+    assert "only unit of its stratum" in note
+    # every patient responded: nothing is flagged, and nothing is 1 by construction
+    assert not table["flag"].any()
+    assert (rows(table, "loo_predictive")["p_value"] < 0.9).all()
+    path = fit.save(tmp_path / "fit.nc")
+    pd.testing.assert_frame_equal(load_fit(path).check_table(), table)
+
+
+# ---------------------------------------------------------------- mostly prior: response
+def test_mostly_prior_flags_on_the_bundled_response_data():
+    fit = ResponseModel(endpoint="orr", by="target", method="exact").fit(seed=1)
+    s = fit.summary()
+    assert tuple(s.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
+    row = s.set_index(["quantity", "level", "source"])
+    # heterogeneity: three cohorts cannot inform it
+    kappa = row.loc[("kappa", "shared", "exact")]
+    assert kappa["mostly_prior"]
+    assert kappa["prior_sd_ratio"] == pytest.approx(kappa["sd"] / stats.gamma(2, scale=10).std(),
+                                                    rel=0.05)
+    assert row.loc[("between_cohort_sd", "BCMA", "exact"), "mostly_prior"]
+    # rates: 15/15 rules out low rates, so their SD is well below the prior's (their upper
+    # limits still come from the prior; an SD ratio does not see that)
+    for level in ("BCMA", "GPRC5D"):
+        assert not row.loc[("pooled_rate", level, "exact"), "mostly_prior"]
+    assert row.loc[("contrast", "GPRC5D - BCMA", "exact"), "prior_sd_ratio"] < MOSTLY_PRIOR_RATIO
+    prior_rows = s[s["source"] == "prior"]
+    assert prior_rows["prior_sd_ratio"].isna().all() and not prior_rows["mostly_prior"].any()
+    assert s["mostly_prior"].dtype == bool
+
+
+def test_plenty_of_data_is_not_mostly_prior():
+    fit = exact_fit([160, 150, 170], n=200)
+    pooled = fit.summary().query("quantity == 'pooled_rate'").iloc[0]
+    assert pooled["prior_sd_ratio"] < 0.3 and not pooled["mostly_prior"]
+
+
+# ---------------------------------------------------------------- survival
+@pytest.fixture(scope="module")
+def short_cohort_fit():
+    """Three cohorts with median PFS near 10 months, one near 1 month."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for cohort, median, size in (("a", 10.0, 10), ("b", 10.0, 10), ("c", 10.0, 10),
+                                 ("short", 0.8, 8)):
+        t = median * rng.weibull(1.3, size) / np.log(2) ** (1 / 1.3)
+        c = rng.uniform(6, 30, size)
+        frames.append(pd.DataFrame({"cohort": cohort, "time": np.minimum(t, c).round(3),
+                                    "event": (t <= c).astype(int)}))
+    data = pd.concat(frames, ignore_index=True)
+    return SurvivalModel(by="none", covariates=[]).fit(data, seed=3)
+
+
+def test_survival_mixed_check_flags_a_cohort_with_much_shorter_times(short_cohort_fit):
+    table = short_cohort_fit.check_table()
+    assert tuple(table.columns[:len(CHECK_COLUMNS)]) == CHECK_COLUMNS
+    mixed = rows(table, "mixed_predictive")
+    assert mixed.loc["short", "flag"]
+    assert mixed.loc["short", "observed"] > mixed.loc["short", "expected"]
+    assert not mixed.loc[["a", "b", "c"], "flag"].any()
+    assert set(rows(table, "prior_conflict").index) == {"a", "b", "c", "short"}
+
+
+def test_survival_prior_conflict_flags_times_far_from_an_informative_prior(short_cohort_fit):
+    """The same data under a prior that puts the median near 60 months (tight): the short
+    cohort's events conflict with it."""
+    m = SurvivalModel(by="none", covariates=[],
+                      priors={"log_median": "Normal(mu=4.1, sigma=0.2)",
+                              "sigma_cohort": "HalfNormal(sigma=0.1)"})
+    m = m.fit(short_cohort_fit.data_.table[["cohort", "time", "event"]], seed=3)
+    assert rows(m.check_table(), "prior_conflict").loc["short", "flag"]
+
+
+def test_survival_cohort_sd_is_mostly_prior_on_the_bundled_data():
+    m = SurvivalModel(endpoint="pfs", by="target").fit(seed=11)
+    s = m.summary()
+    assert tuple(s.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
+    post = s[s["source"] == "posterior"].set_index(["quantity", "level"])
+    assert post.loc[("sigma_cohort", "all"), "mostly_prior"]
+    assert not post.loc[("median_time", "BCMA"), "mostly_prior"]
+    assert post["prior_sd_ratio"].notna().all()
+    other = s[s["source"] != "posterior"]
+    assert other["prior_sd_ratio"].isna().all() and not other["mostly_prior"].any()

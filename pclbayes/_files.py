@@ -36,8 +36,51 @@ def check_output_dir(path: str | Path) -> Path:
     return path
 
 
+def check_output_file(path: str | Path, *, option: str | None = "--out") -> Path:
+    """Check that ``path`` can be written as a single output file, before any work starts.
+
+    The file may exist already (it is replaced) or be new; its folder must exist. Files are
+    then written with :func:`atomic_write_text`, so a failed or interrupted run leaves an
+    existing file as it was.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file.
+    option : str or None, default "--out"
+        The option that named the file, for the message (None: the path alone).
+
+    Raises
+    ------
+    OutputError
+        If ``path`` is a directory or another non-regular file, if its folder does not exist
+        or is not a directory, or if the file or its folder is not writable.
+    """
+    path = Path(path)
+    name = f"{option} {path}" if option else str(path)
+    if path.is_dir():
+        raise OutputError(f"{name}: is a directory; give a file name, e.g. "
+                          f"{path / 'prior.json'}")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{name}: exists and is not a regular file")
+    folder = path.parent
+    if not folder.exists():
+        raise OutputError(f"{name}: the folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise OutputError(f"{name}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{name}: the folder {folder} is not writable; choose another one")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{name}: the file is not writable")
+    return path
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed into place."""
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed into place.
+
+    The temporary file sits in the same folder (so the rename is atomic) and is removed if
+    anything fails, including an interruption: ``path`` then keeps its previous content.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -16,8 +16,10 @@ def add_common_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every ``fit`` command takes."""
     parser.add_argument("--data", metavar="PATH",
                         help="a directory of CSV tables or one CSV file (default: bundled data)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="random seed (default: the spec's seed, else 1)")
+    from pclbayes.cli._checks import seed
+
+    parser.add_argument("--seed", type=seed, default=None,
+                        help="random seed, 0 to 4294967295 (default: the spec's seed, else 1)")
     parser.add_argument("--out", metavar="DIR",
                         help="write the result (netCDF), summary.csv and summary.json here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -21,8 +21,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit_spec.register(sub)
 
 
+FIT_COMMANDS = ("response", "survival", "spec")
+"""Sub-commands of ``fit``; any other word after ``fit`` names a specification."""
+
+
 def rewrite_spec_argv(argv: list[str]) -> list[str]:
-    """Turn ``fit path/to/spec.toml ...`` into ``fit spec path/to/spec.toml ...``."""
-    if len(argv) >= 2 and argv[0] == "fit" and argv[1].endswith(".toml"):
-        return ["fit", "spec", *argv[1:]]
+    """Turn ``fit SPEC ...`` into ``fit spec SPEC ...``.
+
+    ``SPEC`` is a ``.toml`` path or the name of a bundled specification (e.g.
+    ``response_orr_by_target``); options before the command (``pclbayes -v fit ...``) are
+    kept in place.
+    """
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 1
+    if i + 1 < len(argv) and argv[i] == "fit":
+        word = argv[i + 1]
+        if not word.startswith("-") and word not in FIT_COMMANDS:
+            return [*argv[: i + 1], "spec", *argv[i + 1:]]
     return argv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pclbayes.cli._checks import integer, real
 from pclbayes.cli._output import (
     add_common_fit_arguments,
     check_out,
@@ -39,10 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST",
                    help="override a prior, e.g. --prior 'kappa=Gamma(alpha=2, beta=0.05)' "
                    "(repeatable; names: mu, kappa | intercept, effect, sigma)")
-    p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps (default 1000)")
-    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    p.add_argument("--target-accept", type=float, default=0.9, help="default 0.9")
+    p.add_argument("--draws", type=integer(1), default=1000,
+                   help="draws per chain, >= 1 (default 1000)")
+    p.add_argument("--tune", type=integer(1), default=1000,
+                   help="tuning steps, >= 1 (default 1000)")
+    p.add_argument("--chains", type=integer(1), default=4, help="chains, >= 1 (default 4)")
+    p.add_argument("--target-accept", type=real(0, 1, low_open=True, high_open=True),
+                   default=0.9, help="target acceptance rate of NUTS, in (0, 1) (default 0.9)")
     p.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"),
                    help="NUTS implementation (default nutpie)")
     add_common_fit_arguments(p)

@@ -7,6 +7,17 @@ import json
 import math
 from typing import Any
 
+from pclbayes.cli import _checks
+from pclbayes.cli._checks import (
+    Progress,
+    check_work,
+    format_seconds,
+    integer,
+    output_file,
+    real,
+    real_list,
+    seed,
+)
 from pclbayes.errors import SpecError
 
 _DEFAULT_RATES = "0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
@@ -33,6 +44,8 @@ def _ints(text: str) -> list[int]:
         ) from exc
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
+    if min(values) < 0:
+        raise argparse.ArgumentTypeError(f"event counts must be >= 0, got {text!r}")
     return values
 
 
@@ -47,6 +60,10 @@ def _futility(text: str) -> tuple[int, float, float]:
         ) from exc
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected N1:THRESHOLD:PROB, got {text!r}")
+    if n1 < 1 or not (0 < thr < 1) or not (0 < prob < 1):
+        raise argparse.ArgumentTypeError(
+            f"need N1 >= 1, 0 < THRESHOLD < 1 and 0 < PROB < 1, got {text!r}"
+        )
     return n1, thr, prob
 
 
@@ -69,6 +86,41 @@ def _rule(args: argparse.Namespace) -> Any:
     return decision_rule(args.threshold, args.prob)
 
 
+# ---------------------------------------------------------------------------- cost estimates
+# Conservative costs on a small machine (2 cores); they only decide whether a run is refused.
+SECONDS_PER_POSTERIOR_PROB = 2.5e-6
+"""One posterior probability ``P(rate > t | r, n)`` of one beta mixture component."""
+SECONDS_PER_PMF_VALUE = 2e-7
+"""One binomial pmf value (log space)."""
+SECONDS_PER_TWO_STAGE_CELL = 1e-7
+"""One (stage-1, stage-2 responders) pair, per true rate or design-prior component."""
+BYTES_PER_N = 8 * 8
+"""Memory per patient of a vector over responder counts ``0..n`` (with temporaries)."""
+
+
+def _n_sum(n_min: int, n_max: int) -> int:
+    """``sum of (n + 1) for n = n_min..n_max``: responder counts searched."""
+    return (n_max - n_min + 1) * (n_min + n_max + 2) // 2
+
+
+def _check_oc_work(args: argparse.Namespace, prior: Any, rule: Any) -> None:
+    """Refuse ``plan oc`` when the exact sums would take too long (see --allow-large)."""
+    per_r = len(rule.criteria) * prior.weights.size
+    rates = len(args.true)
+    seconds = (args.n + 1) * (per_r * SECONDS_PER_POSTERIOR_PROB
+                              + (rates + prior.weights.size) * SECONDS_PER_PMF_VALUE)
+    what = f"{(args.n + 1) * per_r:.3g} posterior probabilities"
+    if args.futility is not None:
+        n1 = args.futility[0]
+        n2 = max(args.n - n1, 0)
+        seconds += (n1 + 1) * prior.weights.size * SECONDS_PER_POSTERIOR_PROB
+        seconds += ((n1 + 1) * (n2 + 1) * (rates + prior.weights.size)
+                    * SECONDS_PER_TWO_STAGE_CELL)
+        what += f" and {(n1 + 1) * (n2 + 1):.3g} two-stage responder pairs"
+    check_work("plan oc", seconds, (args.n + 1) * (BYTES_PER_N + 8 * rates),
+               options=["--n", "the --futility N1"], allow_large=args.allow_large, what=what)
+
+
 # ---------------------------------------------------------------------------- oc
 def _run_oc(args: argparse.Namespace) -> int:
     from pclbayes.planning import (
@@ -80,6 +132,7 @@ def _run_oc(args: argparse.Namespace) -> int:
 
     prior = _load_beta(args.prior)
     rule = _rule(args)
+    _check_oc_work(args, prior, rule)
     futility = None
     if args.futility is not None:
         n1, thr, prob = args.futility
@@ -98,16 +151,32 @@ def _run_oc(args: argparse.Namespace) -> int:
 def _run_sample_size(args: argparse.Namespace) -> int:
     from pclbayes.planning import sample_size
 
+    if args.null >= args.alt:
+        raise SpecError(
+            f"--null {args.null:g} must be smaller than --alt {args.alt:g}: success means a "
+            "high response rate, so the type-I error is taken at the lower rate (--null) and "
+            "the power at the higher one (--alt); swap them?"
+        )
+    if args.n_min > args.n_max:
+        raise SpecError(f"--n-min {args.n_min} must not exceed --n-max {args.n_max}")
     prior = _load_beta(args.prior)
+    rule = _rule(args)
+    count = _n_sum(args.n_min, args.n_max) * len(rule.criteria) * prior.weights.size
+    seconds = count * SECONDS_PER_POSTERIOR_PROB + _n_sum(args.n_min, args.n_max) * (
+        2 * SECONDS_PER_PMF_VALUE)
+    check_work("plan sample-size", seconds, (args.n_max + 1) * BYTES_PER_N,
+               options=["--n-max"], allow_large=args.allow_large,
+               what=f"{count:.3g} posterior probabilities (growing like n-max squared)")
     res = sample_size(
         prior,
-        _rule(args),
+        rule,
         null=args.null,
         alt=args.alt,
         power=args.power,
         alpha=args.alpha,
         n_min=args.n_min,
         n_max=args.n_max,
+        progress=Progress("plan sample-size: n searched"),
     )
     if args.json:
         _emit(res.to_dict())
@@ -124,7 +193,7 @@ def _run_ess(args: argparse.Namespace) -> int:
     methods = ["elir", "morita", "moment"] if args.method == "all" else [args.method]
     kwargs = {} if isinstance(prior, BetaMixture) else {"shape": args.shape}
     unit = "patients" if isinstance(prior, BetaMixture) else "events"
-    values = {m: ess(prior, m, **kwargs) for m in methods}
+    values = {m: _checked_ess(ess, prior, m, kwargs, args.prior) for m in methods}
     if args.json:
         _emit({"unit": unit, "ess": values})
     else:
@@ -132,6 +201,32 @@ def _run_ess(args: argparse.Namespace) -> int:
         for m, v in values.items():
             print(f"ESS ({m}): {v:.2f} {unit}")
     return 0
+
+
+def _checked_ess(ess: Any, prior: Any, method: str, kwargs: dict[str, Any], path: str) -> float:
+    """``ess(prior, method)``, or a :class:`SpecError` when it has no finite value.
+
+    Extreme priors (e.g. Beta(1e300, 2)) are beyond the numerical range of the integrals
+    and root finding behind the ESS; they yield NaN, overflow or a solver error.
+    """
+    import numpy as np
+
+    try:
+        with np.errstate(all="ignore"):
+            value = float(ess(prior, method, **kwargs))
+    except SpecError:
+        raise
+    except (ArithmeticError, ValueError) as exc:
+        raise SpecError(
+            f"ESS ({method}) of the prior in {path} cannot be computed: its parameters are "
+            f"beyond the numerical range of the method ({type(exc).__name__}: {exc})"
+        ) from None
+    if not math.isfinite(value):
+        raise SpecError(
+            f"ESS ({method}) of the prior in {path} cannot be computed: its parameters are "
+            f"beyond the numerical range of the method (the result is {value})"
+        )
+    return value
 
 
 # ---------------------------------------------------------------------------- MAP prior
@@ -143,7 +238,8 @@ def _add_evidence_arguments(parser: argparse.ArgumentParser, *, unit: str) -> No
                         help=f"grouping of {unit} (default: target if --target is given, "
                         "else none)")
     parser.add_argument("--data", metavar="PATH", help="evidence data (default: bundled data)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help="random seed, 0 to 4294967295 (default 0)")
 
 
 def _grouping(args: argparse.Namespace) -> str:
@@ -235,6 +331,10 @@ def _run_events(args: argparse.Namespace) -> int:
             shape, shape_source = float(stored), "prior file"
         else:
             shape, shape_source = 1.0, "default (exponential)"
+    cells = args.prior_draws * (args.n + 1)
+    check_work("plan events", cells * SECONDS_PER_PMF_VALUE, (args.n + 1) * BYTES_PER_N,
+               options=["--n", "--prior-draws"], allow_large=args.allow_large,
+               what=f"{cells:.3g} binomial probabilities (--prior-draws times --n)")
     pred = predictive_events(
         prior,
         n=args.n,
@@ -243,6 +343,7 @@ def _run_events(args: argparse.Namespace) -> int:
         shape=shape,
         n_draws=args.prior_draws,
         rng=np.random.default_rng(args.seed),
+        progress=Progress("plan events: prior draws"),
     )
     ks = args.at_least if args.at_least is not None else _default_at_least(pred)
     bad = [k for k in ks if k < 0 or k > args.n]
@@ -288,17 +389,30 @@ def _run_events(args: argparse.Namespace) -> int:
 def _add_rule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
-        type=_floats,
+        type=real_list(0, 1, low_open=True, high_open=True),
         required=True,
         metavar="P0[,P0...]",
-        help="rate threshold(s) t of the success criteria P(rate > t | data) > c",
+        help="rate threshold(s) t of the success criteria P(rate > t | data) > c, each in (0, 1)",
     )
     p.add_argument(
         "--prob",
-        type=_floats,
+        type=real_list(0, 1, low_open=True, high_open=True),
         required=True,
         metavar="C[,C...]",
-        help="critical posterior probability c of each criterion (same count as --threshold)",
+        help="critical posterior probability c of each criterion, in (0, 1) (same count as "
+        "--threshold)",
+    )
+
+
+def _add_allow_large(p: argparse.ArgumentParser) -> None:
+    """``--allow-large``: run even when the estimated work is beyond the limits."""
+    p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help=f"run even when the work estimated from the arguments is beyond "
+        f"{format_seconds(_checks.TIME_LIMIT_SECONDS)} or "
+        f"{_checks.format_bytes(_checks.MEMORY_LIMIT_BYTES)} (refused otherwise, before "
+        "starting); progress is shown on stderr",
     )
 
 
@@ -320,21 +434,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Probability of success at true response rates (exact binomial sums).",
     )
     oc.add_argument("--prior", required=True, metavar="FILE", help="prior JSON file (beta)")
-    oc.add_argument("--n", type=int, required=True, help="number of patients")
+    oc.add_argument("--n", type=integer(1), required=True, help="number of patients, >= 1")
     _add_rule_args(oc)
     oc.add_argument(
         "--true",
-        type=_floats,
+        type=real_list(0, 1),
         default=_floats(_DEFAULT_RATES),
         metavar="R[,R...]",
-        help="true response rates to evaluate (default 0.05..0.9)",
+        help="true response rates to evaluate, each in [0, 1] (default 0.05..0.9)",
     )
     oc.add_argument(
         "--futility",
         type=_futility,
         metavar="N1:T:C",
-        help="interim after N1 patients; stop if P(rate < T | data) > C",
+        help="interim after N1 >= 1 patients; stop if P(rate < T | data) > C (T, C in (0, 1))",
     )
+    _add_allow_large(oc)
     oc.add_argument("--json", action="store_true", help="print JSON instead of a table")
     oc.set_defaults(func=_run_oc)
 
@@ -348,12 +463,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ss.add_argument("--prior", required=True, metavar="FILE", help="prior JSON file (beta)")
     _add_rule_args(ss)
-    ss.add_argument("--null", type=float, required=True, help="null response rate")
-    ss.add_argument("--alt", type=float, required=True, help="alternative response rate")
-    ss.add_argument("--power", type=float, default=0.8, help="required power (default 0.8)")
-    ss.add_argument("--alpha", type=float, default=0.1, help="maximal type-I error (default 0.1)")
-    ss.add_argument("--n-min", type=int, default=1, help="smallest n searched (default 1)")
-    ss.add_argument("--n-max", type=int, default=200, help="largest n searched (default 200)")
+    ss.add_argument("--null", type=real(0, 1), required=True,
+                    help="null response rate, in [0, 1] and below --alt")
+    ss.add_argument("--alt", type=real(0, 1), required=True,
+                    help="alternative response rate, in [0, 1] and above --null")
+    ss.add_argument("--power", type=real(0, 1, low_open=True, high_open=True), default=0.8,
+                    help="required power, in (0, 1) (default 0.8)")
+    ss.add_argument("--alpha", type=real(0, 1, low_open=True, high_open=True), default=0.1,
+                    help="maximal type-I error, in (0, 1) (default 0.1)")
+    ss.add_argument("--n-min", type=integer(1), default=1,
+                    help="smallest n searched, >= 1 (default 1)")
+    ss.add_argument("--n-max", type=integer(1), default=200,
+                    help="largest n searched, >= --n-min (default 200); the work grows like "
+                    "n-max squared")
+    _add_allow_large(ss)
     ss.add_argument("--json", action="store_true", help="print JSON instead of text")
     ss.set_defaults(func=_run_sample_size)
 
@@ -371,9 +494,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     es.add_argument(
         "--shape",
-        type=float,
+        type=real(0, low_open=True),
         default=1.0,
-        help="Weibull shape for normal (log-median) priors; ESS in events (default 1)",
+        help="Weibull shape (> 0) for normal (log-median) priors; ESS in events (default 1)",
     )
     es.add_argument("--json", action="store_true", help="print JSON instead of text")
     es.set_defaults(func=_run_ess)
@@ -391,15 +514,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_evidence_arguments(mp, unit="cohorts")
     mp.add_argument("--tau-prior", metavar="SPEC", help="prior for the heterogeneity tau")
     mp.add_argument(
-        "--robust", type=float, default=0.2, metavar="W", help="robust weight (default 0.2; 0 off)"
+        "--robust", type=real(0, 1, high_open=True), default=0.2, metavar="W",
+        help="robust weight, in [0, 1) (default 0.2; 0 off)"
     )
     mp.add_argument(
-        "--robust-mean", type=float, metavar="M", help="mean of the robust component (default 0.5)"
+        "--robust-mean", type=real(0, 1, low_open=True, high_open=True), metavar="M",
+        help="mean of the robust component, in (0, 1) (default 0.5)"
     )
     mp.add_argument(
-        "--max-components", type=int, default=4, help="largest mixture size (default 4)"
+        "--max-components", type=integer(1, 6), default=4,
+        help="largest mixture size, 1 to 6 (default 4)"
     )
-    mp.add_argument("--out", metavar="FILE", help="write the (robust) prior as JSON")
+    mp.add_argument("--out", metavar="FILE", type=output_file,
+                    help="write the (robust) prior as JSON (checked before fitting)")
     mp.add_argument("--json", action="store_true", help="print JSON instead of text")
     mp.set_defaults(func=_run_map_prior)
 
@@ -415,9 +542,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--endpoint", choices=["pfs", "os"], default="pfs", help="survival endpoint")
     _add_evidence_arguments(sp, unit="episodes")
     sp.add_argument(
-        "--max-components", type=int, default=3, help="largest mixture size (default 3)"
+        "--max-components", type=integer(1, 6), default=3,
+        help="largest mixture size, 1 to 6 (default 3)"
     )
-    sp.add_argument("--out", metavar="FILE", help="write the log-median prior as JSON")
+    sp.add_argument("--out", metavar="FILE", type=output_file,
+                    help="write the log-median prior as JSON (checked before fitting)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of text")
     sp.set_defaults(func=_run_survival_prior)
 
@@ -433,36 +562,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--prior", required=True, metavar="FILE", help="prior JSON file (normal, log median)"
     )
-    ev.add_argument("--n", type=int, required=True, help="number of patients")
+    ev.add_argument("--n", type=integer(1), required=True, help="number of patients, >= 1")
     ev.add_argument(
-        "--accrual", type=float, required=True, metavar="MONTHS", help="accrual period (months)"
+        "--accrual", type=real(0), required=True, metavar="MONTHS",
+        help="accrual period (months, >= 0)"
     )
     ev.add_argument(
         "--analysis-time",
-        type=float,
+        type=real(0, low_open=True),
         required=True,
         metavar="MONTHS",
-        help="time of the analysis, months after the first patient entered",
+        help="time of the analysis, months (> 0) after the first patient entered",
     )
     ev.add_argument(
         "--shape",
-        type=float,
+        type=real(0, low_open=True),
         metavar="K",
-        help="Weibull shape (default: the one stored in the prior file, else 1 = exponential)",
+        help="Weibull shape, > 0 (default: the one stored in the prior file, else 1 = "
+        "exponential)",
     )
-    ev.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default 0)")
+    ev.add_argument("--seed", type=seed, default=0,
+                    help="seed of the prior draws, 0 to 4294967295 (default 0)")
     ev.add_argument(
         "--prior-draws",
-        type=int,
+        type=integer(1),
         default=10_000,
         metavar="M",
-        help="Monte-Carlo draws of the median from the prior (default 10000)",
+        help="Monte-Carlo draws of the median from the prior, >= 1 (default 10000)",
     )
     ev.add_argument(
         "--at-least",
         type=_ints,
         metavar="K[,K...]",
-        help="event counts k for the P(events >= k) table (default: spread over the range)",
+        help="event counts k >= 0 for the P(events >= k) table (default: spread over the range)",
     )
+    _add_allow_large(ev)
     ev.add_argument("--json", action="store_true", help="print JSON instead of text")
     ev.set_defaults(func=_run_events)

@@ -12,11 +12,14 @@ evaluated for many rates at once as a (rates x responders) pmf matrix times ``s`
 simulation is involved. An optional interim look after ``n1`` patients stops the trial for
 futility when a futility rule holds; the two-stage probabilities are exact sums over the
 stage-1 and stage-2 responder counts.
+
+Memory stays bounded whatever the sample size: the binomial sums and the two-stage sums are
+computed in blocks of at most :data:`CHUNK_CELLS` values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,6 +53,26 @@ __all__ = [
 ]
 
 Direction = Literal[">", "<"]
+
+CHUNK_CELLS = 2**21
+"""Values of a pmf matrix (or of a two-stage sum) computed at once (16 MB of floats)."""
+
+
+def _pmf_dot(n: int, rates: NDArray, vec: NDArray) -> NDArray[np.float64]:
+    """``binomial_pmf_matrix(n, rates) @ vec``, computed a block of rates at a time."""
+    rows = max(1, CHUNK_CELLS // (n + 1))
+    vec = np.asarray(vec, dtype=float)
+    if rates.size <= rows:
+        return binomial_pmf_matrix(n, rates) @ vec
+    return np.concatenate(
+        [binomial_pmf_matrix(n, rates[i : i + rows]) @ vec for i in range(0, rates.size, rows)]
+    )
+
+
+def _r1_blocks(n1: int, cells_per_r1: int) -> list[slice]:
+    """Blocks of stage-1 responder counts ``0..n1`` of at most :data:`CHUNK_CELLS` values."""
+    rows = max(1, CHUNK_CELLS // max(cells_per_r1, 1))
+    return [slice(i, min(i + rows, n1 + 1)) for i in range(0, n1 + 1, rows)]
 
 
 @dataclass(frozen=True)
@@ -257,10 +280,14 @@ def _two_stage_success(
     n2 = n - n1
     b1 = binomial_pmf_matrix(n1, rates)  # (T, n1 + 1)
     b2 = binomial_pmf_matrix(n2, rates)  # (T, n2 + 1)
-    hankel = s[np.arange(n1 + 1)[:, None] + np.arange(n2 + 1)[None, :]].astype(float)
-    inner = b2 @ hankel.T  # (T, n1 + 1): P(final success | r1)
-    cont = ~stop
-    return (b1 * inner) @ cont.astype(float), b1 @ stop.astype(float)
+    cont = (~stop).astype(float)
+    pos = np.zeros(rates.size)
+    for blk in _r1_blocks(n1, (n2 + 1) * max(rates.size, 1)):
+        r1 = np.arange(n1 + 1)[blk]
+        hankel = s[r1[:, None] + np.arange(n2 + 1)[None, :]].astype(float)
+        inner = b2 @ hankel.T  # (T, block): P(final success | r1)
+        pos += (b1[:, blk] * inner) @ cont[blk]
+    return pos, b1 @ stop.astype(float)
 
 
 def operating_characteristics(
@@ -298,7 +325,7 @@ def operating_characteristics(
     s = rule.indicator(prior, n)
     stop = _futility_stop(prior, futility, n)
     if stop is None or futility is None:
-        pos = binomial_pmf_matrix(n, rates) @ s.astype(float)
+        pos = _pmf_dot(n, rates, s)
         return OperatingCharacteristics(
             n=n,
             rule=rule,
@@ -343,18 +370,21 @@ def assurance(
         return float(predictive(design, n).pmf() @ s)
     n1 = futility.n1
     n2 = n - n1
-    r1 = np.arange(n1 + 1, dtype=float)[:, None, None]
     r2 = np.arange(n2 + 1, dtype=float)[None, :, None]
     a, b = design.a[None, None, :], design.b[None, None, :]
-    logp = (
-        log_binom_coef(n1, r1)
-        + log_binom_coef(n2, r2)
-        + special.betaln(a + r1 + r2, b + n - r1 - r2)
-        - special.betaln(a, b)
-    )
-    joint = np.exp(logp) @ design.weights  # (n1 + 1, n2 + 1)
-    hankel = s[np.arange(n1 + 1)[:, None] + np.arange(n2 + 1)[None, :]]
-    return float(np.sum(joint * hankel * (~stop)[:, None]))
+    total = 0.0
+    for blk in _r1_blocks(n1, (n2 + 1) * design.a.size):
+        r1 = np.arange(n1 + 1, dtype=float)[blk][:, None, None]
+        logp = (
+            log_binom_coef(n1, r1)
+            + log_binom_coef(n2, r2)
+            + special.betaln(a + r1 + r2, b + n - r1 - r2)
+            - special.betaln(a, b)
+        )
+        joint = np.exp(logp) @ design.weights  # (block, n2 + 1)
+        hankel = s[np.arange(n1 + 1)[blk][:, None] + np.arange(n2 + 1)[None, :]]
+        total += float(np.sum(joint * hankel * (~stop[blk])[:, None]))
+    return total
 
 
 @dataclass(frozen=True)
@@ -431,11 +461,15 @@ def sample_size(
     alpha: float = 0.1,
     n_min: int = 1,
     n_max: int = 200,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SampleSizeResult:
     """Search ``n`` in ``n_min..n_max`` for type-I error <= ``alpha`` and power >= ``power``.
 
     Type-I error is the probability of success at the ``null`` rate and power the probability
-    of success at the ``alt`` rate, both exact (binomial sums).
+    of success at the ``alt`` rate, both exact (binomial sums). Every ``n`` evaluates the
+    rule's posterior probabilities for ``r = 0..n``, so the work grows like
+    :math:`(n_{max}^2 - n_{min}^2)/2` times the number of criteria and mixture components.
+    ``progress(done, total)`` is called after each ``n`` (``total = n_max - n_min + 1``).
     """
     null = check_probability(null, "null", open_interval=False)
     alt = check_probability(alt, "alt", open_interval=False)
@@ -447,7 +481,7 @@ def sample_size(
     rows = []
     for n in range(n_min, n_max + 1):
         s = rule.indicator(prior, n)
-        t1, pw = binomial_pmf_matrix(n, rates) @ s.astype(float)
+        t1, pw = _pmf_dot(n, rates, s)
         idx = np.flatnonzero(s)
         rows.append(
             {
@@ -458,6 +492,8 @@ def sample_size(
                 "ok": bool(t1 <= alpha and pw >= power),
             }
         )
+        if progress is not None:
+            progress(n - n_min + 1, n_max - n_min + 1)
     table = pd.DataFrame(rows)
     table["boundary"] = table["boundary"].astype("Int64")
     ok = table["ok"].to_numpy()

@@ -148,10 +148,15 @@ def prior_from_dict(data: Any, source: str = "prior") -> Prior:
 
 
 def save_prior(prior: Prior, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
-    """Write ``prior`` (with provenance) as JSON to ``path`` and return the path."""
-    out = Path(path)
-    out.write_text(json.dumps(prior_to_dict(prior, provenance), indent=2) + "\n", encoding="utf-8")
-    return out
+    """Write ``prior`` (with provenance) as JSON to ``path`` and return the path.
+
+    The file is written atomically (:func:`pclbayes._files.atomic_write_text`): a failed or
+    interrupted write leaves an existing file as it was.
+    """
+    from pclbayes._files import atomic_write_text
+
+    text = json.dumps(prior_to_dict(prior, provenance), indent=2) + "\n"
+    return atomic_write_text(path, text)
 
 
 def _read(path: str | Path) -> Any:

@@ -12,6 +12,7 @@ derivation). This module also gives the predictive number of events of a planned
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,13 @@ def log_median_prior(
     if not np.all(np.isfinite(x)) or np.any(x <= 0):
         raise SpecError("median draws must be finite and positive")
     return fit_normal_mixture(np.log(x), max_components=max_components, **fit_kwargs)
+
+
+CHUNK_CELLS = 2**20
+"""Binomial pmf values computed at once by :func:`predictive_events` (8 MB of floats)."""
+
+DRAW_CHUNK = 1_000_000
+"""Prior draws made at once by :func:`predictive_events`."""
 
 
 # ---------------------------------------------------------------------------- events
@@ -151,19 +159,37 @@ def predictive_events(
     shape: float = 1.0,
     n_draws: int = 10_000,
     rng: np.random.Generator,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EventCountPredictive:
-    """Predictive pmf of the number of progressions by ``analysis_time``.
+    r"""Predictive pmf of the number of progressions by ``analysis_time``.
 
-    For each of ``n_draws`` draws of the log median from ``prior`` the per-patient event
-    probability ``p`` is exact (:func:`event_probability`) and the count is
-    Binomial(n, p); the pmf is the average of these binomial pmfs (Monte-Carlo only over
-    the prior).
+    For each of ``n_draws`` draws :math:`m_j` of the median from ``prior`` the per-patient
+    event probability :math:`p_j` is exact (:func:`event_probability`) and the count is
+    Binomial(n, :math:`p_j`); the pmf is the average of these binomial pmfs (Monte-Carlo only
+    over the prior),
+
+    .. math:: P(E = e) = \frac{1}{M} \sum_{j=1}^{M} \binom{n}{e} p_j^e (1 - p_j)^{n-e}.
+
+    The sum is accumulated in chunks: the medians are drawn :data:`DRAW_CHUNK` at a time and
+    the binomial pmfs computed :data:`CHUNK_CELLS` values at a time, so memory stays
+    proportional to ``n`` whatever ``n_draws`` is. ``progress(done, n_draws)`` is called
+    after each chunk.
     """
     n = check_count(n, "n", minimum=1)
     n_draws = check_count(n_draws, "n_draws", minimum=1)
-    medians = np.exp(prior.sample(n_draws, rng))
-    p = event_probability(medians, shape=shape, accrual=accrual, analysis_time=analysis_time)
-    pmf = binomial_pmf_matrix(n, p).mean(axis=0)
+    rows = max(1, CHUNK_CELLS // (n + 1))
+    total = np.zeros(n + 1)
+    done = 0
+    while done < n_draws:
+        size = min(DRAW_CHUNK, n_draws - done)
+        medians = np.exp(prior.sample(size, rng))
+        p = event_probability(medians, shape=shape, accrual=accrual, analysis_time=analysis_time)
+        for start in range(0, size, rows):
+            total += binomial_pmf_matrix(n, p[start : start + rows]).sum(axis=0)
+            if progress is not None:
+                progress(done + min(start + rows, size), n_draws)
+        done += size
+    pmf = total / n_draws
     return EventCountPredictive(
         pmf=pmf / pmf.sum(),
         n=n,

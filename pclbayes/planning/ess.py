@@ -4,9 +4,9 @@ Three definitions are provided for beta mixtures (see ``docs/planning.md`` for t
 
 ``elir`` (default)
     Expected local-information ratio (Neuenschwander et al. 2020):
-    :math:`\mathrm{ESS} = E_{p}\left[ i_p(\theta) / i_F(\theta) \right]`, with
-    :math:`i_p = -\partial^2_\theta \log p(\theta)` and the Bernoulli Fisher information
-    :math:`i_F = 1/(\theta(1-\theta))`. It is the only definition that is predictively
+    :math:`\mathrm{ESS} = E_{p}\left[ i_p / i_F \right]`, the prior information
+    :math:`i_p = -\partial^2 \log p` over the Fisher information :math:`i_F` of one patient,
+    on the log-odds scale (see below). It is the only definition that is predictively
     consistent: the expected posterior ESS after ``m`` further patients is ``ESS + m``.
 ``morita``
     Morita, Thall & Müller (2008) in the form of Neuenschwander et al. (2020, eq. 9):
@@ -17,20 +17,37 @@ Three definitions are provided for beta mixtures (see ``docs/planning.md`` for t
 
 For a single Beta(a, b) all three give (essentially) ``a + b``.
 
-Numerical approach for ``elir``: the expectation is computed on the logit scale
-:math:`\eta = \log(\theta/(1-\theta))`, where a Beta(a, b) has log-density curvature
-:math:`(a+b)\theta(1-\theta)` and the information ratio is bounded. Each component's
-expectation is integrated in its own quantile space (``u = F_k(θ)``), so sharp and
-multimodal mixtures and shape parameters below 1 pose no difficulty. Integration by parts
-gives the rate-scale ELIR from the logit-scale one,
+Scale of ``elir``. The ELIR is computed on the natural-parameter scale of the binomial model,
+the log-odds :math:`\eta = \log(\theta/(1-\theta))`: with :math:`q(\eta)` the prior density
+of :math:`\eta`, the Fisher information of one Bernoulli observation is
+:math:`\theta(1-\theta)` whatever the outcome, and
+
+.. math:: \mathrm{ELIR} = E_q\left[\frac{-\partial^2_\eta \log q(\eta)}
+   {\theta(1-\theta)}\right].
+
+A Beta(a, b) has :math:`-\partial^2_\eta \log q = (a+b)\theta(1-\theta)`, so its ELIR is
+exactly ``a + b`` for every ``a, b > 0``. Integration by parts relates this to the rate-scale
+integral :math:`E_p[i_p(\theta)\,\theta(1-\theta)]` of Neuenschwander et al.,
 
 .. math:: \mathrm{ELIR}_\theta = \mathrm{ELIR}_\eta - p(0^+) - p(1^-),
 
-where :math:`p(0^+)` and :math:`p(1^-)` are the prior density at the boundaries (non-zero
-only for components with ``a = 1`` or ``b = 1``, e.g. the uniform robust component).
-When a component has ``a < 1`` or ``b < 1`` the rate-scale integral diverges; the
-logit-scale value (``a + b`` for a single beta) is then returned with a
-:class:`~pclbayes.errors.StatisticalWarning`.
+so the two agree whenever the prior density vanishes at 0 and 1 (every component with
+``a, b > 1``: all fitted MAP mixtures). The rate-scale value is not used: it jumps at ``a = 1``
+or ``b = 1`` (Beta(1, 10) would give 1 instead of the limit 11, Beta(1, 1) 0 instead of 2) and
+diverges below 1, whereas the logit-scale value is continuous in the shape parameters and
+predictively consistent for every beta mixture (the Bernoulli log-likelihood has curvature
+:math:`\theta(1-\theta)` in :math:`\eta` for both outcomes, so one more patient adds exactly
+one to the expected ESS). RBesT integrates on the rate scale, so for mixtures with a component
+``a = 1`` or ``b = 1`` (its uniform robust component) its ELIR is lower by the boundary
+densities, e.g. by 0.4 for a robust Beta(1, 1) of weight 0.2.
+
+The integral is finite unless two components have a shape parameter of at most 1 at the same
+end (e.g. a uniform Beta(1, 1) and a Beta(0.4, 1.6) together): then a
+:class:`~pclbayes.errors.SpecError` says so.
+
+Numerical approach for ``elir``: each component's expectation is integrated in its own
+quantile space (``u = F_k(θ)``), so sharp and multimodal mixtures and shape parameters below
+1 pose no difficulty; the logit-scale information ratio is bounded.
 
 Normal mixtures on a log median survival time (:func:`ess_events`) have an ESS in
 events. Under a Weibull model with known shape :math:`k`,
@@ -168,34 +185,71 @@ def _half_unit_rule(order: int = 24) -> tuple[NDArray[np.float64], NDArray[np.fl
 _U_NODES, _U_WEIGHTS = _half_unit_rule()
 
 
+def _beta_ppf_lower(a: float, b: float, u: NDArray[np.float64]) -> NDArray[np.float64]:
+    r"""Quantiles of Beta(a, b) at the lower-tail probabilities ``u``, safe in the far tail.
+
+    ``scipy.special.betaincinv`` returns NaN for some tiny ``u`` (e.g. a = 1.002, b = 0.998,
+    u = 1e-20). There the start :math:`x_0 = (u\,a\,B(a, b))^{1/a}` (from
+    :math:`F(x) \approx x^a / (a B(a, b))`) is refined by Newton steps on
+    :math:`\log F(x) = \log u` in :math:`\log x`, with slope :math:`x f(x) / F(x)`.
+    """
+    x = special.betaincinv(a, b, u)
+    bad = ~np.isfinite(x)
+    if np.any(bad):
+        ub = u[bad]
+        lx = (np.log(ub) + np.log(a) + special.betaln(a, b)) / a
+        for _ in range(8):
+            xb = np.exp(lx)
+            log_cdf = np.log(special.betainc(a, b, xb))
+            log_slope = (a * lx + (b - 1) * np.log1p(-xb) - special.betaln(a, b)) - log_cdf
+            lx = lx - (log_cdf - np.log(ub)) / np.exp(log_slope)
+        x[bad] = np.exp(lx)
+    return np.maximum(x, _TINY)
+
+
 def _component_expectation(mix: BetaMixture, k: int) -> float:
     """E over component ``k`` of the logit-scale information ratio, in quantile space."""
     a, b = float(mix.a[k]), float(mix.b[k])
-    t = np.maximum(special.betaincinv(a, b, _U_NODES), _TINY)  # lower half of component k
-    tc = np.maximum(special.betaincinv(b, a, _U_NODES), _TINY)  # 1 - θ ~ Beta(b, a): upper half
+    t = _beta_ppf_lower(a, b, _U_NODES)  # lower half of component k
+    tc = _beta_ppf_lower(b, a, _U_NODES)  # 1 - θ ~ Beta(b, a): upper half
     lower = _logit_info_ratio(mix, np.log(t), np.log1p(-t))
     upper = _logit_info_ratio(mix, np.log1p(-tc), np.log(tc))
     return float(np.sum(_U_WEIGHTS * (lower + upper)))
 
 
-def _ess_elir(mix: BetaMixture) -> float:
+def _check_elir_finite(mix: BetaMixture) -> None:
+    r"""Raise :class:`SpecError` when the logit-scale ELIR integral diverges.
+
+    Near :math:`\theta = 0` the logit-scale density is
+    :math:`q(\eta) \approx c_1 e^{a_1 \eta} + c_2 e^{a_2 \eta}` for the two smallest distinct
+    values :math:`a_1 < a_2` of ``a``; its log has curvature :math:`\approx -c\,
+    e^{(a_2 - a_1)\eta}`, which weighted by :math:`q / (\theta(1-\theta))` leaves
+    :math:`e^{(a_2 - 1)\eta}`: integrable at :math:`\eta \to -\infty` iff :math:`a_2 > 1`.
+    The same holds for ``b`` at :math:`\theta = 1`. A single distinct value is always fine.
+    """
     active = mix.weights > 0
-    elir_logit = sum(
-        float(mix.weights[k]) * _component_expectation(mix, k) for k in np.flatnonzero(active)
-    )
-    a, b, w = mix.a[active], mix.b[active], mix.weights[active]
-    if np.any(a < 1) or np.any(b < 1):
-        warnings.warn(
-            "A mixture component has a shape parameter below 1, so the rate-scale ELIR "
-            "integral diverges; the ESS is reported on the logit scale (a + b for a single "
-            "beta). Use a robust component with a, b >= 1 (e.g. mean 0.5) to avoid this.",
-            StatisticalWarning,
-            stacklevel=3,
+    for shape, end in ((mix.a[active], "0"), (mix.b[active], "1")):
+        distinct = np.unique(shape)
+        if distinct.size >= 2 and distinct[1] <= 1:
+            name = "a" if end == "0" else "b"
+            raise SpecError(
+                f"the ELIR of this mixture diverges: two components have {name} <= 1 "
+                f"({name} = {distinct[0]:g} and {distinct[1]:g}), so the prior's log-density "
+                f"has unbounded negative curvature per unit of information near {end}; use "
+                "components with a, b > 1 (e.g. a robust component Beta(1, 1) or one with a "
+                "larger n), or another ESS method"
+            )
+
+
+def _ess_elir(mix: BetaMixture) -> float:
+    """ELIR on the logit (natural-parameter) scale; ``a + b`` for a single Beta(a, b)."""
+    _check_elir_finite(mix)
+    return float(
+        sum(
+            float(mix.weights[k]) * _component_expectation(mix, k)
+            for k in np.flatnonzero(mix.weights > 0)
         )
-        return float(elir_logit)
-    # Boundary densities: Beta(1, b) has density b at 0, Beta(a, 1) has density a at 1.
-    boundary = float(np.sum(w[a == 1] * b[a == 1]) + np.sum(w[b == 1] * a[b == 1]))
-    return float(elir_logit - boundary)
+    )
 
 
 # ---------------------------------------------------------------------------- Morita

@@ -51,18 +51,12 @@ def test_single_beta_morita_at_mode_closed_form(a: float, b: float) -> None:
     assert closed == pytest.approx(a + b, rel=0.01)
 
 
-def test_elir_boundary_cases_on_rate_scale() -> None:
-    # Beta(1, 1): zero curvature -> 0; Beta(1, b): E[(b-1) theta/(1-theta)] = 1; Beta(a, 1): 1
-    assert ess(BetaMixture.single(1, 1)) == pytest.approx(0.0, abs=1e-9)
-    assert ess(BetaMixture.single(1, 7)) == pytest.approx(1.0, rel=1e-9)
-    assert ess(BetaMixture.single(4, 1)) == pytest.approx(1.0, rel=1e-9)
-
-
-@pytest.mark.parametrize(("a", "b"), [(0.5, 0.5), (0.3, 4.0), (6.0, 0.8)])
-def test_elir_below_one_is_logit_scale_with_warning(a: float, b: float) -> None:
-    with pytest.warns(StatisticalWarning, match="logit scale"):
-        value = ess(BetaMixture.single(a, b))
-    assert value == pytest.approx(a + b, rel=1e-8)
+def test_elir_rate_scale_boundary_terms() -> None:
+    # The rate-scale integral differs from the ELIR by the boundary densities p(0+) + p(1-):
+    # Beta(1, 1): no curvature, 0 = 2 - 1 - 1; Beta(1, b): E[(b-1) θ/(1-θ)] = 1 = (1 + b) - b.
+    for a_, b_, boundary in [(1, 1, 2.0), (1, 7, 7.0), (4, 1, 4.0)]:
+        rate_scale = 0.0 if a_ == b_ == 1 else 1.0
+        assert ess(BetaMixture.single(a_, b_)) - boundary == pytest.approx(rate_scale, abs=1e-9)
 
 
 def test_elir_mixture_matches_brute_force_integral() -> None:
@@ -74,7 +68,8 @@ def test_elir_mixture_matches_brute_force_integral() -> None:
         return float(np.exp(f(x))) * _neg_second_derivative(f, x, h) * x * (1 - x)
 
     brute = integrate.quad(integrand, 1e-9, 1 - 1e-9, limit=400, points=[0.25])[0]
-    assert ess(mix, "elir") == pytest.approx(brute, rel=1e-5)
+    # rate-scale integral plus the boundary densities of the uniform component, 0.15 * (1 + 1)
+    assert ess(mix, "elir") == pytest.approx(brute + 0.3, rel=1e-5)
 
 
 def test_elir_with_shapes_below_one_matches_logit_scale_integral() -> None:
@@ -92,9 +87,7 @@ def test_elir_with_shapes_below_one_matches_logit_scale_integral() -> None:
     body = integrate.simpson(np.exp(f[2]) * info / (t * (1 - t)), x=eta)
     # Below the cut only the Beta(0.4, 1.6) component matters; its logit-scale ratio is a + b.
     tail = 2.0 * 0.3 * stats.beta.cdf(special.expit(cut), 0.4, 1.6)
-    with pytest.warns(StatisticalWarning):
-        value = ess(mix, "elir")
-    assert value == pytest.approx(body + tail, rel=1e-6)
+    assert ess(mix, "elir") == pytest.approx(body + tail, rel=1e-6)
 
 
 def test_morita_mixture_matches_independent_computation() -> None:
@@ -157,3 +150,136 @@ def test_invalid_method_and_table() -> None:
         ess(BetaMixture.single(2, 2), "bogus")  # type: ignore[arg-type]
     table = ess_table(BetaMixture.single(4, 6))
     assert set(table) == {"elir", "morita", "moment"}
+
+
+# ------------------------------------------------------------- ELIR on the logit scale
+def _rate_scale_elir_quad(a: float, b: float) -> float:
+    """Rate-scale ELIR of Beta(a, b), a, b > 1, by quadrature in the quantile space.
+
+    ``i_p(θ) θ(1-θ) = (a-1)(1-θ)/θ + (b-1)θ/(1-θ)``, averaged with ``θ = F^{-1}(u)``. The
+    integrand behaves like ``u^(-1/a)`` at 0 and ``(1-u)^(-1/b)`` at 1; the substitutions
+    ``u = v^m`` with ``m = 2a/(a-1)`` (and ``1 - u = v^m`` with ``m = 2b/(b-1)``) make it smooth.
+    """
+    ma, mb = 2 * a / (a - 1), 2 * b / (b - 1)
+
+    def lower(v: float) -> float:  # θ = F^{-1}(v^ma)
+        t = special.betaincinv(a, b, v**ma)
+        ratio = (a - 1) * (1 - t) / t + (b - 1) * t / (1 - t) if t > 0 else 0.0
+        return ratio * ma * v ** (ma - 1)
+
+    def upper(v: float) -> float:  # 1 - θ = G^{-1}(v^mb), G the cdf of Beta(b, a)
+        s = special.betaincinv(b, a, v**mb)
+        ratio = (a - 1) * s / (1 - s) + (b - 1) * (1 - s) / s if s > 0 else 0.0
+        return ratio * mb * v ** (mb - 1)
+
+    return (
+        integrate.quad(lower, 0, 0.5 ** (1 / ma), limit=200, epsrel=1e-10)[0]
+        + integrate.quad(upper, 0, 0.5 ** (1 / mb), limit=200, epsrel=1e-10)[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(1, 1), (1, 10), (10, 1), (1, 0.5), (0.5, 1), (0.5, 0.5), (0.5, 2), (2, 0.5), (2, 2),
+     (1, 2), (2, 1), (0.5, 10), (1, 37.5)],
+)
+def test_elir_single_beta_is_a_plus_b_for_any_shape(a: float, b: float) -> None:
+    # Neuenschwander et al. (2020): ELIR of Beta(a, b) = a + b; no special case at a or b = 1
+    # and no warning below 1 (pytest turns warnings into errors).
+    assert ess(BetaMixture.single(a, b), "elir") == pytest.approx(a + b, rel=1e-9)
+
+
+@pytest.mark.parametrize("b", [1.0, 10.0, 2.0])
+def test_elir_is_continuous_as_a_tends_to_one(b: float) -> None:
+    at_one = ess(BetaMixture.single(1.0, b))
+    # From above, the rate-scale integral (well defined for a, b > 1) tends to 1 + b ...
+    if b > 1:
+        for eps in (0.3, 0.1, 0.05):
+            assert _rate_scale_elir_quad(1 + eps, b) == pytest.approx(1 + eps + b, rel=1e-6)
+    # ... and from both sides the ELIR moves by the change of a alone.
+    for eps in (1e-2, 1e-4, 1e-6):
+        assert ess(BetaMixture.single(1 + eps, b)) - at_one == pytest.approx(eps, abs=1e-8)
+        assert ess(BetaMixture.single(1 - eps, b)) - at_one == pytest.approx(-eps, abs=1e-8)
+    assert at_one == pytest.approx(1 + b, rel=1e-9)
+
+
+def _logit_scale_elir_grid(mix: BetaMixture) -> float:
+    """ELIR on the logit scale integrated on a plain grid in η = logit θ.
+
+    The logit-scale density is ``q(η) = Σ w_k q_k(η)``, ``log q_k = a_k log θ + b_k log(1-θ)
+    - log B(a_k, b_k)``, with ``d log q_k/dη = a_k - n_k θ`` and ``d² log q_k/dη² = -n_k θ(1-θ)``
+    (``n_k = a_k + b_k``). For a mixture, ``-d² log q = E_r[n_k] θ(1-θ) - Var_r[a_k - n_k θ]``
+    with the responsibilities ``r``; dividing by the Bernoulli information θ(1-θ) and
+    integrating ``q(η) · ratio`` by Simpson's rule on [-150, 150] gives the ELIR.
+    """
+    eta = np.linspace(-150.0, 150.0, 600_001)
+    lt, l1t = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)  # log θ, log(1 - θ)
+    t = np.exp(lt)
+    w, a, b = mix.weights[:, None], mix.a[:, None], mix.b[:, None]
+    lc = np.log(w) + a * lt + b * l1t - special.betaln(a, b)
+    lq = special.logsumexp(lc, axis=0)
+    r = np.exp(lc - lq)
+    g = a - (a + b) * t
+    var = np.sum(r * (g - np.sum(r * g, axis=0)) ** 2, axis=0)
+    ratio = np.sum(r * (a + b), axis=0) - var * np.exp(-lt - l1t)
+    return float(integrate.simpson(np.exp(lq) * ratio, x=eta))
+
+
+@pytest.mark.parametrize("robust_mean", [0.2, 0.35, 0.5, 0.65, 0.9])
+def test_elir_of_robust_mixture_is_logit_scale_for_every_robust_mean(robust_mean: float) -> None:
+    # The robust component Beta(2m, 2(1-m)) has a shape below 1 unless m = 1/2; the ELIR must
+    # be the same quantity (logit scale) whatever m, so it is smooth in m.
+    inf = BetaMixture([0.6, 0.4], [12.0, 3.0], [20.0, 4.0])
+    rob = inf.robustify(0.2, mean=robust_mean)
+    assert ess(rob) == pytest.approx(_logit_scale_elir_grid(rob), rel=1e-6)
+
+
+def test_elir_has_no_jump_at_robust_mean_one_half() -> None:
+    inf = BetaMixture([0.6, 0.4], [12.0, 3.0], [20.0, 4.0])
+    centre = ess(inf.robustify(0.2, mean=0.5))
+    for m in (0.5 - 1e-7, 0.5 + 1e-7):
+        assert ess(inf.robustify(0.2, mean=m)) == pytest.approx(centre, abs=1e-5)
+
+
+def test_elir_equals_rate_scale_integral_when_density_vanishes_at_both_ends() -> None:
+    # For a, b > 1 the logit-scale ELIR is the rate-scale integral of Neuenschwander et al.,
+    # int p(θ) i_p(θ) θ(1-θ) dθ, here with the analytic mixture curvature
+    # i_p = E_r[(a-1)/θ² + (b-1)/(1-θ)²] - Var_r[(a-1)/θ - (b-1)/(1-θ)] (r: responsibilities),
+    # integrated over η = logit θ (dθ = θ(1-θ) dη) so the endpoint behaviour is resolved.
+    w, a, b = np.array([0.5, 0.5]), np.array([1.3, 6.0]), np.array([4.0, 1.2])
+
+    def integrand(eta: float) -> float:
+        lt, l1t = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)
+        t, s = np.exp(lt), np.exp(l1t)  # θ and 1 - θ without cancellation
+        lc = np.log(w) + (a - 1) * lt + (b - 1) * l1t - special.betaln(a, b)
+        r = np.exp(lc - special.logsumexp(lc))
+        grad_ts = (a - 1) * s - (b - 1) * t  # gradient times θ(1-θ)
+        hess_ts2 = (a - 1) * s**2 + (b - 1) * t**2  # curvature times θ²(1-θ)²
+        info_ts2 = r @ hess_ts2 - r @ (grad_ts - r @ grad_ts) ** 2
+        return float(np.exp(special.logsumexp(lc)) * info_ts2)
+
+    brute = integrate.quad(integrand, -400, 400, points=[-50, -10, -2, 0, 2, 10, 50],
+                           limit=800)[0]
+    assert ess(mix := BetaMixture(w, a, b)) == pytest.approx(brute, rel=1e-6)
+    assert mix.n_components == 2
+
+
+def test_elir_predictively_consistent_with_shapes_at_and_below_one() -> None:
+    prior = BetaMixture([0.5, 0.3, 0.2], [6.0, 1.5, 0.4], [3.0, 1.0, 1.6])
+    m = 8
+    pred = predictive(prior, m).pmf()
+    averaged = sum(pred[r] * ess(posterior(prior, r, m)) for r in range(m + 1)) - m
+    assert averaged == pytest.approx(ess(prior), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("weights", "a", "b"),
+    [([0.8, 0.2], [1.0, 0.4], [1.0, 1.6]), ([0.5, 0.5], [4.0, 2.0], [0.5, 1.0]),
+     ([0.6, 0.4], [0.7, 0.9], [3.0, 2.0])],
+)
+def test_elir_diverges_with_two_heavy_components_at_one_end(weights, a, b) -> None:
+    # Near θ = 0 the logit density is ~ w1 c1 θ^a1 + w2 c2 θ^a2 (a1 < a2): its log has negative
+    # curvature ~ e^{(a2 - a1) η}, weighted by θ^a1 / θ it leaves ~ e^{(a2 - 1) η}, which is not
+    # integrable at η -> -inf when a2 <= 1 (and likewise for b at θ = 1).
+    with pytest.raises(SpecError, match="diverges"):
+        ess(BetaMixture(weights, a, b))

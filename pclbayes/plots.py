@@ -7,7 +7,7 @@ Agg backend for itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -93,12 +93,18 @@ def swimmer(episodes: pd.DataFrame) -> Figure:
     return fig
 
 
-def forest(summary: pd.DataFrame, *, title: str, xlabel: str = "response rate") -> Figure:
+def _same(value: object) -> str:
+    return str(value)
+
+
+def forest(summary: pd.DataFrame, *, title: str,
+           xlabel: str = "response rate (proportion of patients)",
+           level_label: Callable[[object], str] = _same) -> Figure:
     """Forest plot of a response fit: raw and shrunken cohort rates, pooled and predictive.
 
     ``summary`` is :meth:`ResponseModel.summary`. Raw rates are drawn as open circles with
     exact (Clopper-Pearson) 95% intervals for reference; posterior quantities as filled
-    points with 95% credible intervals.
+    points with 95% credible intervals. ``level_label`` spells a group level for the axis.
     """
     from scipy import stats
 
@@ -110,16 +116,17 @@ def forest(summary: pd.DataFrame, *, title: str, xlabel: str = "response rate") 
             n, k = int(r["n"]), int(r["responders"])
             lo = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
             hi = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
-            rows.append((f"{r['cohort']}  raw {k}/{n}", k / n, lo, hi, "raw", level))
-            rows.append((f"{r['cohort']}  shrunken", r["median"], r["lower"], r["upper"],
+            name = level_label(r["cohort"])
+            rows.append((f"{name}: raw {k}/{n}", k / n, lo, hi, "raw", level))
+            rows.append((f"{name}: shrunken", r["median"], r["lower"], r["upper"],
                          "cohort", level))
         for quantity, label in (("pooled_rate", "pooled mean"), ("predictive_rate",
                                                                  "new cohort")):
             sel = summary[(summary.quantity == quantity) & (summary.level == level)]
             if not sel.empty:
                 r = sel.iloc[0]
-                rows.append((f"{level}: {label}", r["median"], r["lower"], r["upper"], quantity,
-                             level))
+                rows.append((f"{level_label(level)}: {label}", r["median"], r["lower"],
+                             r["upper"], quantity, level))
     fig, ax = plt.subplots(figsize=(8, 0.34 * len(rows) + 1.4))
     style = {"raw": ("o", "none", 0.6), "cohort": ("o", None, 1.0),
              "pooled_rate": ("D", None, 1.0), "predictive_rate": ("s", None, 1.0)}
@@ -159,17 +166,20 @@ def prior_posterior(posterior: np.ndarray, prior, *, label: str, title: str) -> 
 
 
 def km_bands(data: pd.DataFrame, curves: pd.DataFrame, *, group_col: str, title: str,
-             time_label: str = "months") -> Figure:
-    """Kaplan-Meier curves of the data with posterior-predictive survival bands per group.
+             time_label: str = "months", survival_label: str = "probability event-free",
+             level_label: Callable[[object], str] = _same) -> Figure:
+    r"""Kaplan-Meier curves of the data with posterior-predictive survival bands per group.
 
     ``data`` has ``time``, ``event`` and ``group_col``; ``curves`` has ``group, time,
     median, lower, upper`` (posterior S(t) of each group, 95% band). The Kaplan-Meier
-    estimates come from lifelines.
+    estimates come from lifelines. Under the axes, the numbers at risk of each group at
+    the x ticks: episodes with a time at or after the tick, :math:`n(t) = \#\{i: t_i \ge t\}`.
     """
     from lifelines import KaplanMeierFitter
 
     levels = list(dict.fromkeys(curves["group"]))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    n_rows = len(levels)
+    fig, ax = plt.subplots(figsize=(7, 4 + 0.22 * (n_rows + 1)))
     for level in levels:
         col = color_for(str(level), [str(v) for v in levels])
         c = curves[curves["group"] == level]
@@ -180,21 +190,51 @@ def km_bands(data: pd.DataFrame, curves: pd.DataFrame, *, group_col: str, title:
             km = KaplanMeierFitter().fit(d["time"], d["event"], label=str(level))
             sf = km.survival_function_
             ax.step(sf.index, sf.iloc[:, 0], where="post", color=col, lw=2,
-                    label=f"{level}: Kaplan-Meier (n={len(d)}, {int(d['event'].sum())} events)")
+                    label=f"{level_label(level)}: Kaplan-Meier (n={len(d)}, "
+                          f"{int(d['event'].sum())} events)")
             cens = d[d["event"] == 0]
             ax.plot(cens["time"], km.survival_function_at_times(cens["time"]).to_numpy(), "|",
                     color=col, markersize=10, mew=2)
     ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(left=0)
     ax.set_xlabel(time_label)
-    ax.set_ylabel("probability event-free")
+    ax.set_ylabel(survival_label)
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(title, fontsize=10)
+    _at_risk(ax, data, group_col, levels, level_label)
     fig.tight_layout()
     return fig
 
 
+def at_risk(times: Sequence[float], ticks: Sequence[float]) -> list[int]:
+    """Numbers at risk at each tick: how many times are at or after it."""
+    t = np.asarray(times, dtype=float)
+    return [int(np.sum(t >= tick)) for tick in ticks]
+
+
+def _at_risk(ax, data: pd.DataFrame, group_col: str, levels: Sequence[object],
+             level_label: Callable[[object], str]) -> None:
+    """A numbers-at-risk table under ``ax``, one row per group, at the x ticks."""
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    ax.set_xticks(ticks)
+    trans = ax.get_xaxis_transform()
+    ax.text(lo, -0.30, "at risk", transform=trans, ha="right", va="top", fontsize=7,
+            fontweight="bold")
+    for i, level in enumerate(levels):
+        d = data[data[group_col].astype(str) == str(level)]
+        y = -0.30 - 0.08 * (i + 1)
+        col = color_for(str(level), [str(v) for v in levels])
+        ax.text(lo - 0.01 * (hi - lo), y, level_label(level), transform=trans, ha="right",
+                va="top", fontsize=7, color=col)
+        for tick, n in zip(ticks, at_risk(d["time"], ticks), strict=True):
+            ax.text(tick, y, str(n), transform=trans, ha="center", va="top", fontsize=7,
+                    color=col)
+
+
 def ppc_counts(ppc: pd.DataFrame, *, observed: str, mean: str, lower: str, upper: str,
-               label: str, title: str) -> Figure:
+               label: str, title: str,
+               level_label: Callable[[object], str] = _same) -> Figure:
     """Observed count per cohort (cross) against its posterior-predictive 95% interval."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(ppc) + 1.3))
     y = np.arange(len(ppc))
@@ -202,7 +242,7 @@ def ppc_counts(ppc: pd.DataFrame, *, observed: str, mean: str, lower: str, upper
               label="95% predictive interval")
     ax.plot(ppc[mean], y, "o", color="#1f4f7f", label="predictive mean")
     ax.plot(ppc[observed], y, "x", color="#d62728", markersize=10, mew=2, label="observed")
-    ax.set_yticks(y, ppc["cohort"].astype(str), fontsize=8)
+    ax.set_yticks(y, [level_label(c) for c in ppc["cohort"]], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(label)
     ax.legend(fontsize=8, loc="lower right")
@@ -211,14 +251,18 @@ def ppc_counts(ppc: pd.DataFrame, *, observed: str, mean: str, lower: str, upper
     return fig
 
 
-def sensitivity(table: pd.DataFrame, *, title: str, xlabel: str) -> Figure:
-    """Headline estimates (median, 95% interval) under each prior variant, per level."""
+def sensitivity(table: pd.DataFrame, *, title: str, xlabel: str,
+                baseline: str = "default") -> Figure:
+    """Headline estimates (median, 95% interval) under each variant, per level.
+
+    The ``baseline`` variant (the specification's own setting) is drawn in black.
+    """
     rows = list(table.itertuples(index=False))
     variants = list(dict.fromkeys(table["variant"]))
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.3))
     for y, r in enumerate(rows):
-        col = _FALLBACK[variants.index(r.variant) % len(_FALLBACK)] if r.variant != "default" \
-            else "black"
+        col = _FALLBACK[variants.index(r.variant) % len(_FALLBACK)] \
+            if r.variant != baseline else "black"
         ax.plot([r.lower, r.upper], [y, y], color=col, lw=2)
         ax.plot(r.median, y, "o", color=col)
     ax.set_yticks(range(len(rows)), [f"{r.label} | {r.variant}" for r in rows], fontsize=7)

@@ -530,11 +530,11 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
         rec.variant = s.name.split("@", 1)[1]
         sensitivity.append(rec)
 
-    page = Page("pclbayes report: CAR T-cell therapy in plasma cell leukemia", out / "figures")
+    page = Page(sections.page_title(eb), out / "figures")
     flags = sections.flags(fits + sensitivity, eb)
+    sections.summary_box(page, fits, eb)
     evidence_section(page, eb)
-    sections.response_sections(page, [r for r in fits if r.spec.family == "response"])
-    sections.survival_sections(page, [r for r in fits if r.spec.family == "survival"], eb)
+    sections.results_sections(page, fits, eb)
     sections.checks_section(page, fits)
     sections.sensitivity_section(page, fits, sensitivity, quick=quick)
     sections.diagnostics_section(page, fits + sensitivity, eb, quick=quick)

@@ -6,6 +6,7 @@ import pandas as pd
 
 from pclbayes.data import EvidenceBase, cohort_summary
 from pclbayes.plots import swimmer
+from pclbayes.report import labels
 from pclbayes.report.html import Page, esc, para, table
 
 
@@ -31,6 +32,11 @@ def follow_up(eb: EvidenceBase) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _words(df: pd.DataFrame) -> pd.DataFrame:
+    """Column names in words (:func:`pclbayes.report.labels.column`)."""
+    return df.rename(columns={c: labels.column(c) for c in df.columns})
+
+
 def evidence_section(page: Page, eb: EvidenceBase) -> None:
     """Add the evidence section to ``page``."""
     parts = page.section("evidence", "The evidence")
@@ -44,21 +50,36 @@ def evidence_section(page: Page, eb: EvidenceBase) -> None:
         "interval below is wide, and the pooled estimates lean on the priors stated in the "
         "Methods section."
     ))
-    parts.append(table(follow_up(eb), caption="Cohorts, data level and follow-up"))
+    fu = follow_up(eb)
+    if not fu.empty and not fu["targets"].astype(bool).any():
+        fu = fu.drop(columns="targets")
+    parts.append(table(fu, caption="Cohorts, data level and follow-up"))
     cols = [c for c in ("cohort", "center", "document_id", "trial_registration", "enrolment",
                         "costimulatory_domain") if c in eb.cohorts]
     if len(cols) > 1:
-        parts.append(table(eb.cohorts[cols], caption="Cohort sources"))
+        parts.append(table(_words(eb.cohorts[cols]), caption="Cohort sources", wide=True))
     summary = cohort_summary(eb)
     if not summary.empty:
-        parts.append(table(summary, caption="First infusions by cohort and target: responders "
+        by_target = summary["target"].ne("unknown").any() if "target" in summary else False
+        if not by_target:
+            summary = summary.drop(columns="target", errors="ignore")
+        parts.append(table(_words(summary), caption="First infusions by cohort"
+                           + (" and target" if by_target else "") + ": responders "
                            "(ORR = PR or better), CR or better, PFS events (progression or "
                            "death), deaths, re-infusions"))
     if not eb.aggregates.empty:
         cols = [c for c in ("cohort", "population", "is_pcl", "endpoint", "n", "responders",
                             "derived") if c in eb.aggregates]
-        parts.append(table(eb.aggregates[cols], caption="Aggregate count rows (is_pcl = 0: "
-                           "non-PCL co-data, not used by the models)"))
+        agg = eb.aggregates[cols].copy()
+        caption = "Aggregate count rows"
+        if "is_pcl" in agg:
+            agg["is_pcl"] = agg["is_pcl"].map({1: "yes", 0: "no"})
+            caption += " ('PCL patients only' no: non-PCL co-data, not used by the models)"
+        if "endpoint" in agg:
+            agg["endpoint"] = agg["endpoint"].map(labels.endpoint_short)
+        if "derived" in agg:
+            agg["derived"] = agg["derived"].map({1: "yes", 0: ""})
+        parts.append(table(_words(agg), caption=caption))
     if not eb.episodes.empty and {"os_months", "pfs_months", "strategy"} <= set(eb.episodes):
         parts.append(page.figure(
             swimmer(eb.episodes), "swimmer",
@@ -80,8 +101,10 @@ def evidence_section(page: Page, eb: EvidenceBase) -> None:
             + issues["statement_b"] + " [" + issues["location_b"] + "]"
             + detail.map(lambda d: f". {d}" if d else "")
         )[["issue_id", "cohort", "kind", "disagreement", "affects_analysis", "handling"]]
-        parts.append(table(view, caption="Registry of source inconsistencies "
-                           "(data/source_issues.csv)"))
+        for col in ("disagreement", "handling"):
+            view[col] = view[col].fillna("").map(labels.humanise)
+        parts.append(table(_words(view), caption="Registry of source inconsistencies "
+                           "(data/source_issues.csv)", wide=True))
     prov = eb.provenance
     if not prov.empty:
         parts.append(para(

@@ -5,32 +5,63 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.7em;border-bottom:2px solid #333}h2{margin-top:2em;border-bottom:1px solid #bbb}
-h3{margin-top:1.4em}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
+margin:1.2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;border-bottom:2px solid #333;margin:.2em 0 .5em}
+h2{margin-top:2em;border-bottom:1px solid #bbb}h3{margin-top:1.4em}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th{background:#f1f1f1}td.l,th.l{text-align:left}
 figure{margin:1em 0 1.6em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.88em;color:#444;margin-top:.3em}
+pre{overflow-x:auto;font-size:.85em;background:#fafafa;padding:.4em}
 .alert{background:#fde8e8;border:1px solid #e0a0a0;padding:.6em 1em;margin:1em 0}
 .ok{background:#e8f6e8;border:1px solid #9c9;padding:.6em 1em;margin:1em 0}
 .note{background:#f6f6e0;border:1px solid #cc9;padding:.6em 1em;margin:1em 0}
+#key-findings{border:2px solid #2a5d8a;background:#f3f8fc;padding:.3em 1em .5em;margin:.4em 0 .8em}
+#key-findings h2,#limitations h2{margin:.3em 0;border:0;font-size:1.2em}
+#key-findings table{width:100%;margin:.2em 0;font-size:.9em;background:#fff}
+#key-findings td.caveat{color:#5a3b00;font-size:.92em}
+#key-findings td.n{white-space:nowrap}
+#limitations{border:1px solid #c9a64a;background:#fffaf0;padding:.2em 1em .3em;margin:0 0 1em}
+#limitations ul{margin:.2em 0;padding-left:1.3em;font-size:.92em}
 nav ul{columns:2;font-size:.92em}code{background:#f4f4f4;padding:0 .2em}
-@media print{body{max-width:none;margin:0}figure,table{page-break-inside:avoid}nav{display:none}}
+@page{size:A4;margin:12mm 11mm}
+@media print{
+body{max-width:none;margin:0;padding:0;font-size:9pt;line-height:1.3}
+h1{font-size:15pt}h2{font-size:12.5pt;margin-top:1em;break-after:avoid}
+h3{font-size:10.5pt;margin-top:.8em;break-after:avoid}
+nav{display:none}
+table{font-size:7.5pt;width:auto;max-width:100%;margin:.3em 0 .6em;break-inside:auto}
+#key-findings table{font-size:8.5pt}
+tr,figure{break-inside:avoid}caption{break-after:avoid}
+th,td{padding:.1em .3em;overflow-wrap:anywhere}
+table.wide{width:100%;font-size:7pt}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:6.5pt;line-height:1.2;
+background:none;padding:0}
+figure{margin:.4em 0 .8em;text-align:center}
+figure img{max-width:75%;max-height:85mm;width:auto;border:0}
+figure.small{display:inline-block;width:48%;vertical-align:top;margin:.2em 1% .6em 0}
+figure.small img{max-width:100%;max-height:58mm}
+figcaption{font-size:7.5pt;text-align:left}
+.alert,.ok,.note{padding:.2em .6em;margin:.4em 0}
+}
 """
 
 
 #: Marks the page after load so a headless browser (and a reader's devtools) can check it:
-#: images that failed to decode and sections without content are listed on <body>.
+#: images that failed to decode, sections without content and the box of the key findings
+#: (left, top, right, bottom in CSS pixels of the page) are listed on <body>.
 _SELF_CHECK = """<script>
 window.addEventListener('load', function () {
   var imgs = document.images, broken = 0, empty = [];
@@ -41,6 +72,12 @@ window.addEventListener('load', function () {
     var h = s.querySelector('h2'), text = s.innerText.replace(h ? h.innerText : '', '').trim();
     if (text.length < 20 && s.querySelectorAll('img,table').length === 0) { empty.push(s.id); }
   });
+  var box = document.getElementById('key-findings');
+  if (box) {
+    var r = box.getBoundingClientRect();
+    document.body.setAttribute('data-key-findings-box',
+      [r.left, r.top + window.scrollY, r.right, r.bottom + window.scrollY].join(','));
+  }
   document.body.setAttribute('data-images', String(imgs.length));
   document.body.setAttribute('data-broken-images', String(broken));
   document.body.setAttribute('data-empty-sections', empty.join(','));
@@ -68,13 +105,16 @@ class Page:
     """An HTML report under construction.
 
     Figures are embedded as base64 PNG so the page needs nothing else to display; the
-    same figures are written to ``fig_dir`` as PNG and SVG.
+    same figures are written to ``fig_dir`` as PNG and SVG. ``lead`` holds what a reader
+    must see first (the key findings and limitations): it is rendered right below the
+    title, before the header and the table of contents.
     """
 
     title: str
     fig_dir: Path
     sections: list[tuple[str, str, list[str]]] = field(default_factory=list)
     figures: list[FigureRef] = field(default_factory=list)
+    lead: list[str] = field(default_factory=list)
 
     def section(self, anchor: str, heading: str) -> list[str]:
         """Start a section; returns the list its HTML parts are appended to."""
@@ -82,8 +122,13 @@ class Page:
         self.sections.append((anchor, heading, parts))
         return parts
 
-    def figure(self, fig: Figure, key: str, caption: str, *, svg: bool = True) -> str:
-        """Save ``fig`` (PNG, and SVG if asked) and return its embedded HTML."""
+    def figure(self, fig: Figure, key: str, caption: str, *, svg: bool = True,
+               alt: str | None = None, small: bool = False) -> str:
+        """Save ``fig`` (PNG, and SVG if asked) and return its embedded HTML.
+
+        ``alt`` is the image's text alternative (default: the caption's first sentence);
+        ``small`` figures are printed smaller (checks and prior plots).
+        """
         import matplotlib.pyplot as plt
 
         self.fig_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +142,9 @@ class Page:
         ref = FigureRef(key, base64.b64encode(data).decode("ascii"), caption)
         self.figures.append(ref)
         n = len(self.figures)
-        return (f'<figure id="fig-{esc(key)}"><img alt="{esc(key)}" '
+        alt = alt if alt is not None else caption.split(". ", 1)[0]
+        cls = ' class="small"' if small else ""
+        return (f'<figure id="fig-{esc(key)}"{cls}><img alt="{esc(alt)}" '
                 f'src="data:image/png;base64,{ref.png_b64}">'
                 f"<figcaption><b>Figure {n}.</b> {esc(caption)}</figcaption></figure>")
 
@@ -111,21 +158,39 @@ class Page:
         return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<title>{esc(self.title)}</title><style>{_CSS}</style></head><body>"
-                f"<h1>{esc(self.title)}</h1>{header_html}<nav><ul>{toc}</ul></nav>{body}"
+                f"<h1>{esc(self.title)}</h1>{''.join(self.lead)}{header_html}"
+                f"<nav><ul>{toc}</ul></nav>{body}"
                 f"{_SELF_CHECK}</body></html>")
 
 
+#: Columns shown as integers wherever they appear (counts stored as floats).
+COUNT_COLUMNS = frozenset({"n", "responders", "events", "patients", "observations",
+                           "divergences", "k > 0.7", "events / patients", "chains"})
+
+
 def table(df: pd.DataFrame, *, caption: str | None = None, digits: int = 2,
-          left: tuple[str, ...] = ()) -> str:
-    """Render a DataFrame as an HTML table (numbers rounded, text columns left-aligned)."""
+          left: tuple[str, ...] = (), formats: Mapping[str, Callable[[Any], str]] | None = None,
+          wide: bool = False) -> str:
+    """Render a DataFrame as an HTML table (numbers rounded, text columns left-aligned).
+
+    ``formats`` maps a column to the function that formats its cells; columns named in
+    :data:`COUNT_COLUMNS` are shown as integers; other floats get ``digits`` decimals,
+    infinity as "not reached". ``wide`` tables are laid out to the page width in print.
+    """
     if df is None or df.empty:
         return "<p><i>(no rows)</i></p>"
     cols = list(df.columns)
-    text_cols = set(left) | {c for c in cols if not pd.api.types.is_numeric_dtype(df[c])}
+    fmts = dict(formats or {})
+    text_cols = set(left) | {c for c in cols if not pd.api.types.is_numeric_dtype(df[c])
+                             and c not in fmts}
 
     def cell(v: object, c: str) -> str:
-        if isinstance(v, float):
-            v = "" if pd.isna(v) else f"{v:.{digits}f}"
+        if c in fmts:
+            v = fmts[c](v)
+        elif isinstance(v, float) and c in COUNT_COLUMNS and not pd.isna(v):
+            v = f"{round(v):d}"
+        elif isinstance(v, float):
+            v = "" if pd.isna(v) else ("not reached" if math.isinf(v) else f"{v:.{digits}f}")
         elif v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
             v = ""
         cls = ' class="l"' if c in text_cols else ""
@@ -135,7 +200,8 @@ def table(df: pd.DataFrame, *, caption: str | None = None, digits: int = 2,
     rows = "".join("<tr>" + "".join(cell(v, c) for v, c in zip(r, cols, strict=True)) + "</tr>"
                    for r in df.itertuples(index=False))
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    cls = ' class="wide"' if wide else ""
+    return f"<table{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def para(text: str) -> str:

@@ -7,6 +7,7 @@ text and tables cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from pclbayes import plots
 from pclbayes.data import EvidenceBase, survival_table
 from pclbayes.priors import Prior
 from pclbayes.provenance import versions
+from pclbayes.report import labels
+from pclbayes.report.findings import by_of, endpoint_of, survival_episodes
 from pclbayes.report.html import Page, esc, para, table
 from pclbayes.specs import Spec, Variant, apply_variant
 
@@ -24,8 +27,8 @@ if TYPE_CHECKING:
 
 
 def pct(x: float) -> str:
-    """Format a probability as a percentage."""
-    return f"{100 * x:.0f}%"
+    """Format a probability as a percentage (see :func:`pclbayes.report.labels.pct`)."""
+    return labels.pct(x)
 
 
 def ci(row: pd.Series, fmt=pct) -> str:
@@ -34,12 +37,18 @@ def ci(row: pd.Series, fmt=pct) -> str:
 
 
 def flags(fits: list[FitRecord], eb: EvidenceBase) -> list[str]:
-    """Problems a reader must see first: failed convergence checks, cohorts without data."""
+    """Problems a reader must see first: failed convergence checks, cohorts without data.
+
+    Only the fits the results rest on are flagged here; a sensitivity variant that fails
+    its checks is listed in the diagnostics section (:func:`variant_flags`).
+    """
     out = []
     for rec in fits:
+        if rec.variant != "default":
+            continue
         diag = getattr(rec.model, "diagnostics_", None)
         if diag is not None and not diag.ok:
-            out.append(f"{rec.spec.name} ({rec.variant} priors): " + "; ".join(diag.messages))
+            out.append(f"{labels.fit_title(rec.spec)}: " + "; ".join(diag.messages))
     seen = set()
     for rec in fits:
         if rec.spec.family != "survival":
@@ -49,10 +58,26 @@ def flags(fits: list[FitRecord], eb: EvidenceBase) -> list[str]:
             continue
         seen.add(endpoint)
         tab = survival_table(eb, endpoint)
+        short = labels.endpoint_short(endpoint)
         for cohort in tab.attrs.get("cohorts_without_data", []):
-            out.append(f"cohort '{cohort}' has no {endpoint.upper()} data and is left out of the "
-                       f"{endpoint.upper()} models")
+            out.append(f"cohort '{cohort}' has no {short} data and is left out of the "
+                       f"{short} models")
     return out
+
+
+def variant_flags(fits: Iterable[FitRecord]) -> list[str]:
+    """Failed convergence checks of the sensitivity variants (shown under Diagnostics)."""
+    out = []
+    for rec in fits:
+        diag = getattr(rec.model, "diagnostics_", None)
+        if rec.variant != "default" and diag is not None and not diag.ok:
+            out.append(f"{labels.fit_title(rec.spec)}, variant {labels.variant(rec.variant)}: "
+                       + "; ".join(diag.messages))
+    return out
+
+
+def _int(x: Any) -> Any:
+    return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else round(x)
 
 
 def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
@@ -60,45 +85,56 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
     """Convergence table per fit, software versions, seed and data hash."""
     parts = page.section("diagnostics", "Diagnostics and reproducibility")
     rows = []
-    for rec in fits:
+    for rec in ordered(fits):
         d = rec.model.diagnostics_
         rows.append({
-            "fit": rec.spec.name.split("@", 1)[0], "priors": rec.variant,
+            "fit": labels.fit_title(rec.spec), "priors": labels.variant(rec.variant),
             "method": getattr(rec.model, "method", rec.spec.options.get("method", "mcmc")),
             "sampler": rec.spec.sampler.sampler,
             "chains x draws": f"{d.chains} x {d.draws}" if d.chains else "exact",
-            "max R-hat": d.max_rhat, "min bulk ESS": d.min_ess_bulk,
-            "min tail ESS": d.min_ess_tail, "divergences": d.divergences,
+            "max R-hat": labels.number(d.max_rhat, 3),
+            "min bulk ESS": labels.count(_int(d.min_ess_bulk)),
+            "min tail ESS": labels.count(_int(d.min_ess_tail)),
+            "divergences": labels.count(d.divergences),
             "passed": "yes" if d.ok else "NO",
-            "seconds": None if rec.cached else rec.seconds,
+            "seconds": "" if rec.cached else labels.number(rec.seconds, 1),
             "fitted": ("reused, fitted " + str(rec.model.idata_.attrs.get("pclbayes_created", ""))
                        if rec.cached else "in this run"),
-            "seed": rec.spec.seed,
+            "seed": str(rec.spec.seed),
         })
     parts.append(para("A fit passes when R-hat is at most 1.01, bulk and tail effective sample "
                       "sizes are at least 400 and there are no divergent transitions. Failed "
-                      "fits are also listed at the top of the report. A reused fit comes from "
-                      "the fit cache of an earlier report with the same specification, data, "
-                      "seed and software, so it is the fit this run would have made."))
-    parts.append(table(pd.DataFrame(rows), caption="Convergence diagnostics per fit", digits=3))
+                      "fits the results rest on are also listed at the top of the report. A "
+                      "reused fit comes from the fit cache of an earlier report with the same "
+                      "specification, data, seed and software, so it is the fit this run would "
+                      "have made."))
+    failed = variant_flags(fits)
+    if failed:
+        items = "".join(f"<li>{esc(f)}</li>" for f in failed)
+        parts.append(f'<div class="alert"><b>Sensitivity variants that failed the convergence '
+                     f"checks</b> (their numbers in the sensitivity section are less reliable):"
+                     f"<ul>{items}</ul></div>")
+    parts.append(table(pd.DataFrame(rows), caption="Convergence diagnostics per fit",
+                       wide=True))
     ver = pd.DataFrame(sorted(versions().items()), columns=["software", "version"])
     parts.append(table(ver, caption="Software versions"))
-    parts.append(para(f"Data hash {eb.data_hash}. Each fit's netCDF file in fits/ records its "
-                      "specification, seed, data hash and versions; the same seed and data give "
-                      "the same numbers." + (" Quick mode was used." if quick else "")))
+    parts.append(para(f"Data hash {eb.data_hash}. Each fit's netCDF file in the report's fits "
+                      "folder records its specification, seed, data hash and versions; the "
+                      "same seed and data give the same numbers."
+                      + (" Quick mode was used." if quick else "")))
 
 
 def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
     """A methods paragraph per fit, generated from its specification and priors."""
     parts = page.section("methods", "Methods")
-    for rec in fits:
+    for rec in ordered(fits):
         spec = rec.spec
         s = spec.sampler
         desc = getattr(rec.model, "describe", None)
         text = desc() if callable(desc) else ""
-        parts.append(f"<h3>{esc(spec.title)} <small>({esc(spec.name)})</small></h3>")
+        parts.append(f"<h3>{esc(labels.fit_title(spec))}</h3>")
         if text:
-            parts.append(para(text))
+            parts.append(para(labels.humanise(text)))
         method = getattr(rec.model, "method", spec.options.get("method", "mcmc"))
         if method == "exact":
             parts.append(para("Posterior computed by deterministic numerical integration."))
@@ -166,14 +202,92 @@ def prior_variants_table(specs: Iterable[Spec], run: Container[str] | None = Non
     return pd.DataFrame(rows, columns=["specification", "variant", "changed", "reason"])
 
 
+# ---------------------------------------------------------------- order of the results
+#: The questions the results answer, in the order the report asks them.
+QUESTIONS = ("response", "reinfusion", "pfs", "os", "survival")
+
+
+def question(rec: FitRecord) -> str:
+    """Which question a fit answers: response, re-infusion, PFS, OS or other survival."""
+    if by_of(rec) == "strategy":
+        return "reinfusion"
+    if rec.spec.family == "response":
+        return "response"
+    endpoint = endpoint_of(rec)
+    return endpoint if endpoint in ("pfs", "os") else "survival"
+
+
+def _order_key(rec: FitRecord) -> tuple:
+    endpoint_rank = {"orr": 0, "cr": 1, "pfs": 3, "os": 4}
+    return (QUESTIONS.index(question(rec)), rec.spec.family != "response",
+            endpoint_rank.get(endpoint_of(rec), 2),
+            str(rec.spec.options.get("model", "")) == "logit-normal")
+
+
+def ordered(fits: Iterable[FitRecord]) -> list[FitRecord]:
+    """Fits in the order of the questions (stable within a question)."""
+    return sorted(fits, key=_order_key)
+
+
+def _question_heading(question_: str, recs: list[FitRecord]) -> str:
+    """A section heading from the endpoints and groupings the fits of a question hold."""
+    bys = sorted({by_of(r) for r in recs})
+    by_text = f" by {labels.grouping(bys[0])}" if len(bys) == 1 and bys[0] != "none" else ""
+    if question_ == "response":
+        eps = list(dict.fromkeys(labels.endpoint_short(endpoint_of(r)) for r in ordered(recs)))
+        return f"Response ({' and '.join(eps)}){by_text}"
+    if question_ == "reinfusion":
+        return "Re-infusion: first infusion vs target-switched re-infusion"
+    endpoint = endpoint_of(recs[0])
+    name = labels.endpoint_long(endpoint)
+    return f"{name[0].upper()}{name[1:]}{by_text}"
+
+
+def results_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> None:
+    """The results, one section per question (response, re-infusion, PFS, OS)."""
+    groups: dict[str, list[FitRecord]] = {}
+    for rec in ordered(fits):
+        groups.setdefault(question(rec), []).append(rec)
+    if not groups:
+        page.section("results", "Results").append(para("No specification could be fitted."))
+    for q, recs in groups.items():
+        parts = page.section(q, _question_heading(q, recs))
+        if q in ("response", "reinfusion") and any(r.spec.family == "response" for r in recs):
+            parts.append(para(_RESPONSE_INTRO))
+        if q != "response" and any(r.spec.family == "survival" for r in recs) and \
+                q != "reinfusion":
+            parts.append(para(_SURVIVAL_INTRO))
+        if q == "reinfusion":
+            parts.append(para(
+                "Target-switched re-infusions were given after relapse, to patients their "
+                "physicians chose; they are compared with first infusions, not randomised "
+                "against them."))
+        for rec in recs:
+            if rec.spec.family == "response":
+                _response_fit(page, parts, rec)
+            else:
+                _survival_fit(page, parts, rec, eb)
+
+
 # ---------------------------------------------------------------- response
+_RESPONSE_INTRO = (
+    "Each cohort (or cohort x group) is one unit of a hierarchical model: its response rate "
+    "is drawn from a population distribution per group, so small cohorts borrow strength "
+    "from the others. 'Pooled' is the population mean rate of a group; 'new cohort' is the "
+    "rate a new cohort of that group should expect (it adds the between-cohort spread).")
+
+
 def _endpoint_name(endpoint: str) -> str:
-    return {"orr": "objective response (PR or better)", "cr": "CR or better"}.get(
-        endpoint, endpoint)
+    return labels.endpoint_long(endpoint)
 
 
 def _rows(summary: pd.DataFrame, quantity: str) -> pd.DataFrame:
     return summary[summary["quantity"] == quantity]
+
+
+def _pp(x: float) -> str:
+    """A difference of rates in percentage points."""
+    return f"{100 * x:+.0f}"
 
 
 def _response_text(model, summary: pd.DataFrame) -> str:
@@ -181,19 +295,21 @@ def _response_text(model, summary: pd.DataFrame) -> str:
     bits = []
     for _, r in _rows(summary, "pooled_rate").iterrows():
         pred = _rows(summary, "predictive_rate").set_index("level").loc[r["level"]]
-        bits.append(f"For {r['level']}, the pooled rate of {name} is {ci(r)}; a new cohort "
-                    f"should expect {ci(pred)}.")
+        who = labels.level(r["level"])
+        bits.append(f"{'Over all cohorts' if who == 'all' else 'For ' + who}, the pooled rate "
+                    f"of {name} is {ci(r)}; a new cohort should expect {ci(pred)}.")
     for _, r in _rows(summary, "contrast").iterrows():
-        bits.append(f"The difference {r['level']} is {r['median']:+.2f} (95% interval "
-                    f"{r['lower']:+.2f} to {r['upper']:+.2f}); the probability that it is above "
-                    f"zero is {r['prob_gt']:.2f}.")
+        bits.append(f"The difference {labels.level(r['level'])} is {_pp(r['median'])} "
+                    f"percentage points (95% interval {_pp(r['lower'])} to {_pp(r['upper'])}); "
+                    f"the probability that it is above zero is {pct(r['prob_gt'])}.")
     for _, r in _rows(summary, "between_cohort_sd").iterrows():
-        bits.append(f"Between-cohort SD of the rate ({r['level']}): {r['median']:.2f} "
-                    f"({r['lower']:.2f} to {r['upper']:.2f}).")
+        bits.append(f"Between-cohort SD of the rate ({labels.level(r['level'])}): "
+                    f"{r['median']:.2f} ({r['lower']:.2f} to {r['upper']:.2f}).")
     counts = getattr(model, "counts_", None)
-    n = int(counts.n.sum()) if counts is not None else None
-    if n is not None:
-        bits.append(f"These estimates rest on {n} infusions.")
+    if counts is not None:
+        n, k = int(np.sum(counts.n)), len(set(counts.cohorts))
+        bits.append(f"These estimates rest on {n} patients in {k} cohort"
+                    f"{'s' if k != 1 else ''} ({int(np.sum(counts.r))} responders).")
     return " ".join(bits)
 
 
@@ -202,138 +318,242 @@ def _fmt_table(df: pd.DataFrame, cols: list[str], rename: dict | None = None) ->
     return out.rename(columns=rename or {})
 
 
+def _prior_mark(df: pd.DataFrame) -> list[str]:
+    """``yes`` for rows marked mostly prior (the column exists in newer summaries)."""
+    if "mostly_prior" not in df:
+        return [""] * len(df)
+    return ["yes" if pd.notna(v) and bool(v) else "" for v in df["mostly_prior"]]
+
+
+def _estimates(df: pd.DataFrame, fmt, endpoint: str | None = None,
+               level_name: str = "group") -> pd.DataFrame:
+    """quantity, group, estimate, 95% interval (and 'mostly prior' when reported)."""
+    out = pd.DataFrame({
+        "quantity": [labels.quantity(q, endpoint) for q in df["quantity"]],
+        level_name: [labels.level(v) for v in df["level"]],
+        "estimate": [fmt(v) for v in df["median"]],
+        "95% interval": [f"{fmt(lo)} to {fmt(hi)}" for lo, hi in zip(df["lower"], df["upper"],
+                                                                     strict=True)],
+    })
+    if "mostly_prior" in df and df["mostly_prior"].notna().any():
+        out["mostly prior"] = _prior_mark(df)
+    return out
+
+
+def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
+    """Headline table, prose, cohorts, contrasts, forest plot and heterogeneity of one fit."""
+    m, s = rec.model, rec.model.summary()
+    title = labels.fit_title(rec.spec)
+    parts.append(f"<h3>{esc(title)}</h3>")
+    parts.append(para(_response_text(m, s)))
+    head = s[s["quantity"].isin(["pooled_rate", "predictive_rate"])]
+    parts.append(table(_estimates(head, pct),
+                       caption="Population-mean (pooled) and new-cohort (predictive) rates: "
+                       "posterior median and 95% interval"))
+    coh = _rows(s, "cohort_rate")
+    parts.append(table(pd.DataFrame({
+        "cohort": [labels.level(v) for v in coh["level"]],
+        "patients": [labels.count(v) for v in coh["n"]],
+        "responders": [labels.count(v) for v in coh["responders"]],
+        "raw rate": [pct(v) for v in coh["observed"]],
+        "shrunken": [pct(v) for v in coh["median"]],
+        "95% interval": [f"{pct(lo)} to {pct(hi)}" for lo, hi in zip(coh["lower"], coh["upper"],
+                                                                     strict=True)],
+    }), caption="Cohorts: raw rate next to the shrunken estimate"))
+    con = _rows(s, "contrast")
+    if not con.empty:
+        parts.append(table(pd.DataFrame({
+            "contrast": [labels.level(v) for v in con["level"]],
+            "difference (percentage points)": [_pp(v) for v in con["median"]],
+            "95% interval": [f"{_pp(lo)} to {_pp(hi)}" for lo, hi in zip(con["lower"],
+                                                                        con["upper"],
+                                                                        strict=True)],
+            "P(> 0)": [pct(v) for v in con["prob_gt"]],
+        }), caption="Contrasts of pooled rates"))
+    name = labels.endpoint_long(m.endpoint)
+    parts.append(page.figure(
+        plots.forest(s, title=title, xlabel=f"rate of {name} (proportion of patients)",
+                     level_label=labels.level),
+        f"forest_{rec.spec.name}",
+        f"{title}. Open circles: raw cohort rates with exact 95% intervals; filled "
+        "circles: shrunken cohort estimates; diamonds: pooled (population-mean) rate; "
+        "squares: the rate a new cohort should expect. Bars are 95% intervals. Estimates "
+        "pulled towards the pooled value show how much each small cohort borrows."))
+    het = "kappa" if "kappa" in m.idata_["posterior"] else "sigma"
+    if het in m.idata_["posterior"] and het in getattr(m, "priors_", {}):
+        label = ("concentration kappa (no unit; higher = more alike cohorts)" if het == "kappa"
+                 else "between-cohort SD tau of the log-odds (log-odds units)")
+        k = len(set(getattr(getattr(m, "counts_", None), "cohorts", ()) or ())) or "the"
+        parts.append(page.figure(
+            plots.prior_posterior(m.idata_["posterior"][het].values, m.priors_[het],
+                                  label=label, title=f"Heterogeneity: {title}"),
+            f"heterogeneity_{rec.spec.name}",
+            f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
+            f"histogram follows the prior curve, {k} small cohorts say little about "
+            "between-cohort spread and the prior carries the result.", svg=False, small=True))
+
+
 def response_sections(page: Page, fits: list[FitRecord]) -> None:
-    """Per response fit: headline table, prose, forest plot, contrasts, heterogeneity."""
-    parts = page.section("response", "Response: pooled ORR and CR")
+    """Every response fit in one section (:func:`results_sections` orders by question)."""
+    parts = page.section("response", "Response")
     if not fits:
         parts.append(para("No response specifications were run."))
         return
-    parts.append(para(
-        "Each cohort (or cohort x group) is one unit of a hierarchical model: its response rate "
-        "is drawn from a population distribution per group, so small cohorts borrow strength "
-        "from the others. 'Pooled' is the population mean rate of a group; 'new cohort' is the "
-        "rate a new cohort of that group should expect (it adds the between-cohort spread)."))
-    for rec in fits:
-        m, s = rec.model, rec.model.summary()
-        parts.append(f"<h3>{esc(rec.spec.title)}</h3>")
-        parts.append(para(_response_text(m, s)))
-        head = s[s["quantity"].isin(["pooled_rate", "predictive_rate"])]
-        parts.append(table(_fmt_table(head, ["quantity", "level", "median", "lower", "upper"]),
-                           caption="Population-mean (pooled) and new-cohort (predictive) rates: "
-                           "posterior median and 95% interval"))
-        coh = _rows(s, "cohort_rate")
-        parts.append(table(_fmt_table(coh, ["level", "n", "responders", "observed", "median",
-                                            "lower", "upper"],
-                                      {"level": "cohort", "observed": "raw rate",
-                                       "median": "shrunken"}),
-                           caption="Cohorts: raw rate next to the shrunken estimate"))
-        con = _rows(s, "contrast")
-        if not con.empty:
-            parts.append(table(_fmt_table(con, ["level", "median", "lower", "upper",
-                                                "prob_gt"],
-                                          {"level": "contrast", "prob_gt": "P(> 0)"}),
-                               caption="Contrasts of pooled rates"))
-        parts.append(page.figure(
-            plots.forest(s, title=rec.spec.title), f"forest_{rec.spec.name}",
-            f"{rec.spec.title}. Open circles: raw cohort rates with exact 95% intervals; filled "
-            "circles: shrunken cohort estimates; diamonds: pooled (population-mean) rate; "
-            "squares: the rate a new cohort should expect. Bars are 95% intervals. Estimates "
-            "pulled towards the pooled value show how much each small cohort borrows."))
-        het = "kappa" if "kappa" in m.idata_["posterior"] else "sigma"
-        if het in m.idata_["posterior"] and het in getattr(m, "priors_", {}):
-            label = ("concentration kappa (higher = more alike cohorts)" if het == "kappa"
-                     else "between-cohort SD tau of the log-odds")
-            parts.append(page.figure(
-                plots.prior_posterior(m.idata_["posterior"][het].values, m.priors_[het],
-                                      label=label, title=f"Heterogeneity: {rec.spec.name}"),
-                f"heterogeneity_{rec.spec.name}",
-                f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
-                "histogram follows the prior curve, three small cohorts say little about "
-                "between-cohort spread and the prior carries the result.", svg=False))
+    parts.append(para(_RESPONSE_INTRO))
+    for rec in ordered(fits):
+        _response_fit(page, parts, rec)
 
 
 # ---------------------------------------------------------------- survival
+_SURVIVAL_INTRO = (
+    "Weibull models with exact right censoring. Medians and landmark probabilities are for "
+    "a typical cohort; 'new cohort' adds the between-cohort spread. A median beyond the "
+    "follow-up is shown as 'not reached'. Kaplan-Meier curves of the data are shown for "
+    "comparison; they are not the model.")
+
+
 def _months(x: float) -> str:
-    return "not reached" if not np.isfinite(x) else f"{x:.1f} months"
+    return labels.months(x)
+
+
+def _free(endpoint: str) -> str:
+    return {"os": "alive", "pfs": "progression-free"}.get(endpoint, "event-free")
 
 
 def _survival_text(model, summary: pd.DataFrame) -> str:
     post = summary[summary.get("source", "posterior") == "posterior"]
-    name = model.endpoint.upper()
+    name = labels.endpoint_short(model.endpoint)
+    free = _free(model.endpoint)
     bits = []
     for _, r in post[post["quantity"] == "median_time"].iterrows():
         s6 = post[(post.quantity == "survival_at_6") & (post.level == r["level"])]
         s12 = post[(post.quantity == "survival_at_12") & (post.level == r["level"])]
-        text = f"{r['level']}: median {name} {ci(r, _months)}"
+        text = f"{labels.level(r['level'])}: median {name} {ci(r, _months)}"
         if not s6.empty and not s12.empty:
-            text += (f"; {name}-free at 6 months {ci(s6.iloc[0])}, at 12 months "
+            text += (f"; {free} at 6 months {ci(s6.iloc[0])}, at 12 months "
                      f"{ci(s12.iloc[0])}")
         bits.append(text + ".")
     for _, r in post[post["quantity"] == "hazard_ratio"].iterrows():
-        bits.append(f"Hazard ratio {r['level']}: {r['median']:.2f} ({r['lower']:.2f} to "
-                    f"{r['upper']:.2f}), P(HR > 1) = {r['prob_gt']:.2f}.")
+        bits.append(f"Hazard ratio {labels.level(r['level'])}: {r['median']:.2f} "
+                    f"({r['lower']:.2f} to {r['upper']:.2f}), P(HR > 1) = {pct(r['prob_gt'])}.")
     return " ".join(bits)
 
 
 def _survival_data(model) -> pd.DataFrame:
-    idata = model.idata_
-    ep = idata["observed_data"]["time"]
-    names = [str(v) for v in ep["episode"].values]
-    df = pd.DataFrame({
-        "episode": names,
-        "time": ep.values.astype(float),
-        "event": idata["constant_data"]["time"].values.astype(int),
-        "group": idata["constant_data"]["group_of_episode"].values.astype(str),
-    })
-    if getattr(model, "by", None) != "strategy":
+    df = survival_episodes(model)
+    if getattr(model, "by", None) != "strategy" and df["episode"].str.count("/").min() >= 2:
         df = df[df["episode"].str.endswith("/1")]
     return df
 
 
+def _survival_estimates(df: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    fmt = [(lambda v: labels.months(v, unit=False)) if q.startswith("median") else pct
+           for q in df["quantity"]]
+    out = pd.DataFrame({
+        "quantity": [labels.quantity(q, endpoint) for q in df["quantity"]],
+        "group": [labels.level(v) for v in df["level"]],
+        "estimate": [f(v) for f, v in zip(fmt, df["median"], strict=True)],
+        "95% interval": [f"{f(lo)} to {f(hi)}" for f, lo, hi in zip(fmt, df["lower"],
+                                                                    df["upper"], strict=True)],
+    })
+    if "mostly_prior" in df and df["mostly_prior"].notna().any():
+        out["mostly prior"] = _prior_mark(df)
+    return out
+
+
+def _km_table(km: pd.DataFrame) -> pd.DataFrame:
+    def m(v):
+        return labels.months(v, unit=False)
+
+    out = pd.DataFrame({
+        "grouping": [labels.grouping(str(c)) for c in km["column"]],
+        "group": [labels.level(v) for v in km["value"]],
+        "n": [labels.count(v) for v in km["n"]],
+        "events": [labels.count(v) for v in km["events"]],
+        "median (months)": [m(v) for v in km["median"]],
+        "95% CI (months)": [f"{m(lo)} to {m(hi)}" for lo, hi in zip(km["lower"], km["upper"],
+                                                                    strict=True)],
+    })
+    if "episodes" in km:
+        out["episodes"] = [labels.humanise(str(v)) for v in km["episodes"]]
+    return out
+
+
+def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase) -> None:
+    """Prose, estimates, effects, Kaplan-Meier cross-check and figure of one survival fit."""
+    m, s = rec.model, rec.model.summary()
+    endpoint = labels.endpoint_short(m.endpoint)
+    title = labels.fit_title(rec.spec)
+    parts.append(f"<h3>{esc(title)}</h3>")
+    tab = survival_table(eb, m.endpoint)
+    excluded = tab.attrs.get("excluded")
+    if excluded is not None and not excluded.empty:
+        who = ", ".join(f"{c}/{p}" for c, p in zip(excluded.cohort, excluded.patient_id,
+                                                   strict=True))
+        parts.append(f'<div class="note">{len(excluded)} episode(s) have no {endpoint} data '
+                     f"and are not in this model: {esc(who)}.</div>")
+    parts.append(para(_survival_text(m, s)))
+    post = s[s.get("source", "posterior") == "posterior"]
+    groups = post[post["quantity"].str.startswith(("median_time", "survival_at"))]
+    parts.append(table(_survival_estimates(groups, m.endpoint),
+                       caption=f"Median {endpoint} (months) and probability "
+                       f"{_free(m.endpoint)} at 6 and 12 months: posterior median and 95% "
+                       "interval"))
+    eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
+    if not eff.empty:
+        parts.append(table(pd.DataFrame({
+            "quantity": [labels.quantity(q) for q in eff["quantity"]],
+            "contrast": [labels.level(v) for v in eff["level"]],
+            "estimate": [labels.number(v) for v in eff["median"]],
+            "95% interval": [f"{labels.number(lo)} to {labels.number(hi)}"
+                             for lo, hi in zip(eff["lower"], eff["upper"], strict=True)],
+            "P(> 1)": [pct(v) for v in eff["prob_gt"]],
+        }), caption="Effects: time ratio (> 1 = longer) and hazard ratio (> 1 = higher hazard)"))
+    parts.append(table(_km_table(m.km_table()), caption="Kaplan-Meier cross-check (lifelines): "
+                       "median and 95% confidence interval, months"))
+    curves = m.survival_curves()
+    curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
+    data = _survival_data(m)
+    parts.append(page.figure(
+        plots.km_bands(data, curves, group_col="group", title=title,
+                       time_label="months since infusion",
+                       survival_label=f"probability {_free(m.endpoint)}",
+                       level_label=labels.level),
+        f"km_{rec.spec.name}",
+        f"{endpoint} by {labels.grouping(m.by)}: step lines are Kaplan-Meier estimates of the "
+        "data (ticks mark censored episodes); dashed lines and shaded bands are the model's "
+        "posterior median and 95% band of S(t) for a typical cohort; the numbers at risk are "
+        "printed under the plot. A band that covers the steps means the model reproduces the "
+        "data."))
+
+
 def survival_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> None:
-    """Per survival fit: KM with predictive bands, medians and landmark tables, effects."""
-    parts = page.section("survival", "Survival: PFS and OS")
+    """Every survival fit in one section (:func:`results_sections` orders by question)."""
+    parts = page.section("survival", "Survival")
     if not fits:
         parts.append(para("No survival specifications were run."))
         return
-    parts.append(para(
-        "Weibull models with exact right censoring. Medians and landmark probabilities are for "
-        "a typical cohort; 'new cohort' adds the between-cohort spread. Kaplan-Meier curves of "
-        "the data are shown for comparison; they are not the model."))
-    for rec in fits:
-        m, s = rec.model, rec.model.summary()
-        endpoint = m.endpoint.upper()
-        parts.append(f"<h3>{esc(rec.spec.title)}</h3>")
-        tab = survival_table(eb, m.endpoint)
-        excluded = tab.attrs.get("excluded")
-        if excluded is not None and not excluded.empty:
-            who = ", ".join(f"{c}/{p}" for c, p in zip(excluded.cohort, excluded.patient_id,
-                                                       strict=True))
-            parts.append(f'<div class="note">{len(excluded)} episode(s) have no {endpoint} data '
-                         f"and are not in this model: {esc(who)}.</div>")
-        parts.append(para(_survival_text(m, s)))
-        post = s[s.get("source", "posterior") == "posterior"]
-        groups = post[post["quantity"].str.startswith(("median_time", "survival_at"))]
-        parts.append(table(_fmt_table(groups, ["quantity", "level", "median", "lower", "upper"]),
-                           caption=f"Median {endpoint} (months) and probability {endpoint}-free at "
-                           "6 and 12 months: posterior median and 95% interval"))
-        eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
-        parts.append(table(_fmt_table(eff, ["quantity", "level", "median", "lower", "upper",
-                                            "prob_gt"], {"prob_gt": "P(> 1)"}),
-                           caption="Effects: time ratio (> 1 = longer) and hazard ratio "
-                           "(> 1 = higher hazard)"))
-        parts.append(table(m.km_table(), caption="Kaplan-Meier cross-check (lifelines): median "
-                           "and 95% confidence interval"))
-        curves = m.survival_curves()
-        curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
-        parts.append(page.figure(
-            plots.km_bands(_survival_data(m), curves, group_col="group",
-                     title=f"{rec.spec.title}"),
-            f"km_{rec.spec.name}",
-            f"{endpoint} by {m.by}: step lines are Kaplan-Meier estimates of the data (ticks mark "
-            "censored episodes); dashed lines and shaded bands are the model's posterior median "
-            f"and 95% band of S(t) for a typical cohort. A band that covers the steps means the "
-            "model reproduces the data."))
+    parts.append(para(_SURVIVAL_INTRO))
+    for rec in ordered(fits):
+        _survival_fit(page, parts, rec, eb)
+
+
+# ---------------------------------------------------------------- first screen
+def page_title(eb: EvidenceBase) -> str:
+    """The page title: the bundled evidence base by its subject, other data by their file."""
+    from pclbayes._paths import BUNDLED_DATA
+
+    if Path(eb.source).resolve() == Path(BUNDLED_DATA).resolve():
+        return "pclbayes report: CAR T-cell therapy in plasma cell leukemia"
+    return f"pclbayes report: {Path(eb.source).name}"
+
+
+def summary_box(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> None:
+    """Key findings and limitations, placed right below the page title."""
+    from pclbayes.report import findings
+
+    page.lead.append(findings.key_findings_html(findings.findings(ordered(fits), eb)))
+    page.lead.append(findings.limitations_html(findings.limitations(fits, eb)))
 
 
 # ---------------------------------------------------------------- checks
@@ -360,6 +580,30 @@ def precompute(model) -> None:
         model.survival_curves()
 
 
+def _ppc_view(ppc: pd.DataFrame) -> pd.DataFrame:
+    out = ppc.copy()
+    out["cohort"] = [labels.level(v) for v in out["cohort"]]
+    if "group" in out:
+        out["group"] = [labels.level(v) for v in out["group"]]
+    fmts = {}
+    for col in ("n", "observed"):
+        if col in out:
+            out[col] = [labels.count(v) for v in out[col]]
+    if "p_value" in out:
+        fmts["p_value"] = labels.number
+    out = out.rename(columns={c: labels.column(c) for c in out.columns})
+    return out
+
+
+def _label_censored_axes(fig, endpoint: str) -> None:
+    """Units on every axis of ArviZ's censored-data check (it leaves them bare)."""
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.has_data():
+            continue
+        ax.set_xlabel("months since infusion")
+        ax.set_ylabel(f"probability {_free(endpoint)}")
+
+
 def checks_section(page: Page, fits: list[FitRecord]) -> None:
     """Posterior-predictive checks and PSIS-LOO for every fit; model comparison."""
     import arviz_plots as azp
@@ -372,20 +616,25 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
         "above 0.7 marks observations whose removal changes the fit a lot, common when each "
         "observation is a whole cohort."))
     loo_rows = []
-    for rec in fits:
+    for rec in ordered(fits):
         m = rec.model
-        parts.append(f"<h3>{esc(rec.spec.title)}</h3>")
+        title = labels.fit_title(rec.spec)
+        parts.append(f"<h3>{esc(title)}</h3>")
         ppc = m.ppc_table()
-        parts.append(table(ppc, caption="Observed vs posterior-predictive counts per cohort"))
+        parts.append(table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts "
+                           "per cohort"))
         if rec.spec.family == "response":
-            fig = plots.ppc_counts(ppc, observed="observed", mean="predicted_mean", lower="lower",
-                             upper="upper", label="responders",
-                             title=f"Posterior-predictive check: {rec.spec.name}")
+            fig = plots.ppc_counts(ppc, observed="observed", mean="predicted_mean",
+                                   lower="lower", upper="upper",
+                                   label="responders (patients)",
+                                   title=f"Posterior-predictive check: {title}",
+                                   level_label=labels.level)
             what = "responders"
         else:
             pc = azp.plot_ppc_censored(m.idata_, backend="matplotlib")
             fig = pc.viz["figure"].item()
-            fig.suptitle(f"Censored-data PPC: {rec.spec.name}", fontsize=10)
+            _label_censored_axes(fig, m.endpoint)
+            fig.suptitle(f"Censored-data check: {title}", fontsize=10)
             what = "survival curves"
         cap = ("Red crosses: observed responders per cohort; blue bars: 95% interval of "
                "responders replicated from the posterior predictive; dots: predictive mean."
@@ -393,13 +642,15 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
                "Kaplan-Meier curve of the observed (censored) times against Kaplan-Meier curves "
                "of uncensored times drawn from the posterior predictive: the observed curve "
                "should lie within the cloud of replicated curves.")
-        parts.append(page.figure(fig, f"ppc_{rec.spec.name}", cap, svg=False))
+        parts.append(page.figure(fig, f"ppc_{rec.spec.name}", cap, svg=False, small=True))
         try:
-            loo_rows.append(_loo_row(rec.spec.name, m))
+            loo_rows.append(_loo_row(title, m))
         except (AttributeError, ValueError, TypeError) as exc:
-            loo_rows.append({"fit": rec.spec.name, "warning": f"LOO not available: {exc}"})
+            loo_rows.append({"fit": title, "warning": f"LOO not available: {exc}"})
     parts.append("<h3>Leave-one-out cross-validation (PSIS-LOO)</h3>")
-    parts.append(table(pd.DataFrame(loo_rows), caption="PSIS-LOO per fit (ArviZ)", digits=2))
+    loo = pd.DataFrame(loo_rows).rename(columns={"elpd_loo": "elpd (LOO)", "se": "SE",
+                                                 "p_loo": "effective parameters"})
+    parts.append(table(loo, caption="PSIS-LOO per fit (ArviZ)", digits=2))
     parts.append(_comparison(fits))
 
 
@@ -449,11 +700,17 @@ def _comparison(fits: list[FitRecord]) -> str:
             continue  # the PSIS-LOO table above says "LOO not available"
         if len(loos) < 2:
             continue
-        out.append(table(comparison_table(loos),
-                         caption=f"Model comparison for {_endpoint_name(endpoint)} by {by} "
+        cmp = comparison_table(loos).rename(columns={
+            "elpd_diff": "elpd difference", "dse": "SE of difference",
+            "p": "effective parameters"})
+        by_text = f" by {labels.grouping(by)}" if by != "none" else ""
+        out.append(table(cmp,
+                         caption=f"Model comparison for {_endpoint_name(endpoint)}{by_text} "
                          "(PSIS-LOO; higher elpd predicts better; dse is the standard error of "
                          "the difference)", digits=2))
-        out.append(para("With three or four cohort-level observations the difference is "
+        k = len(next(iter(loos.values())).pareto_k) if hasattr(
+            next(iter(loos.values())), "pareto_k") else "a few"
+        out.append(para(f"With {k} cohort-level observations the difference is "
                         "rarely larger than its standard error: the comparison cannot pick a "
                         "model, so both are shown and the beta-binomial is the default."))
     return "".join(out) or para("No pair of alternative response models to compare.")
@@ -473,22 +730,49 @@ def _headline(rec: FitRecord) -> pd.DataFrame:
     return out
 
 
+def _headline_view(tab: pd.DataFrame, family: str, endpoint: str) -> pd.DataFrame:
+    """The headline numbers by variant in words and units."""
+    def fmt(q: str):
+        if family == "response":
+            return pct
+        return (lambda v: labels.months(v, unit=False)) if q == "median_time" \
+            else labels.number
+
+    f = [fmt(q) for q in tab["quantity"]]
+    return pd.DataFrame({
+        "quantity": [labels.quantity(q, endpoint)
+                     + (" (months)" if q == "median_time" else "") for q in tab["quantity"]],
+        "group": [labels.level(v) for v in tab["level"]],
+        "variant": [labels.variant(v) for v in tab["variant"]],
+        "estimate": [g(v) for g, v in zip(f, tab["median"], strict=True)],
+        "95% interval": [f"{g(lo)} to {g(hi)}" for g, lo, hi in zip(f, tab["lower"],
+                                                                    tab["upper"], strict=True)],
+    })
+
+
 def sensitivity_section(page: Page, fits: list[FitRecord],
                         sensitivity: list[FitRecord], *, quick: bool = False) -> None:
-    """Headline numbers under alternative priors, as tables and plots."""
-    parts = page.section("sensitivity", "Prior sensitivity")
+    """Headline numbers under the declared sensitivity variants, as tables and plots."""
+    parts = page.section("sensitivity", "Sensitivity to priors and analysis choices")
     if quick:
         parts.append('<div class="note">Quick mode: the survival models were not refitted under '
-                     "alternative priors; run the full report for that part.</div>")
+                     "their variants; run the full report for that part.</div>")
     parts.append(para(
-        "The same models refitted under the alternative priors each specification declares "
-        "(its [sensitivity] variants, listed below with what each changed and why). Where the "
-        "headline numbers move, the data alone cannot settle them."))
-    variants = prior_variants_table([r.spec for r in fits], run={r.spec.name for r in sensitivity})
+        "The same models refitted under the variants each specification declares (its "
+        "[sensitivity] tables: alternative priors, and where declared other data or estimand "
+        "choices), listed below with what each changed and why. Where the headline numbers "
+        "move, the data alone cannot settle them."))
+    main = ordered(fits)
+    titles = {r.spec.name: labels.fit_title(r.spec) for r in main}
+    variants = prior_variants_table([r.spec for r in main],
+                                    run={r.spec.name for r in sensitivity})
     if not variants.empty:
-        parts.append(table(variants, caption="Prior variants"))
-    by_fit: dict[str, list[FitRecord]] = {}
-    for rec in fits + sensitivity:
+        view = variants.assign(specification=variants["specification"].map(titles),
+                               variant=variants["variant"].map(labels.variant))
+        parts.append(table(view, caption="Prior variants and other sensitivity variants",
+                           wide=True))
+    by_fit: dict[str, list[FitRecord]] = {r.spec.name: [r] for r in main}
+    for rec in sensitivity:
         by_fit.setdefault(rec.spec.name.split("@", 1)[0], []).append(rec)
     for name, recs in by_fit.items():
         if len(recs) < 2:
@@ -496,15 +780,20 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         tab = pd.concat([_headline(r) for r in recs], ignore_index=True)
         tab = tab.sort_values(["quantity", "level", "variant"], kind="stable")
         family = recs[0].spec.family
-        parts.append(f"<h3>{esc(recs[0].spec.title)}</h3>")
-        parts.append(table(tab.drop(columns="fit"), caption="Headline numbers by prior variant"))
+        endpoint = endpoint_of(recs[0])
+        title = titles.get(name, labels.fit_title(recs[0].spec))
+        parts.append(f"<h3>{esc(title)}</h3>")
+        parts.append(table(_headline_view(tab.drop(columns="fit"), family, endpoint),
+                           caption="Headline numbers by variant"))
         key = "pooled_rate" if family == "response" else "median_time"
-        plot_tab = tab[tab["quantity"] == key].assign(label=lambda d: d["level"])
+        plot_tab = tab[tab["quantity"] == key].assign(
+            label=lambda d: d["level"].map(labels.level),
+            variant=lambda d: d["variant"].map(labels.variant))
         parts.append(page.figure(
-            plots.sensitivity(plot_tab, title=f"Prior sensitivity: {name}",
-                        xlabel="pooled response rate" if family == "response"
-                        else "median time (months)"),
+            plots.sensitivity(plot_tab, title=f"Sensitivity: {title}",
+                              xlabel="pooled response rate (proportion of patients)"
+                              if family == "response" else "median time (months)",
+                              baseline=labels.variant("default")),
             f"sensitivity_{name}",
             "Posterior median (dot) and 95% interval (bar) of the headline quantity under each "
-            "prior variant; black is the specification's own prior.", svg=False))
-
+            "variant; black is the specification's own setting.", svg=False, small=True))

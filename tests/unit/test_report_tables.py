@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pclbayes._paths import BUNDLED_MODELS
-from pclbayes.report import sections
+from pclbayes.report import labels, sections
 from pclbayes.report.builder import FitRecord
 from pclbayes.report.html import Page
 from pclbayes.specs import list_specs, parse_spec
@@ -105,17 +105,20 @@ def test_prior_variants_table_shows_each_specs_own_priors(tmp_path) -> None:
     assert "kappa ~ Gamma(alpha=2, beta=0.4)" in text, text
     assert "kappa ~ Gamma(alpha=2, beta=0.025)" in text, text
     spec_col, variant_col, changed_col = (tab.columns[i] for i in range(3))
+    # the page names specifications by their titles and variants in words
+    title = {f.spec.name: labels.fit_title(f.spec) for f in fits}
     rows = {(r[spec_col], r[variant_col]): r for _, r in tab.iterrows()}
+    more_v, less_v = labels.variant("more-heterogeneity"), labels.variant("less-heterogeneity")
     for name in ("response_orr_by_target", "response_cr_by_target",
                  "response_orr_by_strategy", "response_cr_by_strategy"):
-        more = rows[(name, "more-heterogeneity")][changed_col]
-        less = rows[(name, "less-heterogeneity")][changed_col]
+        more = rows[(title[name], more_v)][changed_col]
+        less = rows[(title[name], less_v)][changed_col]
         assert "kappa ~ Gamma(alpha=2, beta=0.4)" in more and "sigma" not in more
         assert "kappa ~ Gamma(alpha=2, beta=0.025)" in less and "sigma" not in less
-    ln = "response_orr_by_target_logit_normal"
-    assert "sigma ~ HalfNormal(sigma=2)" in rows[(ln, "more-heterogeneity")][changed_col]
-    assert "sigma ~ HalfNormal(sigma=0.5)" in rows[(ln, "less-heterogeneity")][changed_col]
-    assert "kappa" not in rows[(ln, "more-heterogeneity")][changed_col]
+    ln = title["response_orr_by_target_logit_normal"]
+    assert "sigma ~ HalfNormal(sigma=2)" in rows[(ln, more_v)][changed_col]
+    assert "sigma ~ HalfNormal(sigma=0.5)" in rows[(ln, less_v)][changed_col]
+    assert "kappa" not in rows[(ln, more_v)][changed_col]
 
 
 def test_prior_variants_table_from_specs() -> None:

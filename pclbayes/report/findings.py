@@ -1,0 +1,309 @@
+"""The first screen of the report: the key findings and the limitations of the evidence.
+
+Key findings give, per endpoint, the headline number with its 95% interval, the data
+behind it (responders out of patients, events out of patients) and one caveat. The
+limitations are read from the data and the fits: how many cohorts and centres, how the
+cohorts were reported (data level), which comparisons are not randomised, how few events
+there are, and which numbers the data barely inform (``mostly_prior`` in the summary,
+where the models report it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pclbayes.data import EvidenceBase
+from pclbayes.report import labels
+from pclbayes.report.html import esc
+
+if TYPE_CHECKING:
+    from pclbayes.report.builder import FitRecord
+
+__all__ = ["Finding", "findings", "key_findings_html", "limitations", "limitations_html"]
+
+#: Quantities that are reported as headline numbers (checked for ``mostly_prior``).
+HEADLINE = ("pooled_rate", "predictive_rate", "contrast", "median_time", "time_ratio",
+            "hazard_ratio")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row of the key findings: an estimate of one group for one endpoint."""
+
+    endpoint: str
+    group: str
+    estimate: str
+    interval: str
+    data: str
+    caveat: str
+
+
+# ---------------------------------------------------------------- helpers
+def by_of(rec: FitRecord) -> str:
+    """The grouping a fit was run with (``"none"`` when the data had no such column)."""
+    return str(getattr(rec.model, "by", None) or rec.spec.options.get("by", "none"))
+
+
+def endpoint_of(rec: FitRecord) -> str:
+    """The endpoint of a fit (``orr``, ``cr``, ``pfs``, ``os``, ...)."""
+    default = "pfs" if rec.spec.family == "survival" else "orr"
+    return str(getattr(rec.model, "endpoint", None) or rec.spec.options.get("endpoint",
+                                                                           default))
+
+
+def _mostly_prior(row: pd.Series) -> bool:
+    value = row.get("mostly_prior", None)
+    return bool(value is not None and not pd.isna(value) and bool(value))
+
+
+def survival_episodes(model: Any) -> pd.DataFrame:
+    """The episodes a survival fit used: ``episode, time, event, group`` (one per row)."""
+    idata = model.idata_
+    ep = idata["observed_data"]["time"]
+    return pd.DataFrame({
+        "episode": [str(v) for v in ep["episode"].values],
+        "time": ep.values.astype(float),
+        "event": idata["constant_data"]["time"].values.astype(int),
+        "group": idata["constant_data"]["group_of_episode"].values.astype(str),
+    })
+
+
+def _response_data(summary: pd.DataFrame, level: str | None) -> tuple[int, int, int]:
+    """Responders, patients and cohorts behind a pooled rate (``level`` None: all)."""
+    coh = summary[summary["quantity"] == "cohort_rate"]
+    if level is not None and "group" in coh:
+        coh = coh[coh["group"].astype(str) == str(level)]
+    return (int(coh["responders"].sum()), int(coh["n"].sum()),
+            int(coh["cohort"].nunique() if "cohort" in coh else len(coh)))
+
+
+# ---------------------------------------------------------------- key findings
+def _response_findings(rec: FitRecord) -> list[Finding]:
+    s = rec.model.summary()
+    endpoint = endpoint_of(rec)
+    by = by_of(rec)
+    name = labels.endpoint_long(endpoint)
+    title = name[0].upper() + name[1:]
+    pooled = s[s["quantity"] == "pooled_rate"]
+    r_all, n_all, k_all = _response_data(s, None)
+    if n_all and r_all == n_all:
+        caveat = (f"Every patient responded ({r_all}/{n_all}): the upper limit comes from the "
+                  "prior, not the data.")
+    elif n_all and r_all == 0:
+        caveat = (f"No patient responded (0/{n_all}): the lower limit comes from the prior, "
+                  "not the data.")
+    else:
+        caveat = (f"Pooled over {k_all} cohort{'s' if k_all != 1 else ''}; a new cohort's "
+                  "rate is less certain, since the spread between cohorts rests on its prior.")
+    out = []
+    for _, row in pooled.iterrows():
+        r, n, _ = _response_data(s, row["level"] if by != "none" else None)
+        est = labels.pct(row["median"]) + (" (mostly prior)" if _mostly_prior(row) else "")
+        out.append(Finding(
+            endpoint=title, group=labels.level(row["level"]) if by != "none" else "all",
+            estimate=est, interval=f"{labels.pct(row['lower'])} to {labels.pct(row['upper'])}",
+            data=f"{r}/{n} responders", caveat=caveat))
+    return out
+
+
+def _survival_findings(rec: FitRecord, *, reinfusion: bool = False) -> list[Finding]:
+    m = rec.model
+    endpoint = endpoint_of(rec)
+    by = by_of(rec)
+    s = m.summary()
+    post = s[(s["quantity"] == "median_time") & (s.get("source", "posterior") == "posterior")]
+    eps = survival_episodes(m)
+    short = labels.endpoint_short(endpoint)
+    what = "deaths" if endpoint == "os" else "events"
+    events, n = int(eps["event"].sum()), len(eps)
+    if reinfusion:
+        post = post[post["level"].astype(str) != "first"]
+        title = f"Median {short} after a target-switched re-infusion"
+        caveat = ("Not randomised: re-infusion was given after relapse to selected patients; "
+                  "each is compared with first infusions of the same cohorts.")
+    else:
+        title = f"Median {short}" + (" (first infusions)" if _first_only(eps) else "")
+        caveat = (f"{events} {what} in {n} patients: the medians are uncertain and lean on the "
+                  "Weibull shape and the priors.")
+        if events and (eps.groupby("group")["event"].sum() == 0).any():
+            caveat = f"A group without {what}: its median comes from the prior. " + caveat
+    out = []
+    for _, row in post.iterrows():
+        sub = eps[eps["group"] == str(row["level"])] if by != "none" else eps
+        ev = int(sub["event"].sum())
+        unit = "episodes" if reinfusion else "patients"
+        est = labels.months(row["median"]) + (" (mostly prior)" if _mostly_prior(row) else "")
+        out.append(Finding(
+            endpoint=title, group=labels.level(row["level"]) if by != "none" else "all",
+            estimate=est,
+            interval=f"{labels.months(row['lower'], unit=False)} to "
+                     f"{labels.months(row['upper'], unit=False)} months",
+            data=f"{ev} {what} / {len(sub)} {unit}", caveat=caveat))
+    return out
+
+
+def _first_only(eps: pd.DataFrame) -> bool:
+    """All episodes are first infusions (episode ids ``cohort/patient/1``)."""
+    ends = eps["episode"].str.rsplit("/", n=1).str[-1]
+    return bool(len(eps)) and bool((ends == "1").all()) and eps["episode"].str.count("/").min() >= 2
+
+
+def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
+    """The re-infusion estimand of :mod:`pclbayes.survival.reinfusion`, where it exists."""
+    try:
+        from pclbayes.survival import reinfusion  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    fn = getattr(reinfusion, "key_finding", None)
+    if fn is None:
+        return []
+    return [Finding(**dict(r)) for r in fn(eb) or []]
+
+
+def _primary(fits: Sequence[FitRecord], endpoint: str) -> FitRecord | None:
+    """The fit that answers an endpoint: not grouped by re-infusion strategy, default model."""
+    cands = [r for r in fits if endpoint_of(r) == endpoint and by_of(r) != "strategy"]
+    cands.sort(key=lambda r: str(r.spec.options.get("model", "")) == "logit-normal")
+    return cands[0] if cands else None
+
+
+def endpoints_in_order(fits: Iterable[FitRecord]) -> list[str]:
+    """Endpoints of the fits: ORR, CR, other responses, PFS, OS, other survival."""
+    rank = {"orr": 0, "cr": 1, "pfs": 3, "os": 4}
+    seen = list(dict.fromkeys((r.spec.family, endpoint_of(r)) for r in fits))
+    return [e for _, e in sorted(seen, key=lambda fe: (rank.get(fe[1], 2 if fe[0] == "response"
+                                                                 else 5), fe[1]))]
+
+
+def findings(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[Finding]:
+    """Every key finding of the fits, endpoint by endpoint (see the module docstring)."""
+    out: list[Finding] = []
+    for endpoint in endpoints_in_order(fits):
+        rec = _primary(fits, endpoint)
+        if rec is None:
+            continue
+        out += (_response_findings(rec) if rec.spec.family == "response"
+                else _survival_findings(rec))
+    reinf = _reinfusion_findings(eb)
+    if not reinf:
+        for rec in fits:
+            if rec.spec.family == "survival" and by_of(rec) == "strategy":
+                reinf = _survival_findings(rec, reinfusion=True)
+                break
+    return out + reinf
+
+
+def key_findings_html(rows: Sequence[Finding]) -> str:
+    """The key findings box: one block of rows per endpoint, the caveat beside it."""
+    if not rows:
+        return ('<div id="key-findings"><h2>Key findings</h2><p>No fit gave a headline '
+                "number.</p></div>")
+    body, i = [], 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and rows[j].endpoint == rows[i].endpoint:
+            j += 1
+        span = j - i
+        for k, f in enumerate(rows[i:j]):
+            head = (f'<td class="l" rowspan="{span}"><b>{esc(f.endpoint)}</b></td>'
+                    if k == 0 else "")
+            cav = (f'<td class="l caveat" rowspan="{span}">{esc(f.caveat)}</td>'
+                   if k == 0 else "")
+            body.append(f'<tr>{head}<td class="l">{esc(f.group)}</td>'
+                        f'<td class="n">{esc(f.estimate)}</td><td class="n">{esc(f.interval)}'
+                        f'</td><td class="n">{esc(f.data)}</td>{cav}</tr>')
+        i = j
+    return ('<div id="key-findings"><h2>Key findings</h2>'
+            '<table><thead><tr><th class="l">finding</th><th class="l">group</th>'
+            "<th>estimate</th><th>95% interval</th><th>data</th>"
+            '<th class="l">caveat</th></tr></thead><tbody>' + "".join(body)
+            + "</tbody></table>"
+            '<p style="margin:.2em 0;font-size:.85em">Posterior medians of the hierarchical '
+            "models (typical cohort), with 95% credible intervals.</p></div>")
+
+
+# ---------------------------------------------------------------- limitations
+def _cohort_sizes(eb: EvidenceBase, fits: Sequence[FitRecord]) -> pd.Series:
+    if not eb.patients.empty and "cohort" in eb.patients:
+        return eb.patients.groupby("cohort").size()
+    for rec in fits:
+        if rec.spec.family == "response":
+            s = rec.model.summary()
+            coh = s[s["quantity"] == "cohort_rate"]
+            if "cohort" in coh and "n" in coh:
+                return coh.groupby("cohort")["n"].sum().astype(int)
+    return pd.Series(dtype=int)
+
+
+def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
+    """What limits the evidence, read from the data and the fits (plain sentences)."""
+    out = []
+    sizes = _cohort_sizes(eb, fits)
+    if len(sizes):
+        total = int(sizes.sum())
+        text = f"{total} patients in {len(sizes)} cohort{'s' if len(sizes) != 1 else ''}"
+        coh = eb.cohorts
+        if "center" in coh and len(coh):
+            centres = coh["center"].fillna("not stated").nunique()
+            text += f" from {centres} centre{'s' if centres != 1 else ''}"
+        if len(sizes) > 1:
+            big = sizes.idxmax()
+            text += (f"; {int(sizes.max())} of them ({100 * sizes.max() / total:.0f}%) from one "
+                     f"cohort ({big})")
+        out.append(text + ". Results describe these patients, not a population.")
+    coh = eb.cohorts
+    if "data_level" in coh and len(coh):
+        weak = coh[coh["data_level"].astype(str) != "patient-level"]
+        if len(weak):
+            parts = [f"{r.cohort} ({r.data_level}" + (f", {int(sizes[r.cohort])} patients)"
+                                                      if r.cohort in sizes else ")")
+                     for r in weak.itertuples()]
+            out.append("Not every cohort is reported patient by patient: " + "; ".join(parts)
+                       + ". Their values carry the uncertainty of the source.")
+    groupings = sorted({by_of(r) for r in fits} - {"none"})
+    if groupings:
+        words = " and by ".join(labels.grouping(g) for g in groupings)
+        out.append(f"Comparisons by {words} are not randomised: patients differ in more than "
+                   "the compared factor, and differences may reflect who was treated.")
+    ev = []
+    for endpoint in endpoints_in_order(fits):
+        rec = _primary(fits, endpoint)
+        if rec is None or rec.spec.family != "survival":
+            continue
+        eps = survival_episodes(rec.model)
+        what = "deaths" if endpoint == "os" else f"{labels.endpoint_short(endpoint)} events"
+        ev.append(f"{int(eps['event'].sum())} {what} in {len(eps)} patients")
+    if ev:
+        out.append("Few events: " + "; ".join(ev) + ". Survival medians and ratios are "
+                   "correspondingly uncertain.")
+    marked, total = _mostly_prior_counts(fits)
+    if total:
+        out.append(f"{marked} of {total} headline numbers are marked mostly prior (their "
+                   "posterior is nearly as wide as their prior): the data say little about them."
+                   if marked else f"None of the {total} headline numbers is marked mostly prior.")
+    return out
+
+
+def _mostly_prior_counts(fits: Sequence[FitRecord]) -> tuple[int, int]:
+    """Headline rows marked ``mostly_prior``, and headline rows with a verdict at all."""
+    marked = total = 0
+    for rec in fits:
+        s = rec.model.summary()
+        if "mostly_prior" not in s:
+            continue
+        rows = s[s["quantity"].isin(HEADLINE) & (s.get("source", "posterior") != "prior")]
+        known = rows["mostly_prior"].dropna()
+        total += len(known)
+        marked += int(np.sum(known.astype(bool)))
+    return marked, total
+
+
+def limitations_html(items: Sequence[str]) -> str:
+    """The limitations box."""
+    lis = "".join(f"<li>{esc(t)}</li>" for t in items)
+    return f'<div id="limitations"><h2>Limitations</h2><ul>{lis}</ul></div>'

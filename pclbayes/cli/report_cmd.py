@@ -58,9 +58,9 @@ def left_as_it_was(out: str | Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Build the report and print where it is.
 
-    Returns 0 on success, 2 for invalid input (a one-line message, or the list of data
-    problems), 130 when interrupted (Ctrl-C); in both failure cases ``--out`` is left as
-    it was and the message says so.
+    Returns 0 on success, 2 for invalid input or an operating-system error (a one-line
+    message, or the list of data problems), 130 when interrupted (Ctrl-C); in these
+    failure cases ``--out`` is left as it was and the message says so.
     """
     from pclbayes.errors import DataValidationError, PclBayesError
 
@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except PclBayesError as exc:
         print(f"error: {exc} ({left_as_it_was(args.out)})", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a full disk while the report was written
+        from pclbayes.cli import _os_error_text
+
+        print(f"error: {_os_error_text(exc)} ({left_as_it_was(args.out)})", file=sys.stderr)
         return 2
     reused = sum(rec.cached for rec in report.fits + report.sensitivity)
     note = f", {reused} reused from the fit cache" if reused else ""

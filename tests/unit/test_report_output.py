@@ -6,6 +6,7 @@ the worker processes at once."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import queue
 import shutil
@@ -125,16 +126,19 @@ def test_interrupted_run_leaves_previous_report(out, models):
     assert siblings(out) == ["report"]
 
 
-def test_failing_fit_leaves_previous_report(out, models, monkeypatch, capsys):
+@pytest.mark.parametrize("error", [SpecError("the fit failed"),
+                                   OSError(errno.ENOSPC, "the fit failed", "somewhere.nc")])
+def test_failing_fit_leaves_previous_report(error, out, models, monkeypatch, capsys):
     before = snapshot(out)
 
     def fail(*args, **kwargs):
-        raise SpecError("the fit failed")
+        raise error
 
     monkeypatch.setattr(builder, "fit_spec", fail)
     assert report("--models", str(models), "--out", str(out), "--jobs", "1") == 2
     err = capsys.readouterr().err
-    assert "the fit failed" in err and "left unchanged" in err
+    assert err.count("\n") == 1
+    assert "the fit failed" in err and f"previous report in {out} left unchanged" in err
     assert snapshot(out) == before
     assert siblings(out) == ["report"]
 

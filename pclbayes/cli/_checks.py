@@ -187,14 +187,16 @@ def format_seconds(seconds: float) -> str:
 
 
 def format_bytes(size: float) -> str:
-    """``"512 MiB"``, ``"74.5 GiB"``."""
+    """``"12 KiB"``, ``"512 MiB"``, ``"74.5 GiB"``."""
+    if size < 2**20:
+        return f"{size / 2**10:.0f} KiB"
     if size < 2**30:
         return f"{size / 2**20:.0f} MiB"
     return f"{size / 2**30:.1f} GiB"
 
 
 def check_work(command: str, seconds: float, memory: float = 0.0, *, options: Sequence[str],
-               allow_large: bool, what: str) -> None:
+               allow_large: bool, what: str, shows_progress: bool = True) -> None:
     """Refuse a command whose estimated run time or memory is beyond the limits.
 
     The limits are :data:`TIME_LIMIT_SECONDS` and :data:`MEMORY_LIMIT_BYTES`.
@@ -213,6 +215,8 @@ def check_work(command: str, seconds: float, memory: float = 0.0, *, options: Se
         ``--allow-large`` was given: no refusal.
     what : str
         The work in words, e.g. ``"4.0e+09 posterior probabilities"``.
+    shows_progress : bool, default True
+        Whether the command reports progress (said in the message).
 
     Raises
     ------
@@ -226,7 +230,7 @@ def check_work(command: str, seconds: float, memory: float = 0.0, *, options: Se
         f"{command}: these arguments need {what}, about {format_seconds(seconds)} of work and "
         f"{format_bytes(memory)} of memory (limits {format_seconds(TIME_LIMIT_SECONDS)}, "
         f"{format_bytes(MEMORY_LIMIT_BYTES)}); lower {opts}, or add --allow-large to run it "
-        "anyway (progress is shown on stderr)"
+        f"anyway{' (progress is shown on stderr)' if shows_progress else ''}"
     )
 
 

@@ -117,8 +117,9 @@ def _check_oc_work(args: argparse.Namespace, prior: Any, rule: Any) -> None:
         seconds += ((n1 + 1) * (n2 + 1) * (rates + prior.weights.size)
                     * SECONDS_PER_TWO_STAGE_CELL)
         what += f" and {(n1 + 1) * (n2 + 1):.3g} two-stage responder pairs"
-    check_work("plan oc", seconds, (args.n + 1) * (BYTES_PER_N + 8 * rates),
-               options=["--n", "the --futility N1"], allow_large=args.allow_large, what=what)
+    options = ["--n"] if args.futility is None else ["--n", "the --futility N1"]
+    check_work("plan oc", seconds, (args.n + 1) * (BYTES_PER_N + 8 * rates), options=options,
+               allow_large=args.allow_large, what=what, shows_progress=False)
 
 
 # ---------------------------------------------------------------------------- oc
@@ -193,6 +194,8 @@ def _run_ess(args: argparse.Namespace) -> int:
     methods = ["elir", "morita", "moment"] if args.method == "all" else [args.method]
     kwargs = {} if isinstance(prior, BetaMixture) else {"shape": args.shape}
     unit = "patients" if isinstance(prior, BetaMixture) else "events"
+    if isinstance(prior, BetaMixture):
+        _check_ess_range(prior, args.prior)
     values = {m: _checked_ess(ess, prior, m, kwargs, args.prior) for m in methods}
     if args.json:
         _emit({"unit": unit, "ess": values})
@@ -201,6 +204,20 @@ def _run_ess(args: argparse.Namespace) -> int:
         for m, v in values.items():
             print(f"ESS ({m}): {v:.2f} {unit}")
     return 0
+
+
+ESS_MAX_SHAPE = 1e9
+"""Largest beta shape parameter ``plan ess`` accepts (a prior worth about a billion patients)."""
+
+
+def _check_ess_range(prior: Any, path: str) -> None:
+    """Refuse beta components with ``a`` or ``b`` above :data:`ESS_MAX_SHAPE`."""
+    for name, a, b in zip(prior.names, prior.a, prior.b, strict=True):
+        if max(a, b) > ESS_MAX_SHAPE:
+            raise SpecError(
+                f"ESS of the prior in {path}: component {name} is Beta({a:g}, {b:g}); the ESS is "
+                f"computed for shapes up to {ESS_MAX_SHAPE:g} (worth about a + b patients)"
+            )
 
 
 def _checked_ess(ess: Any, prior: Any, method: str, kwargs: dict[str, Any], path: str) -> float:
@@ -217,16 +234,20 @@ def _checked_ess(ess: Any, prior: Any, method: str, kwargs: dict[str, Any], path
     except SpecError:
         raise
     except (ArithmeticError, ValueError) as exc:
-        raise SpecError(
-            f"ESS ({method}) of the prior in {path} cannot be computed: its parameters are "
-            f"beyond the numerical range of the method ({type(exc).__name__}: {exc})"
-        ) from None
+        reason = f"{type(exc).__name__}: {exc}"
+        raise SpecError(f"{_ess_failure(method, path, kwargs)} ({reason})") from None
     if not math.isfinite(value):
-        raise SpecError(
-            f"ESS ({method}) of the prior in {path} cannot be computed: its parameters are "
-            f"beyond the numerical range of the method (the result is {value})"
-        )
+        raise SpecError(f"{_ess_failure(method, path, kwargs)} (the result is {value})")
     return value
+
+
+def _ess_failure(method: str, path: str, kwargs: dict[str, Any]) -> str:
+    """Start of the message for an ESS that has no finite value."""
+    what = "its parameters"
+    if "shape" in kwargs:
+        what += f" or --shape {kwargs['shape']:g}"
+    return (f"ESS ({method}) of the prior in {path} cannot be computed: {what} are beyond the "
+            "numerical range of the method")
 
 
 # ---------------------------------------------------------------------------- MAP prior
@@ -412,7 +433,7 @@ def _add_allow_large(p: argparse.ArgumentParser) -> None:
         help=f"run even when the work estimated from the arguments is beyond "
         f"{format_seconds(_checks.TIME_LIMIT_SECONDS)} or "
         f"{_checks.format_bytes(_checks.MEMORY_LIMIT_BYTES)} (refused otherwise, before "
-        "starting); progress is shown on stderr",
+        "starting)",
     )
 
 

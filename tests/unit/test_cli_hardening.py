@@ -291,13 +291,23 @@ def test_two_stage_oc_chunked_matches_direct_sum(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(("a", "b", "method"), [(1e300, 2, "elir"), (1, 1e300, "moment"),
-                                                 (1e300, 1e300, "moment"), (1e300, 1, "elir")])
-def test_ess_of_extreme_prior_is_a_clear_error(a, b, method, tmp_path, capsys) -> None:
+                                                 (1e300, 1e300, "all"), (2e9, 1, "morita")])
+def test_ess_of_extreme_beta_prior_is_a_clear_error(a, b, method, tmp_path, capsys) -> None:
     path = save_prior(BetaMixture.single(a, b), tmp_path / "extreme.json")
     code, out, err = _run(["plan", "ess", "--prior", str(path), "--method", method], capsys)
     assert code == 2
-    assert "nan" not in out
-    assert err.startswith("error: ") and "ESS" in err
+    assert out == ""
+    assert err.startswith("error: ESS") and len(err.strip().splitlines()) == 1
+    assert "1e+09" in err  # the largest shape accepted
+
+
+def test_ess_without_a_finite_value_is_a_clear_error(tmp_path, capsys) -> None:
+    # sd 1e-200 on the log median: 1 / sd**2 = 1e400 events, beyond the float range
+    path = save_prior(NormalMixture([1.0], [2.0], [1e-200]), tmp_path / "sharp.json")
+    code, out, err = _run(["plan", "ess", "--prior", str(path)], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("error: ESS (elir)") and "cannot be computed" in err
 
 
 # ---------------------------------------------------------------------------- 3. Ctrl-C, pipes

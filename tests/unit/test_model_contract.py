@@ -123,3 +123,18 @@ def test_resolved_spec_is_complete_and_recorded(fitted):
 
 def test_top_level_load_fit_is_the_contract_function():
     assert pclbayes.load_fit is load_fit
+
+
+@pytest.mark.parametrize("line, key", [('shape = "sharde"', "[model] shape"),
+                                       ('frailty = "bogus"', "[model] frailty"),
+                                       ('episodes = "some"', "[model] episodes")])
+def test_invalid_survival_option_is_named_with_file_before_any_data(tmp_path, line, key):
+    from pclbayes.errors import SpecError
+    from pclbayes.model import model_from_spec
+    from pclbayes.specs import load_spec
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f'[model]\nfamily = "survival"\nname = "bad"\n{line}\n')
+    with pytest.raises(SpecError) as err:
+        model_from_spec(load_spec(path))
+    assert str(path) in str(err.value) and key in str(err.value)

@@ -267,6 +267,7 @@ class SurvivalModel(Model):
             raise SpecError("fixed_shape needs shape = 'shared'")
         if not isinstance(self.prior_draws, int) or self.prior_draws < 10:
             raise SpecError(f"prior_draws must be an integer >= 10, got {self.prior_draws!r}")
+        _check_choices(self)
         self._estimand()
         return priors, sampler, horizons
 
@@ -505,6 +506,23 @@ class SurvivalModel(Model):
         """
         self._check_fitted()
         return psis_loo(self.idata_, self.label, var_name="time")
+
+
+#: Allowed values of the options that take one of a fixed set (checked before any data).
+_CHOICES = {"shape": ("shared", "by_group"), "frailty": ("auto", "stable", "none"),
+            "cohort_effect": ("auto", True, False),
+            "cohort_parametrisation": ("auto", "noncentred", "centred"),
+            "episodes": (None, "all", "first")}
+
+
+def _check_choices(model: SurvivalModel) -> None:
+    """Raise a :class:`SpecError` naming the option for a value outside its choices."""
+    for name, allowed in _CHOICES.items():
+        value = getattr(model, name)
+        if not any(value is a or (type(value) is type(a) and value == a) for a in allowed):
+            shown = ", ".join(repr(a).lower() if isinstance(a, bool) else repr(a)
+                              for a in allowed if a is not None)
+            raise SpecError(f"[model] {name} must be one of {shown}, got {value!r}")
 
 
 def _data_to_json(sdata: SurvivalData) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 from scipy.interpolate import PchipInterpolator
 
@@ -43,6 +44,8 @@ X_LIMITS = (-30.0, 30.0)
 Y_LIMITS = (-12.0, 25.0)
 _TAIL = 1e-12  # prior tail probability left out of the first pass
 _T_MAX = 36.0  # |logit| beyond which a rate is 0 or 1 in double precision
+_RISING_MAX = 500  # cohorts up to this size: rising factorials; larger: log-gamma differences
+_BLOCK = 1 << 20  # values held at once by the blocked computations (8 MB of doubles)
 
 
 @dataclass(frozen=True)
@@ -109,24 +112,63 @@ def log_prior_y(prior: Any, y: np.ndarray) -> np.ndarray:
         return prior.logpdf(np.exp(y)) + y
 
 
-def log_likelihood(x: np.ndarray, y: np.ndarray, n: int, r: int) -> np.ndarray:
-    """Beta-binomial log-pmf of ``r`` of ``n`` on the grid ``x[:, None], y[None, :]``."""
-    x, y = np.asarray(x)[:, None], np.asarray(y)[None, :]
-    a = np.exp(_log_expit(x) + y)
-    b = np.exp(_log_expit(-x) + y)
-    kappa = np.exp(y)
-    out = special.gammaln(n + 1.0) - special.gammaln(r + 1.0) - special.gammaln(n - r + 1.0)
-    out = np.broadcast_to(out, np.broadcast_shapes(a.shape, b.shape)).copy()
-    if n <= 500:  # rising factorials: exact, no cancellation for huge kappa
-        for i in range(r):
-            out += np.log(a + i)
-        for i in range(n - r):
-            out += np.log(b + i)
-        for i in range(n):
-            out -= np.log(kappa + i)
-    else:
-        out += (special.gammaln(a + r) - special.gammaln(a) + special.gammaln(b + n - r)
-                - special.gammaln(b) - special.gammaln(kappa + n) + special.gammaln(kappa))
+def log_likelihood(x: np.ndarray, y: np.ndarray, n: ArrayLike, r: ArrayLike) -> np.ndarray:
+    r"""Beta-binomial log-pmf of ``r`` of ``n`` on the grid ``x[:, None], y[None, :]``.
+
+    ``n`` and ``r`` may be arrays (one entry per cohort): the result is then the sum over
+    cohorts, the log-likelihood of all of them. With :math:`a = \mu\kappa`,
+    :math:`b = (1-\mu)\kappa`,
+
+    .. math::
+
+        \sum_j \log p(r_j \mid n_j) = \sum_j \log\binom{n_j}{r_j}
+        + \sum_{i \ge 0} A_i \log(a + i) + \sum_{i \ge 0} B_i \log(b + i)
+        - \sum_{i \ge 0} N_i \log(\kappa + i),
+
+    where :math:`A_i = \#\{j: r_j > i\}`, :math:`B_i = \#\{j: n_j - r_j > i\}` and
+    :math:`N_i = \#\{j: n_j > i\}` (rising factorials: exact, no cancellation for huge
+    :math:`\kappa`). The cost is that of ``max(n)`` terms however many cohorts there are.
+    Cohorts with more than 500 patients use log-gamma differences instead, once per distinct
+    ``(n, r)``.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = np.atleast_1d(np.asarray(n, dtype=np.int64))
+    r = np.atleast_1d(np.asarray(r, dtype=np.int64))
+    log_a = _log_expit(x)[:, None] + y[None, :]
+    log_b = _log_expit(-x)[:, None] + y[None, :]
+    a, b, kappa = np.exp(log_a), np.exp(log_b), np.exp(y)
+    const = special.gammaln(n + 1.0) - special.gammaln(r + 1.0) - special.gammaln(n - r + 1.0)
+    out = np.full(a.shape, float(np.sum(const)))
+    small = n <= _RISING_MAX
+    out += _log_rising_sum(a, r[small])
+    out += _log_rising_sum(b, n[small] - r[small])
+    out -= _log_rising_sum(kappa, n[small])[None, :]
+    pairs, mult = np.unique(np.stack([n[~small], r[~small]], axis=1), axis=0,
+                            return_counts=True)
+    for (nn, rr), m in zip(pairs, mult, strict=True):
+        out += m * (special.gammaln(a + rr) - special.gammaln(a) + special.gammaln(b + nn - rr)
+                    - special.gammaln(b) - special.gammaln(kappa + nn)
+                    + special.gammaln(kappa))
+    return out
+
+
+def _log_rising_sum(base: np.ndarray, k: np.ndarray) -> np.ndarray:
+    r"""``sum_j log(base (base + 1) ... (base + k_j - 1))`` elementwise, for counts ``k_j``.
+
+    Equal to :math:`\sum_i C_i \log(\text{base} + i)` with :math:`C_i = \#\{j: k_j > i\}`,
+    evaluated in blocks of ``i`` so that memory stays at about :data:`_BLOCK` values.
+    """
+    out = np.zeros(base.shape)
+    if k.size == 0 or k.max() == 0:
+        return out
+    reach = len(k) - np.cumsum(np.bincount(k, minlength=int(k.max()) + 1))[:-1]  # C_i
+    terms = np.flatnonzero(reach)
+    flat = base.reshape(-1, 1)
+    step = max(1, _BLOCK // max(flat.shape[0], 1))
+    acc = out.reshape(-1)
+    for start in range(0, len(terms), step):
+        i = terms[start:start + step]
+        acc += np.log(flat + i[None, :].astype(float)) @ reach[i].astype(float)
     return out
 
 
@@ -424,9 +466,8 @@ def _grid_logs(data: CountData, priors: dict[str, Any], xs: list[Axis], ys: list
     for s in range(data.n_strata):
         x, y = xs[s], ys[s]
         g = log_prior_x(priors["mu"], x.mid) + np.log(x.widths)
-        g = np.broadcast_to(g[:, None], (len(x.mid), len(y.mid))).copy()
-        for j in np.flatnonzero(data.stratum_index == s):
-            g += log_likelihood(x.mid, y.mid, int(data.n[j]), int(data.r[j]))
+        sel = data.stratum_index == s
+        g = g[:, None] + log_likelihood(x.mid, y.mid, data.n[sel], data.r[sel])
         logg.append(np.where(np.isfinite(g), g, -np.inf))
         ly = log_prior_y(priors["kappa"], y.mid) + np.log(y.widths)
         logy.append(np.where(np.isfinite(ly), ly, -np.inf))

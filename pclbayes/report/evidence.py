@@ -103,8 +103,17 @@ def evidence_section(page: Page, eb: EvidenceBase) -> None:
         )[["issue_id", "cohort", "kind", "disagreement", "affects_analysis", "handling"]]
         for col in ("disagreement", "handling"):
             view[col] = view[col].fillna("").map(labels.humanise)
-        parts.append(table(_words(view), caption="Registry of source inconsistencies "
-                           "(data/source_issues.csv)", wide=True))
+        affects = view["affects_analysis"].astype(str).str.lower().eq("yes")
+        if affects.any():
+            parts.append(table(_words(view[affects]), caption="Registry of source "
+                               "inconsistencies that affect analyses (data/source_issues.csv)",
+                               wide=True))
+        if (~affects).any():
+            rest = table(_words(view[~affects]), caption="Inconsistencies that do not affect "
+                         "the analyses", wide=True)
+            parts.append(f"<details><summary>{int((~affects).sum())} further inconsistencies "
+                         f"that do not affect the analyses (click to show; printed only when "
+                         f"shown)</summary>{rest}</details>")
     prov = eb.provenance
     if not prov.empty:
         parts.append(para(

@@ -35,7 +35,8 @@ pre{overflow-x:auto;font-size:.85em;background:#fafafa;padding:.4em}
 #key-findings td.n{white-space:nowrap}
 #limitations{border:1px solid #c9a64a;background:#fffaf0;padding:.2em 1em .3em;margin:0 0 1em}
 #limitations ul{margin:.2em 0;padding-left:1.3em;font-size:.92em}
-nav ul{columns:2;font-size:.92em}code{background:#f4f4f4;padding:0 .2em}
+nav ul{columns:2;font-size:.92em}summary{cursor:pointer;margin:.4em 0}
+code{background:#f4f4f4;padding:0 .2em}
 @page{size:A4;margin:12mm 11mm}
 @media print{
 body{max-width:none;margin:0;padding:0;font-size:9pt;line-height:1.3}
@@ -45,14 +46,17 @@ nav{display:none}
 table{font-size:7.5pt;width:auto;max-width:100%;margin:.3em 0 .6em;break-inside:auto}
 #key-findings table{font-size:8.5pt}
 tr,figure{break-inside:avoid}caption{break-after:avoid}
-th,td{padding:.1em .3em;overflow-wrap:anywhere}
+th,td{padding:.1em .3em;overflow-wrap:break-word}
+.figrow table{width:100%}
 table.wide{width:100%;font-size:7pt}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:6.5pt;line-height:1.2;
 background:none;padding:0}
 figure{margin:.4em 0 .8em;text-align:center}
 figure img{max-width:75%;max-height:85mm;width:auto;border:0}
-figure.small{display:inline-block;width:48%;vertical-align:top;margin:.2em 1% .6em 0}
-figure.small img{max-width:100%;max-height:58mm}
+figure.small img{max-width:60%;max-height:58mm}
+.figrow{display:flex;gap:3mm;align-items:flex-start;break-inside:avoid}
+.figrow>*{flex:1 1 0;min-width:0}
+.figrow figure img{max-width:100%;max-height:70mm}
 figcaption{font-size:7.5pt;text-align:left}
 .alert,.ok,.note{padding:.2em .6em;margin:.4em 0}
 }
@@ -202,6 +206,11 @@ def table(df: pd.DataFrame, *, caption: str | None = None, digits: int = 2,
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     cls = ' class="wide"' if wide else ""
     return f"<table{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def row(*items: str) -> str:
+    """Items (figures, tables) side by side when printed, one below the other on screen."""
+    return f'<div class="figrow">{"".join(items)}</div>'
 
 
 def para(text: str) -> str:

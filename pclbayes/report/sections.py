@@ -19,7 +19,7 @@ from pclbayes.priors import Prior
 from pclbayes.provenance import versions
 from pclbayes.report import labels
 from pclbayes.report.findings import by_of, endpoint_of, survival_episodes
-from pclbayes.report.html import Page, esc, para, table
+from pclbayes.report.html import Page, esc, para, row, table
 from pclbayes.specs import Spec, Variant, apply_variant
 
 if TYPE_CHECKING:
@@ -80,6 +80,13 @@ def _int(x: Any) -> Any:
     return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else round(x)
 
 
+def _constant_columns(df: pd.DataFrame, cols: Iterable[str]
+                      ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Drop those of ``cols`` that hold one value in every row; return them as ``{col: v}``."""
+    same = {c: str(df[c].iloc[0]) for c in cols if c in df and len(df) and df[c].nunique() == 1}
+    return df.drop(columns=list(same)), same
+
+
 def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
                         quick: bool) -> None:
     """Convergence table per fit, software versions, seed and data hash."""
@@ -114,8 +121,9 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
         parts.append(f'<div class="alert"><b>Sensitivity variants that failed the convergence '
                      f"checks</b> (their numbers in the sensitivity section are less reliable):"
                      f"<ul>{items}</ul></div>")
-    parts.append(table(pd.DataFrame(rows), caption="Convergence diagnostics per fit",
-                       wide=True))
+    diag, same = _constant_columns(pd.DataFrame(rows), ("method", "sampler", "fitted"))
+    parts.append(table(diag, caption="Convergence diagnostics per fit"
+                       + "".join(f"; {k}: {v}" for k, v in same.items()), wide=True))
     ver = pd.DataFrame(sorted(versions().items()), columns=["software", "version"])
     parts.append(table(ver, caption="Software versions"))
     parts.append(para(f"Data hash {eb.data_hash}. Each fit's netCDF file in the report's fits "
@@ -127,6 +135,7 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
 def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
     """A methods paragraph per fit, generated from its specification and priors."""
     parts = page.section("methods", "Methods")
+    shown: dict[str, str] = {}
     for rec in ordered(fits):
         spec = rec.spec
         s = spec.sampler
@@ -143,7 +152,12 @@ def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
                 f"Posterior sampled with the No-U-Turn sampler ({s.sampler}): {s.chains} chains, "
                 f"{s.tune} tuning and {s.draws} retained draws each, target acceptance "
                 f"{s.target_accept}, seed {spec.seed}." + (" (Quick mode.)" if quick else "")))
-        parts.append(f"<pre>{esc(rec.model.prior_summary())}</pre>")
+        priors = rec.model.prior_summary()
+        if priors in shown:
+            parts.append(para(f"Priors as for {shown[priors]}."))
+        else:
+            shown[priors] = labels.fit_title(spec)
+            parts.append(f"<pre>{esc(priors)}</pre>")
 
 
 # ---------------------------------------------------------------- prior sensitivity variants
@@ -335,7 +349,7 @@ def _estimates(df: pd.DataFrame, fmt, endpoint: str | None = None,
         "95% interval": [f"{fmt(lo)} to {fmt(hi)}" for lo, hi in zip(df["lower"], df["upper"],
                                                                      strict=True)],
     })
-    if "mostly_prior" in df and df["mostly_prior"].notna().any():
+    if "mostly_prior" in df and any(_prior_mark(df)):
         out["mostly prior"] = _prior_mark(df)
     return out
 
@@ -347,11 +361,11 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
     parts.append(f"<h3>{esc(title)}</h3>")
     parts.append(para(_response_text(m, s)))
     head = s[s["quantity"].isin(["pooled_rate", "predictive_rate"])]
-    parts.append(table(_estimates(head, pct),
-                       caption="Population-mean (pooled) and new-cohort (predictive) rates: "
-                       "posterior median and 95% interval"))
+    head_html = table(_estimates(head, pct),
+                      caption="Population-mean (pooled) and new-cohort (predictive) rates: "
+                      "posterior median and 95% interval")
     coh = _rows(s, "cohort_rate")
-    parts.append(table(pd.DataFrame({
+    parts.append(row(head_html, table(pd.DataFrame({
         "cohort": [labels.level(v) for v in coh["level"]],
         "patients": [labels.count(v) for v in coh["n"]],
         "responders": [labels.count(v) for v in coh["responders"]],
@@ -359,7 +373,7 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
         "shrunken": [pct(v) for v in coh["median"]],
         "95% interval": [f"{pct(lo)} to {pct(hi)}" for lo, hi in zip(coh["lower"], coh["upper"],
                                                                      strict=True)],
-    }), caption="Cohorts: raw rate next to the shrunken estimate"))
+    }), caption="Cohorts: raw rate next to the shrunken estimate")))
     con = _rows(s, "contrast")
     if not con.empty:
         parts.append(table(pd.DataFrame({
@@ -371,26 +385,27 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
             "P(> 0)": [pct(v) for v in con["prob_gt"]],
         }), caption="Contrasts of pooled rates"))
     name = labels.endpoint_long(m.endpoint)
-    parts.append(page.figure(
+    figs = [page.figure(
         plots.forest(s, title=title, xlabel=f"rate of {name} (proportion of patients)",
                      level_label=labels.level),
         f"forest_{rec.spec.name}",
         f"{title}. Open circles: raw cohort rates with exact 95% intervals; filled "
         "circles: shrunken cohort estimates; diamonds: pooled (population-mean) rate; "
         "squares: the rate a new cohort should expect. Bars are 95% intervals. Estimates "
-        "pulled towards the pooled value show how much each small cohort borrows."))
+        "pulled towards the pooled value show how much each small cohort borrows.")]
     het = "kappa" if "kappa" in m.idata_["posterior"] else "sigma"
     if het in m.idata_["posterior"] and het in getattr(m, "priors_", {}):
         label = ("concentration kappa (no unit; higher = more alike cohorts)" if het == "kappa"
                  else "between-cohort SD tau of the log-odds (log-odds units)")
         k = len(set(getattr(getattr(m, "counts_", None), "cohorts", ()) or ())) or "the"
-        parts.append(page.figure(
+        figs.append(page.figure(
             plots.prior_posterior(m.idata_["posterior"][het].values, m.priors_[het],
                                   label=label, title=f"Heterogeneity: {title}"),
             f"heterogeneity_{rec.spec.name}",
             f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
             f"histogram follows the prior curve, {k} small cohorts say little about "
-            "between-cohort spread and the prior carries the result.", svg=False, small=True))
+            "between-cohort spread and the prior carries the result.", svg=False))
+    parts.append(row(*figs))
 
 
 def response_sections(page: Page, fits: list[FitRecord]) -> None:
@@ -456,7 +471,7 @@ def _survival_estimates(df: pd.DataFrame, endpoint: str) -> pd.DataFrame:
         "95% interval": [f"{f(lo)} to {f(hi)}" for f, lo, hi in zip(fmt, df["lower"],
                                                                     df["upper"], strict=True)],
     })
-    if "mostly_prior" in df and df["mostly_prior"].notna().any():
+    if "mostly_prior" in df and any(_prior_mark(df)):
         out["mostly prior"] = _prior_mark(df)
     return out
 
@@ -495,26 +510,28 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     parts.append(para(_survival_text(m, s)))
     post = s[s.get("source", "posterior") == "posterior"]
     groups = post[post["quantity"].str.startswith(("median_time", "survival_at"))]
-    parts.append(table(_survival_estimates(groups, m.endpoint),
-                       caption=f"Median {endpoint} (months) and probability "
-                       f"{_free(m.endpoint)} at 6 and 12 months: posterior median and 95% "
-                       "interval"))
+    est_html = table(_survival_estimates(groups, m.endpoint),
+                     caption=f"Median {endpoint} (months) and probability "
+                     f"{_free(m.endpoint)} at 6 and 12 months: posterior median and 95% "
+                     "interval")
     eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
+    eff_html = ""
     if not eff.empty:
-        parts.append(table(pd.DataFrame({
+        eff_html = table(pd.DataFrame({
             "quantity": [labels.quantity(q) for q in eff["quantity"]],
             "contrast": [labels.level(v) for v in eff["level"]],
             "estimate": [labels.number(v) for v in eff["median"]],
             "95% interval": [f"{labels.number(lo)} to {labels.number(hi)}"
                              for lo, hi in zip(eff["lower"], eff["upper"], strict=True)],
             "P(> 1)": [pct(v) for v in eff["prob_gt"]],
-        }), caption="Effects: time ratio (> 1 = longer) and hazard ratio (> 1 = higher hazard)"))
-    parts.append(table(_km_table(m.km_table()), caption="Kaplan-Meier cross-check (lifelines): "
-                       "median and 95% confidence interval, months"))
+        }), caption="Effects: time ratio (> 1 = longer) and hazard ratio (> 1 = higher hazard)")
+    parts.append(row(est_html, eff_html) if eff_html else est_html)
+    km_html = table(_km_table(m.km_table()), caption="Kaplan-Meier cross-check (lifelines): "
+                    "median and 95% confidence interval, months")
     curves = m.survival_curves()
     curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
     data = _survival_data(m)
-    parts.append(page.figure(
+    parts.append(row(km_html, page.figure(
         plots.km_bands(data, curves, group_col="group", title=title,
                        time_label="months since infusion",
                        survival_label=f"probability {_free(m.endpoint)}",
@@ -524,7 +541,7 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
         "data (ticks mark censored episodes); dashed lines and shaded bands are the model's "
         "posterior median and 95% band of S(t) for a typical cohort; the numbers at risk are "
         "printed under the plot. A band that covers the steps means the model reproduces the "
-        "data."))
+        "data.")))
 
 
 def survival_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> None:
@@ -621,8 +638,8 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
         title = labels.fit_title(rec.spec)
         parts.append(f"<h3>{esc(title)}</h3>")
         ppc = m.ppc_table()
-        parts.append(table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts "
-                           "per cohort"))
+        ppc_html = table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts "
+                         "per cohort")
         if rec.spec.family == "response":
             fig = plots.ppc_counts(ppc, observed="observed", mean="predicted_mean",
                                    lower="lower", upper="upper",
@@ -642,7 +659,7 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
                "Kaplan-Meier curve of the observed (censored) times against Kaplan-Meier curves "
                "of uncensored times drawn from the posterior predictive: the observed curve "
                "should lie within the cloud of replicated curves.")
-        parts.append(page.figure(fig, f"ppc_{rec.spec.name}", cap, svg=False, small=True))
+        parts.append(row(ppc_html, page.figure(fig, f"ppc_{rec.spec.name}", cap, svg=False)))
         try:
             loo_rows.append(_loo_row(title, m))
         except (AttributeError, ValueError, TypeError) as exc:
@@ -731,23 +748,28 @@ def _headline(rec: FitRecord) -> pd.DataFrame:
 
 
 def _headline_view(tab: pd.DataFrame, family: str, endpoint: str) -> pd.DataFrame:
-    """The headline numbers by variant in words and units."""
+    """The headline numbers in words and units.
+
+    One row per quantity and group, one column per variant (``estimate (95% interval)``).
+    """
     def fmt(q: str):
         if family == "response":
             return pct
         return (lambda v: labels.months(v, unit=False)) if q == "median_time" \
             else labels.number
 
-    f = [fmt(q) for q in tab["quantity"]]
-    return pd.DataFrame({
-        "quantity": [labels.quantity(q, endpoint)
-                     + (" (months)" if q == "median_time" else "") for q in tab["quantity"]],
-        "group": [labels.level(v) for v in tab["level"]],
-        "variant": [labels.variant(v) for v in tab["variant"]],
-        "estimate": [g(v) for g, v in zip(f, tab["median"], strict=True)],
-        "95% interval": [f"{g(lo)} to {g(hi)}" for g, lo, hi in zip(f, tab["lower"],
-                                                                    tab["upper"], strict=True)],
-    })
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for r in tab.itertuples(index=False):
+        f = fmt(r.quantity)
+        key = (labels.quantity(r.quantity, endpoint)
+               + (" (months)" if r.quantity == "median_time" else ""), labels.level(r.level))
+        rows.setdefault(key, {})[labels.variant(r.variant)] = \
+            f"{f(r.median)} ({f(r.lower)} to {f(r.upper)})"
+    variants = list(dict.fromkeys(labels.variant(v) for v in tab["variant"]))
+    own = labels.variant("default")
+    variants = [own, *[v for v in variants if v != own]] if own in variants else variants
+    return pd.DataFrame([{"quantity": q, "group": g, **{v: cells.get(v, "") for v in variants}}
+                         for (q, g), cells in rows.items()])
 
 
 def sensitivity_section(page: Page, fits: list[FitRecord],
@@ -783,17 +805,18 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         endpoint = endpoint_of(recs[0])
         title = titles.get(name, labels.fit_title(recs[0].spec))
         parts.append(f"<h3>{esc(title)}</h3>")
-        parts.append(table(_headline_view(tab.drop(columns="fit"), family, endpoint),
-                           caption="Headline numbers by variant"))
+        head_html = table(_headline_view(tab.drop(columns="fit"), family, endpoint),
+                          caption="Headline numbers by variant: posterior median (95% "
+                          "interval)")
         key = "pooled_rate" if family == "response" else "median_time"
         plot_tab = tab[tab["quantity"] == key].assign(
             label=lambda d: d["level"].map(labels.level),
             variant=lambda d: d["variant"].map(labels.variant))
-        parts.append(page.figure(
+        parts.append(row(head_html, page.figure(
             plots.sensitivity(plot_tab, title=f"Sensitivity: {title}",
                               xlabel="pooled response rate (proportion of patients)"
                               if family == "response" else "median time (months)",
                               baseline=labels.variant("default")),
             f"sensitivity_{name}",
             "Posterior median (dot) and 95% interval (bar) of the headline quantity under each "
-            "variant; black is the specification's own setting.", svg=False, small=True))
+            "variant; black is the specification's own setting.", svg=False)))

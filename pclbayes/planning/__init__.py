@@ -29,6 +29,8 @@ from pclbayes.planning.decisions import (
 from pclbayes.planning.ess import ess, ess_events, ess_table
 from pclbayes.planning.fit import MixtureFit, fit_beta_mixture, fit_normal_mixture
 from pclbayes.planning.io import (
+    convergence_warning,
+    load_convergence,
     load_prior,
     load_provenance,
     make_provenance,
@@ -37,7 +39,13 @@ from pclbayes.planning.io import (
     save_prior,
     to_pymc,
 )
-from pclbayes.planning.map_prior import MapPrior, build_map_prior, map_prior_from_evidence
+from pclbayes.planning.map_prior import (
+    MapPrior,
+    build_map_prior,
+    draws_ess,
+    map_prior_ess_range,
+    map_prior_from_evidence,
+)
 from pclbayes.planning.mixture import BetaMixture, robustify
 from pclbayes.planning.normal import NormalMixture
 from pclbayes.planning.survival_map import (
@@ -74,18 +82,22 @@ __all__ = [
     "assurance",
     "build_map_prior",
     "build_survival_map_prior",
+    "convergence_warning",
     "decision_boundary",
     "decision_rule",
+    "draws_ess",
     "ess",
     "ess_events",
     "ess_table",
     "event_probability",
     "fit_beta_mixture",
     "fit_normal_mixture",
+    "load_convergence",
     "load_prior",
     "load_provenance",
     "log_median_prior",
     "make_provenance",
+    "map_prior_ess_range",
     "map_prior_from_evidence",
     "operating_characteristics",
     "posterior",

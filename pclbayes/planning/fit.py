@@ -48,7 +48,8 @@ class MixtureFit:
     loglik : float
         Log-likelihood of the draws under ``mixture``.
     candidates : pandas.DataFrame
-        One row per number of components tried: ``components``, ``loglik``, ``criterion``.
+        One row per number of components tried (index ``components``): ``loglik``,
+        ``criterion``, ``converged``, ``kl_divergence`` and ``adequate``.
     kl_divergence : float
         Kullback-Leibler divergence from the histogram of the draws (equal-probability bins)
         to the mixture; about ``(bins - 1) / (2 · n_draws)`` is Monte-Carlo noise.
@@ -60,6 +61,10 @@ class MixtureFit:
         Whether EM met its tolerance for the selected model.
     adequate : bool
         False when KL or quantile errors exceed the tolerances (a warning was raised).
+    alternatives : dict
+        The best mixture found for every number of components in ``candidates`` (keyed by
+        that number), so that quantities such as the ESS can be compared across them;
+        ``candidates`` also gives each one's ``kl_divergence`` and ``adequate``.
     """
 
     mixture: BetaMixture | NormalMixture
@@ -70,6 +75,7 @@ class MixtureFit:
     n_draws: int
     converged: bool
     adequate: bool = field(default=True)
+    alternatives: dict[int, BetaMixture | NormalMixture] = field(default_factory=dict)
 
     @property
     def n_components(self) -> int:
@@ -304,9 +310,16 @@ def _select(
     n_init: int,
     max_iter: int,
     rng: np.random.Generator,
-) -> tuple[BetaMixture | NormalMixture, float, bool, pd.DataFrame]:
-    """Fit 1..max_components; each start runs 20 EM steps, the best start runs to the end."""
+) -> tuple[
+    BetaMixture | NormalMixture, float, bool, pd.DataFrame, dict[int, BetaMixture | NormalMixture]
+]:
+    """Fit 1..max_components; each start runs 20 EM steps, the best start runs to the end.
+
+    Returns the selected mixture, its log-likelihood and EM convergence flag, the table of
+    candidates and the best mixture for every distinct number of components.
+    """
     rows = []
+    fitted: dict[int, BetaMixture | NormalMixture] = {}
     best: tuple[float, BetaMixture | NormalMixture, float, bool] | None = None
     seen: set[int] = set()
     for k in range(1, max_components + 1):
@@ -323,13 +336,14 @@ def _select(
         if kk in seen:
             continue
         seen.add(kk)
+        fitted[kk] = mix
         crit = -2 * ll + penalty * (3 * kk - 1)
         rows.append({"components": kk, "loglik": ll, "criterion": crit, "converged": conv})
         if best is None or crit < best[0]:
             best = (crit, mix, ll, conv)
     assert best is not None
     table = pd.DataFrame(rows).set_index("components")
-    return best[1], best[2], best[3], table
+    return best[1], best[2], best[3], table, fitted
 
 
 def _responsibilities(x: NDArray, mix: BetaMixture | NormalMixture, keep: NDArray) -> NDArray:
@@ -359,12 +373,19 @@ def _finish(
     ll: float,
     conv: bool,
     table: pd.DataFrame,
+    fitted: dict[int, BetaMixture | NormalMixture],
     kl_tol: float,
     quantile_tol: float,
     what: str,
 ) -> MixtureFit:
     if not conv:
         logger.info("EM reached the iteration limit before meeting its tolerance")
+    table = table.copy()
+    for k, alt in fitted.items():
+        kl_k, _, ok_k, _ = _quality(x, alt, kl_tol, quantile_tol)
+        table.loc[k, "kl_divergence"] = kl_k
+        table.loc[k, "adequate"] = ok_k
+    table["adequate"] = table["adequate"].astype(bool)
     kl, qtable, ok, why = _quality(x, mix, kl_tol, quantile_tol)
     if not ok:
         warnings.warn(
@@ -382,6 +403,7 @@ def _finish(
         n_draws=int(x.size),
         converged=conv,
         adequate=ok,
+        alternatives=dict(fitted),
     )
 
 
@@ -440,7 +462,7 @@ def fit_beta_mixture(
     def fit_k(start: NDArray | BetaMixture, iters: int) -> tuple[BetaMixture, float, bool]:
         return _em_beta(xc, lx, l1x, start, lower, iters, tol)
 
-    mix, ll, conv, table = _select(
+    mix, ll, conv, table, fitted = _select(
         xc,
         fit_k,
         lx - l1x,
@@ -451,7 +473,7 @@ def fit_beta_mixture(
         max_iter=max_iter,
         rng=rng,
     )
-    return _finish(xc, mix, ll, conv, table, kl_tol, quantile_tol, "beta")
+    return _finish(xc, mix, ll, conv, table, fitted, kl_tol, quantile_tol, "beta")
 
 
 def fit_normal_mixture(
@@ -479,7 +501,7 @@ def fit_normal_mixture(
     def fit_k(start: NDArray | NormalMixture, iters: int) -> tuple[NormalMixture, float, bool]:
         return _em_normal(x, start, iters, tol)
 
-    mix, ll, conv, table = _select(
+    mix, ll, conv, table, fitted = _select(
         x,
         fit_k,
         x,
@@ -490,4 +512,4 @@ def fit_normal_mixture(
         max_iter=max_iter,
         rng=rng,
     )
-    return _finish(x, mix, ll, conv, table, kl_tol, quantile_tol, "normal")
+    return _finish(x, mix, ll, conv, table, fitted, kl_tol, quantile_tol, "normal")

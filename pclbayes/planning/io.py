@@ -7,12 +7,16 @@ File layout (``format_version`` 1)::
       "format_version": 1,
       "family": "beta",                      # or "normal" (for a log-scale parameter)
       "components": [{"name": "comp1", "weight": 0.8, "a": 10.0, "b": 2.0}, ...],
-      "provenance": {"pclbayes_version": "...", "created": "...", "seed": 1, ...}
+      "provenance": {"pclbayes_version": "...", "created": "...", "seed": 1, ...},
+      "convergence": {"converged": true, "max_rhat": 1.002, "min_ess_bulk": 1650, ...}
     }
 
-Normal components carry ``mean`` and ``sd`` instead of ``a`` and ``b``. Loading validates
-every field and refuses malformed files with a :class:`~pclbayes.errors.SpecError` naming the
-file and the problem.
+Normal components carry ``mean`` and ``sd`` instead of ``a`` and ``b``. ``convergence`` is
+present when the prior comes from an MCMC fit (e.g. a MAP prior): whether the fit passed the
+convergence gate and its diagnostics (:class:`pclbayes.diagnostics.ConvergenceReport`);
+:func:`load_convergence` reads it and the ``plan`` commands warn about priors from fits that
+did not converge. Loading validates every field and refuses malformed files with a
+:class:`~pclbayes.errors.SpecError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from pclbayes.planning.normal import NormalMixture
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "convergence_warning",
     "hash_path",
+    "load_convergence",
     "load_prior",
     "load_provenance",
     "make_provenance",
@@ -84,18 +90,51 @@ def make_provenance(
     return record
 
 
-def prior_to_dict(prior: Prior, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Return a serialisable dictionary of a prior in the pclbayes prior-file layout."""
+def _json_clean(value: Any) -> Any:
+    """Plain JSON values (non-finite numbers become None)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    try:  # numpy scalars
+        return _json_clean(value.item())
+    except AttributeError:
+        return str(value)
+
+
+def _check_convergence_record(conv: Any, source: str) -> None:
+    if not isinstance(conv, Mapping) or not isinstance(conv.get("converged"), bool):
+        raise SpecError(f"{source}: 'convergence' must be an object with a true/false 'converged'")
+
+
+def prior_to_dict(
+    prior: Prior,
+    provenance: Mapping[str, Any] | None = None,
+    convergence: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return a serialisable dictionary of a prior in the pclbayes prior-file layout.
+
+    ``convergence`` (a mapping with a boolean ``converged`` and the diagnostics of the MCMC
+    fit the prior comes from) is stored when given.
+    """
     if not isinstance(prior, BetaMixture | NormalMixture):
         raise SpecError(f"cannot serialise a {type(prior).__name__}; expected a mixture prior")
     body = prior.to_dict()
-    return {
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "family": body["family"],
         "components": body["components"],
         "provenance": dict(provenance) if provenance is not None else make_provenance(),
     }
+    if convergence is not None:
+        _check_convergence_record(convergence, "convergence")
+        out["convergence"] = _json_clean(convergence)
+    return out
 
 
 def _number(value: Any, where: str) -> float:
@@ -139,6 +178,8 @@ def prior_from_dict(data: Any, source: str = "prior") -> Prior:
     prov = data.get("provenance")
     if prov is not None and not isinstance(prov, dict):
         raise SpecError(f"{source}: 'provenance' must be an object")
+    if data.get("convergence") is not None:
+        _check_convergence_record(data["convergence"], source)
     try:
         if family == "beta":
             return BetaMixture(w, x1, x2, names=names)
@@ -147,15 +188,20 @@ def prior_from_dict(data: Any, source: str = "prior") -> Prior:
         raise SpecError(f"{source}: {exc}") from exc
 
 
-def save_prior(prior: Prior, path: str | Path, provenance: Mapping[str, Any] | None = None) -> Path:
-    """Write ``prior`` (with provenance) as JSON to ``path`` and return the path.
+def save_prior(
+    prior: Prior,
+    path: str | Path,
+    provenance: Mapping[str, Any] | None = None,
+    convergence: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``prior`` (with provenance and, if given, the convergence status) as JSON.
 
     The file is written atomically (:func:`pclbayes._files.atomic_write_text`): a failed or
-    interrupted write leaves an existing file as it was.
+    interrupted write leaves an existing file as it was. Returns the path.
     """
     from pclbayes._files import atomic_write_text
 
-    text = json.dumps(prior_to_dict(prior, provenance), indent=2) + "\n"
+    text = json.dumps(prior_to_dict(prior, provenance, convergence), indent=2) + "\n"
     return atomic_write_text(path, text)
 
 
@@ -183,6 +229,40 @@ def load_provenance(path: str | Path) -> dict[str, Any]:
     data = _read(path)
     prior_from_dict(data, source=str(path))  # validate the whole file
     return dict(data.get("provenance") or {})
+
+
+def load_convergence(path: str | Path) -> dict[str, Any] | None:
+    """Return the convergence record stored in a prior file (None if the file has none)."""
+    data = _read(path)
+    prior_from_dict(data, source=str(path))  # validate the whole file
+    conv = data.get("convergence")
+    return None if conv is None else dict(conv)
+
+
+def convergence_warning(path: str | Path) -> str | None:
+    """A one-line warning if the prior in ``path`` comes from an MCMC fit that did not converge.
+
+    Returns None when the file records a converged fit or no fit at all.
+    """
+    conv = load_convergence(path)
+    if conv is None or conv.get("converged"):
+        return None
+    details = []
+    for key, label, spec in (
+        ("max_rhat", "max R-hat", ".3f"),
+        ("min_ess_bulk", "min bulk ESS", ".0f"),
+        ("min_ess_tail", "min tail ESS", ".0f"),
+        ("divergences", "divergences", ".0f"),
+    ):
+        value = conv.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            details.append(f"{label} {format(value, spec)}")
+    why = f" ({', '.join(details)})" if details else ""
+    return (
+        f"warning: {path}: this prior comes from an MCMC fit that did not pass the convergence "
+        f"gate{why}; its numbers are unreliable. Create it again with more draws "
+        "(plan map-prior --draws N)."
+    )
 
 
 def to_pymc(prior: Prior, name: str, **kwargs: Any) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +116,9 @@ def test_oc_refuses_normal_prior(parser, tmp_path: Path) -> None:
 
 @pytest.fixture
 def fake_evidence(monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Replace data loading and the response model by synthetic logit-normal MAP draws."""
+    """Replace data loading and the MCMC fit by synthetic logit-normal MAP draws."""
+    from pclbayes.planning import map_prior as map_prior_module
+
     calls: dict = {}
 
     class Evidence:
@@ -128,17 +128,14 @@ def fake_evidence(monkeypatch: pytest.MonkeyPatch) -> dict:
         calls["path"] = path
         return Evidence()
 
-    def predictive_draws(
-        data, *, endpoint, by, level, model="logit-normal", tau_prior=None, seed=0
+    def map_draws(
+        data, *, endpoint, by, level, tau_prior, intercept_prior, seed, sampler
     ):
-        calls.update(endpoint=endpoint, by=by, level=level, model=model, tau_prior=tau_prior)
+        calls.update(endpoint=endpoint, by=by, level=level, tau_prior=tau_prior)
         rng = np.random.default_rng(seed)
-        return special.expit(rng.normal(-0.8, 0.5, 3000))
+        return special.expit(rng.normal(-0.8, 0.5, 3000)), {"converged": True}
 
-    fake = types.ModuleType("pclbayes.response")
-    fake.predictive_draws = predictive_draws  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pclbayes.response", fake)
-    monkeypatch.setattr(pclbayes, "response", fake, raising=False)
+    monkeypatch.setattr(map_prior_module, "_map_draws", map_draws)
     monkeypatch.setattr(pclbayes.data, "load", load)
     return calls
 
@@ -155,7 +152,6 @@ def test_map_prior_json_and_out_file(parser, tmp_path: Path, fake_evidence: dict
         "endpoint": "cr",
         "by": "target",
         "level": "BCMA",
-        "model": "logit-normal",
         "tau_prior": None,
     }
     draws = special.expit(np.random.default_rng(3).normal(-0.8, 0.5, 3000))

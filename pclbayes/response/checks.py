@@ -21,12 +21,17 @@ log-odds mean :math:`m_s` and SD :math:`\sigma`.
     2003;22:1649-60). For the beta-binomial model :math:`p(\mu, \kappa \mid r_{-j})` is
     computed *exactly* by refitting the grid engine (:mod:`pclbayes.response.exact`) without
     unit :math:`j`, whatever engine the fit used; the mass function is the exact beta-binomial
-    mixture over the grid. The logit-normal model has no exact engine: its row uses the
-    **mixed predictive** :math:`\int \mathrm{Binomial}(r_j; n_j,
-    \operatorname{expit}(m_s + \sigma z))\,\phi(z)\, dz\; p(m, \sigma \mid r)`, a fresh cohort
-    effect under the fitted hyperparameters (Gauss-Hermite in :math:`z`, averaged over the
-    posterior draws). That is an approximation of the cross-validated distribution: the
-    hyperparameters still saw cohort :math:`j`, so the check is somewhat conservative. A unit
+    mixture over the grid. The logit-normal model has no exact engine: its row reweights
+    the posterior draws of :math:`(m, \sigma)`, using the identity
+    :math:`p(m, \sigma \mid r_{-j}) \propto p(m, \sigma \mid r) / p(r_j \mid m, \sigma)` with
+    the cohort's likelihood integrated over its effect, :math:`p(r_j \mid m, \sigma) = \int
+    \mathrm{Binomial}(r_j; n_j, \operatorname{expit}(m_s + \sigma z))\,\phi(z)\,dz`
+    (Gauss-Hermite), by Pareto-smoothed importance sampling (Vehtari, Simpson, Gelman, Yao &
+    Gabry, JMLR 2024;25:1-58), and averages the **mixed predictive** (a fresh cohort effect)
+    over the reweighted draws. That is an approximation of a refit: its Pareto k is given in
+    the note, and above 0.7 the weights are unreliable; they then tend to undercorrect (the
+    draws still lean towards hyperparameters that accommodate the cohort), so that the
+    p-value is more likely too large than too small. A unit
     that is the only one in its stratum is predicted from the prior of its stratum mean (and
     the heterogeneity learnt from the other strata): it can only flag a conflict with that
     prior.
@@ -106,6 +111,8 @@ STREAM_DISPERSION_PRIOR = 8
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(64)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+#: Pareto k above which importance-sampling weights are unreliable (Vehtari et al. 2024).
+PARETO_K_MAX = 0.7
 _CHUNK = 2_000_000  # values of one binomial-pmf block (draws x nodes x counts)
 
 
@@ -119,25 +126,35 @@ def beta_binomial_mixture_pmf(n: int, weights: np.ndarray, a: np.ndarray, b: np.
     out = np.zeros(k.size)
     step = max(1, _CHUNK // k.size)
     for i in range(0, w.size, step):
-        out += stats.betabinom.pmf(k[:, None], int(n), a[None, i:i + step],
-                                   b[None, i:i + step]) @ w[i:i + step]
+        block = stats.betabinom.pmf(k[:, None], int(n), a[None, i:i + step],
+                                    b[None, i:i + step])
+        out += np.nan_to_num(block) @ w[i:i + step]
     return out / out.sum()
 
 
-def logit_normal_mixture_pmf(n: int, m: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    r"""``P(Y = k)`` averaged over draws of ``Binomial(n, expit(m + sigma z))``, ``z ~ N(0, 1)``.
+def logit_normal_draw_pmfs(n: int, m: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    r"""``P(Y = k \mid m_d, \sigma_d)`` of ``Binomial(n, expit(m + sigma z))``, ``z ~ N(0, 1)``.
 
-    The integral over :math:`z` uses 64-node Gauss-Hermite quadrature, so the result is a
-    deterministic function of the draws ``(m, sigma)``.
+    One row per draw ``d`` (``(draws, n + 1)``); the integral over :math:`z` uses 64-node
+    Gauss-Hermite quadrature, so the result is a deterministic function of the draws.
     """
     m, sigma = np.asarray(m, dtype=float).ravel(), np.asarray(sigma, dtype=float).ravel()
     k = np.arange(int(n) + 1)
-    out = np.zeros(k.size)
+    out = np.empty((m.size, k.size))
     step = max(1, _CHUNK // (k.size * _NODES.size))
     for i in range(0, m.size, step):
         p = special.expit(m[i:i + step, None] + sigma[i:i + step, None] * _NODES[None, :])
-        out += np.einsum("kdq,q->k", stats.binom.pmf(k[:, None, None], int(n), p[None]),
-                         _WEIGHTS)
+        out[i:i + step] = np.einsum("kdq,q->dk", stats.binom.pmf(k[:, None, None], int(n),
+                                                                 p[None]), _WEIGHTS)
+    return out
+
+
+def logit_normal_mixture_pmf(n: int, m: np.ndarray, sigma: np.ndarray,
+                             weights: np.ndarray | None = None) -> np.ndarray:
+    """:func:`logit_normal_draw_pmfs` averaged over the draws (with ``weights`` if given)."""
+    mat = logit_normal_draw_pmfs(n, m, sigma)
+    w = np.full(mat.shape[0], 1.0 / mat.shape[0]) if weights is None else weights
+    out = w @ mat
     return out / out.sum()
 
 
@@ -174,17 +191,29 @@ def drop_unit(counts: CountData, j: int) -> CountData:
                    stratum_index=counts.stratum_index[keep])
 
 
-def loo_pmf(fit: ResponseModel, j: int) -> np.ndarray:
-    """Mass function of unit ``j``'s responders given the other units (see module docstring)."""
+def loo_pmf(fit: ResponseModel, j: int) -> tuple[np.ndarray, float]:
+    """Mass function of unit ``j``'s responders given the other units (module docstring).
+
+    Returns the mass function and the Pareto k of the importance weights (logit-normal
+    model; NaN for the exact beta-binomial refit).
+    """
     counts = fit.counts_
     s, n = int(counts.stratum_index[j]), int(counts.n[j])
     if fit.model == "beta-binomial":
         post = fit_exact(drop_unit(counts, j), fit.priors_, fit.heterogeneity,
                          resolution=tuple(fit.resolution))
         w, a, b = post._mixture(s)
-        return beta_binomial_mixture_pmf(n, w, a, b)
+        return beta_binomial_mixture_pmf(n, w, a, b), float("nan")
+    from arviz_stats.base import array_stats
+
     loc, spread = hyperparameters(fit.idata_["posterior"], fit.model, counts.n_strata)
-    return draws_pmf(n, loc[:, s], spread[:, s], fit.model)
+    mat = logit_normal_draw_pmfs(n, loc[:, s], spread[:, s])
+    with np.errstate(divide="ignore"):
+        log_lik = np.log(mat[:, int(counts.r[j])])
+    # arviz-stats' psislw takes the log-likelihood (weights proportional to 1 / likelihood)
+    log_w, khat = array_stats.psislw(np.maximum(log_lik, -700.0))
+    pmf = np.exp(log_w - log_w.max()) @ mat
+    return pmf / pmf.sum(), float(khat)
 
 
 # ---------------------------------------------------------------------- dispersion
@@ -255,17 +284,20 @@ def dispersion_row(fit: ResponseModel, group: str, method: str, alpha: float
 
 
 # ---------------------------------------------------------------------- tables
-def _loo_note(fit: ResponseModel, j: int) -> str:
+def _loo_note(fit: ResponseModel, j: int, khat: float) -> str:
     counts = fit.counts_
     alone = int((counts.stratum_index == counts.stratum_index[j]).sum()) == 1
     if fit.model == "beta-binomial":
         text = "exact refit without this cohort unit (grid engine)"
     else:
-        text = ("mixed predictive: a fresh cohort effect under the fitted hyperparameters, "
-                "an approximation of leaving the cohort out (they saw it: conservative)")
+        text = (f"Pareto-smoothed importance sampling of the posterior draws, Pareto k = "
+                f"{khat:.2f}")
+        if khat > PARETO_K_MAX:
+            text += (f" > {PARETO_K_MAX}: the weights are unreliable (the cohort moves the "
+                     "hyperparameters much); read the p-value as an upper bound")
     if alone:
-        text += ("; the only unit of its stratum: predicted from the prior of the stratum "
-                 "mean")
+        text += ("; the only unit of its stratum: its level is predicted from the prior "
+                 "(and, through shared parameters, the other strata)")
     return text
 
 
@@ -278,8 +310,9 @@ def check_table(fit: ResponseModel, method: str = "mid", alpha: float = ALPHA
     rows = []
     for j, unit in enumerate(counts.units):
         n, r, s = int(counts.n[j]), int(counts.r[j]), int(counts.stratum_index[j])
-        rows.append(count_row(unit, n, "loo_predictive", "responders", r, loo_pmf(fit, j),
-                              method, alpha, _loo_note(fit, j)))
+        pmf, khat = loo_pmf(fit, j)
+        rows.append(count_row(unit, n, "loo_predictive", "responders", r, pmf, method, alpha,
+                              _loo_note(fit, j, khat)))
         rows.append(count_row(unit, n, "prior_conflict", "responders", r,
                               draws_pmf(n, loc[:, s], spread[:, s], fit.model), method,
                               alpha, "prior-predictive distribution (hyperparameters from "

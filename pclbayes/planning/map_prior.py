@@ -252,8 +252,8 @@ class MapPrior:
                 selected=table["selected"].map(lambda v: "*" if v else ""),
             )
             lines += [
-                "ESS by number of mixture components (the ELIR grows as the mixture resolves "
-                "the peak of the MAP distribution):",
+                "ESS by number of mixture components (a mixture that misses the peak of the "
+                "MAP distribution understates its ELIR; trust the adequate fits):",
                 shown.to_string(index=False),
             ]
             adequate = table[table["adequate"]]

@@ -118,7 +118,7 @@ def assert_same_files(dirs: dict[str, Path], names: Sequence[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, dict[str, object]]:
+def runs(tmp_path_factory) -> dict[str, object]:
     """Every command of this module, run once: three chains of runs side by side.
 
     ``survival`` and ``response``: the ``fit`` command on an empty compile cache, then on
@@ -139,7 +139,16 @@ def runs(tmp_path_factory) -> dict[str, dict[str, object]]:
     }
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {name: pool.submit(job[0], *job[1:]) for name, job in jobs.items()}
-        return {name: fut.result() for name, fut in futures.items()}
+        # a failed chain fails only the tests that read it
+        return {name: fut.exception() or fut.result() for name, fut in futures.items()}
+
+
+def chain(runs: dict[str, object], name: str) -> dict[str, object]:
+    """The outputs of the chain of runs ``name`` (re-raising its error if it failed)."""
+    result = runs[name]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 @pytest.mark.parametrize("family", ["survival", "response"])
@@ -150,7 +159,7 @@ def test_fit_cli_same_json_on_cold_and_warm_compile_cache(runs, family):
     afresh and the one loaded from the cache differed in the last bits, and NUTS turned
     that into other draws (posterior median PFS 8.02 vs 8.15 months).
     """
-    run = runs[family]
+    run = chain(runs, family)
     assert run["stored"], "the first run stored no compiled functions: the second is not warm"
     assert run["cold"].lstrip().startswith("{")
     assert run["cold"] == run["warm"]
@@ -162,7 +171,7 @@ def test_report_summaries_same_whatever_cache_state_and_jobs(runs):
     A cold compile cache with two worker processes and no fit cache; a warm compile cache
     with the fits sampled again in one process; and every fit read from the fit cache.
     """
-    run = runs["report"]
+    run = chain(runs, "report")
     assert run["stored"]
     counts = re.search(r"\((\d+) fits, (\d+) sensitivity fits, (\d+) reused",
                        run["stdout"]["cached"])
@@ -177,33 +186,49 @@ def test_report_summaries_same_whatever_cache_state_and_jobs(runs):
 
 # --- in-process: the order in which one process compiles its shared models ---------------
 
-#: two response specifications sharing one compiled model, and two survival ones
-ORDER_SPECS = ("response_cr_by_target", "survival_pfs_by_target",
-               "response_orr_by_target", "survival_pfs_by_strategy")
+#: per family, a shipped specification and a variant of it that shares its compiled model:
+#: other data or other grouping, and other prior values, hence another starting point
+#: (the initial point comes from the prior values held by the model that was compiled)
+ORDER_SPECS = {
+    "response": ("response_cr_by_target", {}, {}),
+    "survival": ("survival_pfs_by_target", {}, {}),
+    "response-variant": ("response_cr_by_target", {"endpoint": "orr"},
+                         {"mu": {"dist": "Beta", "alpha": 5, "beta": 2}}),
+    "survival-variant": ("survival_pfs_by_target", {"by": "none"},
+                         {"effect": {"dist": "Normal", "mu": 0.5, "sigma": 2},
+                          "sigma_cohort": {"dist": "HalfNormal", "sigma": 1}}),
+}
 ORDER_DRAWS = 300
 
 
-def short(spec: Spec) -> Spec:
-    """``spec`` with fewer draws (the order test compares bits, not precision)."""
+def order_spec(label: str) -> Spec:
+    """The specification ``label`` of :data:`ORDER_SPECS`, with fewer draws.
+
+    Fewer draws: the test compares bits, not precision.
+    """
+    name, options, priors = ORDER_SPECS[label]
+    spec = load_spec(BUNDLED_MODELS / f"{name}.toml")
     sampler = dataclasses.replace(spec.sampler, draws=ORDER_DRAWS, tune=ORDER_DRAWS)
-    return dataclasses.replace(spec, sampler=sampler)
+    return dataclasses.replace(spec, name=f"{name}-{label}", sampler=sampler,
+                               options={**spec.options, **options},
+                               priors={**spec.priors, **priors})
 
 
-def fit_in_order(names: Sequence[str], caplog) -> tuple[dict[str, object], int]:
-    """Fit the shipped specifications ``names`` one after another in this process.
+def fit_in_order(labels: Sequence[str], caplog) -> tuple[dict[str, object], int]:
+    """Fit the specifications ``labels`` (:func:`order_spec`) one after another in this process.
 
     Starts from an empty compiled-model cache (:func:`pclbayes.nuts.clear_cache`). Returns
-    each fit, by name, and how many models were compiled.
+    each fit, by label, and how many models were compiled.
     """
     eb = load()
     nuts.clear_cache()
     fitted = {}
     with caplog.at_level(logging.INFO, logger="pclbayes.nuts"):
         caplog.clear()
-        for name in names:
+        for label in labels:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)  # short chains
-                fitted[name] = fit_spec(short(load_spec(BUNDLED_MODELS / f"{name}.toml")), eb)
+                fitted[label] = fit_spec(order_spec(label), eb)
         compiled = sum(r.getMessage().startswith("compiled ") for r in caplog.records)
     nuts.clear_cache()
     return fitted, compiled
@@ -226,9 +251,10 @@ def test_fit_order_in_one_process_does_not_change_the_draws(caplog):
     and prior values swapped in. Fitting A, B, C, D and then D, C, B, A gives each fit
     once as the compiling one and once as the reusing one.
     """
-    forward, n_forward = fit_in_order(ORDER_SPECS, caplog)
-    backward, n_backward = fit_in_order(ORDER_SPECS[::-1], caplog)
+    labels = list(ORDER_SPECS)
+    forward, n_forward = fit_in_order(labels, caplog)
+    backward, n_backward = fit_in_order(labels[::-1], caplog)
     assert n_forward == n_backward == 2, (
-        "the specifications of this test should share one compiled model per family")
-    for name in ORDER_SPECS:
-        assert_same_fit(name, forward[name], backward[name])
+        "each specification of this test and its variant should share one compiled model")
+    for label in labels:
+        assert_same_fit(label, forward[label], backward[label])

@@ -472,8 +472,9 @@ class SurvivalModel(Model):
     def check_table(self, p_method: str = "mid", alpha: float = ALPHA) -> pd.DataFrame:
         """Checks of each cohort's events that its own fitted effect did not shape.
 
-        Per cohort: ``check == "mixed_predictive"`` (its events under the posterior with a
-        fresh cohort effect, an approximation of leaving it out) and ``"prior_conflict"``
+        Per cohort: ``check == "loo_predictive"`` (its events given the other cohorts: a
+        fresh cohort effect under the posterior draws reweighted by Pareto-smoothed
+        importance sampling to leave it out) and ``"prior_conflict"``
         (its events under the prior). The maths is in :mod:`pclbayes.survival.checks`.
 
         Parameters

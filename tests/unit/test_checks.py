@@ -209,14 +209,42 @@ def short_cohort_fit():
                                                  target_accept=0.99)).fit(data, seed=3)
 
 
-def test_survival_mixed_check_flags_a_cohort_with_much_shorter_times(short_cohort_fit):
+def test_survival_loo_check_flags_a_cohort_with_much_shorter_times(short_cohort_fit):
     table = short_cohort_fit.check_table()
     assert tuple(table.columns[:len(CHECK_COLUMNS)]) == CHECK_COLUMNS
-    mixed = rows(table, "mixed_predictive")
-    assert mixed.loc["short", "flag"]
-    assert mixed.loc["short", "observed"] > mixed.loc["short", "expected"]
-    assert not mixed.loc[list("abcde"), "flag"].any()
+    loo = rows(table, "loo_predictive")
+    assert loo.loc["short", "flag"] and loo.loc["short", "p_value"] < 0.01
+    assert loo.loc["short", "observed"] > loo.loc["short", "upper"]
+    assert not loo.loc[list("abcde"), "flag"].any()
+    assert "Pareto k" in loo.loc["short", "note"]
     assert set(rows(table, "prior_conflict").index) == {*"abcde", "short"}
+
+
+def test_survival_cohort_likelihood_integrates_the_cohort_effect(short_cohort_fit):
+    """Gauss-Hermite integral of the cohort's likelihood over its effect against quad."""
+    from scipy import integrate
+
+    from pclbayes.survival.checks import cohort_log_likelihood
+    from pclbayes.survival.derived import draws_from_posterior
+    from pclbayes.survival.weibull import episode_loglik
+
+    m = short_cohort_fit
+    d = m.design_
+    draws = draws_from_posterior(m.idata_["posterior"].to_dataset(), d, m.priors_, None,
+                                 np.random.default_rng(0))
+    c = d.cohorts.index("short")
+    got = cohort_log_likelihood(draws, d, c)
+    idx = np.flatnonzero(d.cohort_index == c)
+    for chain, draw in ((0, 0), (2, 17)):
+        mu, k = draws.log_median[chain, draw], draws.shape[chain, draw]
+        sigma = draws.sigma_cohort[chain, draw]
+
+        def f(z, mu=mu, k=k, sigma=sigma):
+            ll = episode_loglik(d.log_t[idx], d.event[idx], mu + sigma * z, k).sum()
+            return np.exp(ll) * stats.norm.pdf(z)
+
+        ref, _ = integrate.quad(f, -12, 12, epsabs=0, epsrel=1e-10, limit=200)
+        assert got[chain, draw] == pytest.approx(np.log(ref), abs=1e-6)
 
 
 def test_survival_prior_conflict_flags_times_far_from_an_informative_prior(short_cohort_fit):

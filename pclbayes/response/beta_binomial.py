@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 from scipy import stats
+from scipy.special import gammaln
 
 from pclbayes.nuts import Inputs
 from pclbayes.priors import Prior
@@ -27,6 +28,7 @@ from pclbayes.response.counts import CountData
 NAME = "beta-binomial"
 #: Parameters NUTS samples (and the convergence gate checks).
 FREE = ("mu", "kappa")
+_RISING_MAX = 500  # strata with larger units: scipy's betabinom.logpmf
 def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
     """Dimensions of the free parameters (``stratum`` is renamed in results)."""
     return {"mu": ("stratum",), "kappa": ("stratum",) if heterogeneity == "stratum" else ()}
@@ -101,5 +103,52 @@ def derive(params: dict[str, np.ndarray], data: CountData, rng: np.random.Genera
         "y_rep": rng.binomial(data.n, cohort_rate),
     }
     if conditional:
-        out["log_lik"] = stats.betabinom.logpmf(data.r, data.n, au, bu)
+        out["log_lik"] = log_likelihood(a, b, data)
     return out
+
+
+def log_likelihood(a: np.ndarray, b: np.ndarray, data: CountData) -> np.ndarray:
+    r"""Beta-binomial log-pmf of each unit's count, per draw of its stratum's ``(a, b)``.
+
+    .. math::
+
+        \log p(r_j \mid n_j, a, b) = \log\binom{n_j}{r_j} + L_a(r_j) + L_b(n_j - r_j)
+        - L_{a+b}(n_j), \qquad L_c(k) = \sum_{i<k} \log(c + i),
+
+    the beta-function ratio as rising factorials (exact for any counts and any
+    concentration). Per stratum, :math:`L_c(k)` is a cumulative sum over
+    :math:`k \le \max n_j`, computed once per draw and read off for every unit of the
+    stratum, so the cost per unit is a look-up. Strata with units above 500 patients use
+    scipy's ``betabinom.logpmf``.
+
+    Parameters
+    ----------
+    a, b : ndarray
+        Shape ``(chain, draw, stratum)``.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(chain, draw, unit)``.
+    """
+    out = np.empty((*a.shape[:-1], data.n_units))
+    const = gammaln(data.n + 1.0) - gammaln(data.r + 1.0) - gammaln(data.n - data.r + 1.0)
+    for s in range(a.shape[-1]):
+        units = np.flatnonzero(data.stratum_index == s)
+        if not units.size:
+            continue
+        n, r = data.n[units], data.r[units]
+        sa, sb = a[..., s:s + 1], b[..., s:s + 1]
+        if n.max() > _RISING_MAX:
+            out[..., units] = stats.betabinom.logpmf(r, n, sa, sb)
+            continue
+        steps = np.arange(int(n.max()), dtype=float)
+        out[..., units] = (const[units] + _rising(sa, steps)[..., r]
+                           + _rising(sb, steps)[..., n - r] - _rising(sa + sb, steps)[..., n])
+    return out
+
+
+def _rising(c: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """``L_c(k)`` for ``k = 0 ... len(steps)`` along a new last axis (``c``: ``(..., 1)``)."""
+    logs = np.log(c + steps)
+    return np.concatenate([np.zeros((*c.shape[:-1], 1)), np.cumsum(logs, axis=-1)], axis=-1)

@@ -280,7 +280,8 @@ def model_card(m: SurvivalModel) -> str:
                  "the priors matter (see prior_summary()).")
     terms = " + ".join(t.column for t in d.terms) or "no covariates"
     lines += ["", "Model: log median time = log_median + " + terms
-              + (f" + cohort effect ({len(d.cohorts)} cohorts, non-centred)"
+              + (f" + cohort effect ({len(d.cohorts)} cohorts, "
+                 f"{'centred' if d.cohort_centred else 'non-centred'})"
                  if d.cohort_effect else " (no cohort effect)") + ";",
               "  Weibull shape " + ("per group" if d.shape_by_group else
                                     "shared" if m.fixed_shape is None else
@@ -356,7 +357,9 @@ def methods_text(m: SurvivalModel) -> str:
         f"{m.endpoint.upper()} was modelled at episode level with a Weibull distribution and "
         "exact right censoring (log density for events, log survival for censored times). "
         f"The log median time depends on {terms}"
-        + (f" and a normal cohort random effect (non-centred) over {len(d.cohorts)} cohorts"
+        + (" and a normal cohort random effect ("
+           + ("centred" if d.cohort_centred else "non-centred")
+           + f") over {len(d.cohorts)} cohorts"
            if d.cohort_effect else "") + "; a missing covariate value is its own level.",
         "The Weibull shape is " + ("estimated per reported group" if d.shape_by_group else
                                    "shared" if m.fixed_shape is None else

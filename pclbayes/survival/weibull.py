@@ -53,6 +53,7 @@ the sampler and the post-processing evaluate the very same expressions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -104,6 +105,49 @@ def episode_loglik(log_t: Any, event: Any, eta: Any, shape: Any, xp: ModuleType 
     return event * (xp.log(shape) - log_t + log_h) - cum
 
 
+def pattern_loglik(
+    log_t: Any,
+    pattern: Any,
+    events: Any,
+    event_log_t: Any,
+    eta: Any,
+    shape: Any,
+    xp: ModuleType = np,
+    shape_per_pattern: bool = False,
+) -> Any:
+    r"""Summed censored Weibull log-likelihood of independent episodes grouped by pattern.
+
+    With :math:`D_p` events and :math:`L_p = \sum_{i \in p} \delta_i \log t_i` in pattern
+    :math:`p` (log median :math:`\eta_p`, shape :math:`k_p`):
+
+    .. math::
+
+        \sum_p \bigl[D_p(\log k_p + \log\log 2 - k_p\eta_p) + (k_p - 1) L_p\bigr]
+        - \sum_i \exp\{k_{p(i)}(\log t_i - \eta_{p(i)}) + \log\log 2\},
+
+    which equals ``episode_loglik(...).sum()`` over the same episodes
+    (:mod:`pclbayes.survival.patterns`). Only the last sum runs over episodes: one fused
+    elementwise expression with one gather of the pattern values.
+
+    Parameters
+    ----------
+    log_t, pattern : arrays over episodes
+        Log times and the pattern of each episode.
+    events, event_log_t : arrays over patterns
+        :math:`D_p` and :math:`L_p`.
+    eta : array over patterns
+        Log median of every pattern.
+    shape : scalar or array over patterns
+        The shape (shared), or one per pattern with ``shape_per_pattern``.
+    xp : module
+        ``numpy`` or ``pytensor.tensor``.
+    """
+    per_event = xp.sum(events * (xp.log(shape) + LOG_LOG2 - shape * eta)
+                       + (shape - 1.0) * event_log_t)
+    k_i = shape[pattern] if shape_per_pattern else shape
+    return per_event - xp.sum(xp.exp(k_i * (log_t - eta[pattern]) + LOG_LOG2))
+
+
 def cluster_loglik(
     log_t: Any,
     event: Any,
@@ -138,22 +182,50 @@ def cluster_loglik(
     Returns
     -------
     array over patients
-        Each patient's joint log-likelihood (at most two events per patient).
+        Each patient's joint log-likelihood (at most two events per patient), from
+        :func:`cluster_loglik_slots`.
+    """
+    slots = range(index.shape[1] if slots is None else slots)
+    # One 1-D gather per slot (cheap to compile and differentiate) instead of a 2-D gather.
+    cols = [index[:, s] for s in slots]
+    return cluster_loglik_slots(
+        [log_t[c] for c in cols], [event[c] * mask[:, s] for s, c in zip(slots, cols, strict=True)],
+        [eta[..., c] for c in cols], [shape[..., c] for c in cols], tau,
+        [mask[:, s] for s in slots], xp)
+
+
+def cluster_loglik_slots(
+    log_t: Sequence[Any],
+    event: Sequence[Any],
+    eta: Sequence[Any],
+    shape: Sequence[Any],
+    tau: Any,
+    mask: Sequence[Any],
+    xp: ModuleType = np,
+) -> Any:
+    r"""The frailty log-likelihood of :func:`cluster_loglik` from per-slot arrays.
+
+    Slot ``s`` holds the ``s``-th episode of every clustered patient: ``log_t[s]``,
+    ``event[s]`` (0 for padding), ``eta[s]`` and ``shape[s]`` (leading draw axes allowed)
+    and ``mask[s]`` (1 used, 0 padding), so that the caller decides how the episode values
+    are gathered (by episode for the draws, by pattern in the sampled graph).
+
+    Returns
+    -------
+    array over patients
+        :math:`-A^\alpha + \sum_{i\,\text{event}} \log\{k_i u_i / (\alpha t_i)\} + \log P_d(A)`
+        (module docstring).
     """
     log_alpha = xp.log1p(-tau)
     alpha = 1.0 - tau
-    log_u = log_cumhaz(log_t, eta, shape, xp) / alpha
-    own = xp.log(shape) + log_u - log_t - log_alpha
-    # One 1-D gather per slot (cheap to compile and differentiate) instead of a 2-D gather.
-    slots = range(index.shape[1] if slots is None else slots)
-    lu = [log_u[..., index[:, s]] for s in slots]
+    lu = [log_cumhaz(lt, e, k, xp) / alpha for lt, e, k in zip(log_t, eta, shape, strict=True)]
     top = lu[0]
-    for s in slots[1:]:
-        top = xp.maximum(top, lu[s])
-    log_a = top + xp.log(sum(mask[:, s] * xp.exp(lu[s] - top) for s in slots))
-    e = [event[index[:, s]] * mask[:, s] for s in slots]
-    d = sum(e)
-    own_sum = sum(e[s] * own[..., index[:, s]] for s in slots)
+    for u in lu[1:]:
+        top = xp.maximum(top, u)
+    log_a = top + xp.log(sum(m * xp.exp(u - top) for m, u in zip(mask, lu, strict=True)))
+    d = sum(event)
+    own_sum = sum(e * (xp.log(k) + u - lt - log_alpha)
+                  for e, k, u, lt in zip(event, shape, lu, log_t, strict=True))
     p1 = log_alpha + (alpha - 1.0) * log_a
     p2 = (log_alpha + (alpha - 2.0) * log_a
           + xp.logaddexp(log_alpha + alpha * log_a, xp.log(tau)))

@@ -1,0 +1,122 @@
+"""Large-data behaviour of the Weibull model: pattern-aggregated likelihood, parametrisation
+rule and bounded memory of the post-processing (no sampling).
+
+The aggregated log-likelihood is checked against scipy's Weibull log-density and
+log-survival summed episode by episode, and against the frailty likelihood evaluated
+episode by episode (itself checked against finite differences in test_survival_weibull).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pclbayes.survival import weibull as w
+from pclbayes.survival.build import build_model
+from pclbayes.survival.defaults import default_priors
+from pclbayes.survival.design import build_design
+from pclbayes.survival.patterns import covariate_patterns, single_episodes
+
+
+def _table(n, rng, n_cohorts=4, second=0.0):
+    """Random episodes with two covariates (one with missing values) in shuffled order."""
+    patients = np.arange(n)
+    rows = pd.DataFrame({
+        "cohort": rng.choice([f"c{i}" for i in range(n_cohorts)], n),
+        "patient_id": patients.astype(str), "episode": 1,
+        "target": rng.choice(["BCMA", "GPRC5D"], n),
+        "arm": rng.choice(["x", "y", "z", None], n),
+    })
+    again = rows[rng.random(n) < second].assign(episode=2)
+    table = pd.concat([rows, again], ignore_index=True)
+    table["time"] = rng.weibull(1.3, len(table)) * 8 + 0.05
+    table["event"] = rng.integers(0, 2, len(table))
+    return table.sample(frac=1.0, random_state=1).reset_index(drop=True)
+
+
+def _values(model, point):
+    names = [v.name for v in model.free_RVs]
+    fn = model.compile_fn([model[n] for n in names] + [model.potentials[0]],
+                          inputs=model.value_vars, on_unused_input="ignore")
+    out = fn(point)
+    return dict(zip(names, out[:-1], strict=True)), float(out[-1])
+
+
+def _eta(design, v):
+    eta = np.full(design.log_t.size, float(v["log_median"]))
+    if design.n_terms:
+        eta = eta + design.X @ v["beta"]
+    if design.cohort_effect:
+        if design.cohort_centred:
+            eta = eta + (v["cohort_log_median"] - v["log_median"])[design.cohort_index]
+        else:
+            eta = eta + (v["sigma_cohort"] * v["z_cohort"])[design.cohort_index]
+    return eta
+
+
+def _point(model, rng):
+    return {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+
+
+@pytest.mark.parametrize("options", [
+    {"by": "target"},
+    {"by": "arm", "shape": "by_group", "cohort_parametrisation": "centred"},
+    {"by": "none", "cohort_effect": False},
+])
+def test_aggregated_loglik_equals_scipy_sum_over_episodes(options):
+    rng = np.random.default_rng(8)
+    design = build_design(_table(400, rng), frailty="none", **options)
+    pat = covariate_patterns(design)
+    assert pat.size < 0.2 * design.log_t.size  # the test data aggregate
+    model = build_model(design, default_priors())
+    for _ in range(3):
+        v, loglik = _values(model, _point(model, rng))
+        eta = _eta(design, v)
+        k = v["shape"][design.group_index] if design.shape_by_group else v["shape"]
+        dist = stats.weibull_min(k, scale=w.scale_from_median(np.exp(eta), k))
+        t = np.exp(design.log_t)
+        expected = np.where(design.event == 1, dist.logpdf(t), dist.logsf(t)).sum()
+        assert loglik == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_aggregated_loglik_with_fixed_shape_and_packed_inputs():
+    rng = np.random.default_rng(9)
+    design = build_design(_table(300, rng), by="target", frailty="none")
+    model = build_model(design, default_priors(), fixed_shape=1.0, containers=True)
+    v, loglik = _values(model, _point(model, rng))
+    rate = np.log(2.0) / np.exp(_eta(design, v))  # exponential model
+    t = np.exp(design.log_t)
+    expected = np.sum(design.event * np.log(rate) - rate * t)
+    assert loglik == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_aggregated_loglik_with_frailty_equals_episode_by_episode():
+    rng = np.random.default_rng(10)
+    table = _table(300, rng, second=0.3)
+    design = build_design(table, by="target")
+    assert design.frailty and design.single.sum() < design.log_t.size
+    model = build_model(design, default_priors(), containers=True)
+    for _ in range(2):
+        v, loglik = _values(model, _point(model, rng))
+        eta = _eta(design, v)
+        k = np.full(eta.size, v["shape"])
+        s = design.single
+        expected = (w.episode_loglik(design.log_t[s], design.event[s], eta[s], k[s]).sum()
+                    + w.cluster_loglik(design.log_t, design.event, eta, k,
+                                       v["kendall_tau"], design.cluster_index,
+                                       design.cluster_mask).sum())
+        assert loglik == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_pattern_sufficient_statistics_by_hand():
+    # two patterns: (BCMA, cohort a) episodes 0 and 2; (GPRC5D, cohort a) episode 1
+    table = pd.DataFrame({"cohort": "a", "patient_id": ["1", "2", "3"], "episode": 1,
+                          "target": ["BCMA", "GPRC5D", "BCMA"], "time": [2.0, 3.0, 5.0],
+                          "event": [1, 1, 0]})
+    design = build_design(table, by="target", frailty="none")
+    pat = covariate_patterns(design)
+    assert pat.size == 2 and pat.index[0] == pat.index[2] != pat.index[1]
+    single = single_episodes(design, pat)
+    p = pat.index[0]
+    assert single.events[p] == 1 and single.event_log_t[p] == pytest.approx(np.log(2.0))
+    assert sorted(single.log_t[single.pattern == p]) == pytest.approx(np.log([2.0, 5.0]))

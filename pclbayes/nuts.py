@@ -177,11 +177,17 @@ def run_nuts(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, n
         import nutpie
 
         compiled = _compiled(key, build, data)
-        tree = nutpie.sample(
+        sampler = nutpie.sample(
             compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
             cores=min(settings.chains, os.cpu_count() or 1), seed=seed, save_warmup=False,
-            progress_bar=False, target_accept=settings.target_accept,
+            progress_bar=False, target_accept=settings.target_accept, blocking=False,
         )
+        try:
+            tree = sampler.wait()
+        except KeyboardInterrupt:
+            # nutpie's blocking call would return the draws made so far as if complete
+            sampler.cancel()
+            raise
     else:
         # PyMC's own NUTS, named explicitly: since PyMC 6, pm.sample() picks nutpie whenever
         # it is installed, so leaving nuts_sampler unset would not run PyMC's sampler

@@ -477,3 +477,31 @@ def test_unknown_spec_name_lists_the_bundled_ones(tmp_path, capsys, monkeypatch)
     code, _, err = _run(["fit", "no_such_spec"], capsys)
     assert code == 2
     assert "no_such_spec" in err and "response_orr_by_target" in err
+
+
+def test_ctrl_c_while_sampling_stops_the_fit(monkeypatch) -> None:
+    # nutpie's blocking call turns Ctrl-C into an early return of the draws made so far;
+    # the sampler must instead be cancelled and the interruption passed on
+    import nutpie
+
+    from pclbayes import nuts
+    from pclbayes.sampling import SamplerSettings
+
+    calls: dict[str, object] = {}
+
+    class Background:
+        def wait(self):
+            raise KeyboardInterrupt
+
+        def cancel(self):
+            calls["cancelled"] = True
+
+    def sample(compiled, **kwargs):
+        calls["blocking"] = kwargs.get("blocking", True)
+        return Background()
+
+    monkeypatch.setattr(nuts, "_compiled", lambda key, build, data: object())
+    monkeypatch.setattr(nutpie, "sample", sample)
+    with pytest.raises(KeyboardInterrupt):
+        nuts.run_nuts(("model",), lambda containers: None, {}, SamplerSettings(), seed=1)
+    assert calls == {"blocking": False, "cancelled": True}

@@ -43,7 +43,9 @@ densities, e.g. by 0.4 for a robust Beta(1, 1) of weight 0.2.
 
 The integral is finite unless two components have a shape parameter of at most 1 at the same
 end (e.g. a uniform Beta(1, 1) and a Beta(0.4, 1.6) together): then a
-:class:`~pclbayes.errors.SpecError` says so.
+:class:`~pclbayes.errors.SpecError` says so. Close to that case (a shape just above 1 next to
+one below 1) the ELIR is a large negative number made in the far tail; when more than
+0.001 patients of it would lie beyond the quadrature's reach, a ``SpecError`` says so too.
 
 Numerical approach for ``elir``: each component's expectation is integrated in its own
 quantile space (``u = F_k(θ)``), so sharp and multimodal mixtures and shape parameters below
@@ -241,9 +243,51 @@ def _check_elir_finite(mix: BetaMixture) -> None:
             )
 
 
+#: Largest ELIR contribution (patients) the quadrature may leave out in a far tail.
+_TAIL_TOLERANCE = 1e-3
+
+
+def _tail_remainder(first: NDArray, second: NDArray, weights: NDArray) -> float:
+    r"""ELIR contribution beyond the quadrature's reach at the end θ = 0 (swap a, b for 1).
+
+    With :math:`a_1` the smallest ``first`` shape, each component with :math:`a_k > a_1`
+    adds :math:`-w_k (a_k - a_1)^2 \theta^{a_k - 2} / B(a_k, b_k)` to the integrand near 0
+    (see :func:`_check_elir_finite`); below the smallest node :math:`\theta_c` (the
+    :math:`10^{-40}` quantile of the heaviest component) that integrates to
+    :math:`w_k (a_k - a_1)^2 \theta_c^{a_k - 1} / ((a_k - 1) B(a_k, b_k))`.
+    """
+    k1 = int(np.argmin(first))
+    a1 = float(first[k1])
+    others = first > a1
+    if a1 > 1 or not np.any(others):  # every a_k - 1 > a_1 - 1 > 0: the tail is negligible
+        return 0.0
+    a_k, b_k, w_k = first[others], second[others], weights[others]
+    theta_c = float(_beta_ppf_lower(a1, float(second[k1]), np.array([float(_U_NODES[0])]))[0])
+    log_terms = (
+        np.log(w_k)
+        + 2 * np.log(a_k - a1)
+        + (a_k - 1) * np.log(theta_c)
+        - np.log(a_k - 1)
+        - special.betaln(a_k, b_k)
+    )
+    return float(np.sum(np.exp(log_terms)))
+
+
 def _ess_elir(mix: BetaMixture) -> float:
     """ELIR on the logit (natural-parameter) scale; ``a + b`` for a single Beta(a, b)."""
     _check_elir_finite(mix)
+    active = mix.weights > 0
+    a, b, w = mix.a[active], mix.b[active], mix.weights[active]
+    for first, second, end in ((a, b, "0"), (b, a, "1")):
+        remainder = _tail_remainder(first, second, w)
+        if remainder > _TAIL_TOLERANCE:
+            raise SpecError(
+                "the ELIR of this mixture is dominated by the far tail of the prior near "
+                f"{end} (a component with a shape parameter just above 1 next to one below 1; "
+                f"about {remainder:.2g} patients lie beyond 1e-40 quantiles, and the ELIR tends "
+                "to -infinity as that shape tends to 1); use components with shapes further "
+                "from 1, or another ESS method"
+            )
     return float(
         sum(
             float(mix.weights[k]) * _component_expectation(mix, k)

@@ -203,16 +203,17 @@ def test_elir_is_continuous_as_a_tends_to_one(b: float) -> None:
     assert at_one == pytest.approx(1 + b, rel=1e-9)
 
 
-def _logit_scale_elir_grid(mix: BetaMixture) -> float:
+def _logit_scale_elir_grid(mix: BetaMixture, half_width: float = 150.0) -> float:
     """ELIR on the logit scale integrated on a plain grid in η = logit θ.
 
     The logit-scale density is ``q(η) = Σ w_k q_k(η)``, ``log q_k = a_k log θ + b_k log(1-θ)
     - log B(a_k, b_k)``, with ``d log q_k/dη = a_k - n_k θ`` and ``d² log q_k/dη² = -n_k θ(1-θ)``
     (``n_k = a_k + b_k``). For a mixture, ``-d² log q = E_r[n_k] θ(1-θ) - Var_r[a_k - n_k θ]``
     with the responsibilities ``r``; dividing by the Bernoulli information θ(1-θ) and
-    integrating ``q(η) · ratio`` by Simpson's rule on [-150, 150] gives the ELIR.
+    integrating ``q(η) · ratio`` (in log space where it is large) by Simpson's rule on
+    [-half_width, half_width], 2 000 points per unit, gives the ELIR.
     """
-    eta = np.linspace(-150.0, 150.0, 600_001)
+    eta = np.linspace(-half_width, half_width, int(4_000 * half_width) + 1)
     lt, l1t = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)  # log θ, log(1 - θ)
     t = np.exp(lt)
     w, a, b = mix.weights[:, None], mix.a[:, None], mix.b[:, None]
@@ -221,8 +222,10 @@ def _logit_scale_elir_grid(mix: BetaMixture) -> float:
     r = np.exp(lc - lq)
     g = a - (a + b) * t
     var = np.sum(r * (g - np.sum(r * g, axis=0)) ** 2, axis=0)
-    ratio = np.sum(r * (a + b), axis=0) - var * np.exp(-lt - l1t)
-    return float(integrate.simpson(np.exp(lq) * ratio, x=eta))
+    with np.errstate(divide="ignore"):
+        log_var = np.log(var)
+    f = np.exp(lq) * np.sum(r * (a + b), axis=0) - np.exp(lq + log_var - lt - l1t)
+    return float(integrate.simpson(f, x=eta))
 
 
 @pytest.mark.parametrize("robust_mean", [0.2, 0.35, 0.5, 0.65, 0.9])
@@ -283,3 +286,15 @@ def test_elir_diverges_with_two_heavy_components_at_one_end(weights, a, b) -> No
     # integrable at η -> -inf when a2 <= 1 (and likewise for b at θ = 1).
     with pytest.raises(SpecError, match="diverges"):
         ess(BetaMixture(weights, a, b))
+
+
+def test_elir_near_divergence_accurate_or_refused() -> None:
+    # A fitted component with b just above 1 next to a robust Beta(1.6, 0.4) (robust mean 0.8):
+    # the integrand decays like e^{-(b - 1) η} near θ = 1, so the far tail matters.
+    for b_near, ok in [(1.105, True), (1.05, True), (1.01, False)]:
+        mix = BetaMixture([0.6022, 0.1978, 0.2], [6.23, 1.502, 1.6], [3.225, b_near, 0.4])
+        if ok:  # the grid reaches e^{-0.05 * 300} = 3e-7 of the tail
+            assert ess(mix) == pytest.approx(_logit_scale_elir_grid(mix, 300.0), abs=2e-3)
+        else:
+            with pytest.raises(SpecError, match="far tail"):
+                ess(mix)

@@ -24,7 +24,9 @@ Posterior probability of a difference
     :math:`1/(2\sqrt{a+b})`) about two sd wide for the most concentrated posterior,
     graded edges towards 0 and 1 down to :math:`10^{-12}`, and the mass of the last
     :math:`10^{-12}` at either end (exact, by the incomplete beta function) as one more
-    node, which keeps densities with a shape below 1 (unbounded at 0 or 1) accurate. The
+    node, which keeps densities with a shape below 1 (unbounded at 0 or 1) accurate. Where
+    :math:`h(x)` leaves [0, 1] (e.g. :math:`x = 1 - \delta`) the integrand has a kink; that
+    rate is a panel edge with panels graded towards it. The
     probabilities for *all* outcomes are then one matrix product,
 
     .. math:: P[y_t, y_c] = \sum_g S_t(h(x_g) \mid y_t)\; \omega_g f_c(x_g \mid y_c),
@@ -185,7 +187,7 @@ def two_arm_rule(
 
 # ---------------------------------------------------------------------------- quadrature
 @lru_cache(maxsize=64)
-def _nodes(per_unit: int) -> tuple[NDArray, NDArray, NDArray]:
+def _nodes(per_unit: int, kink: float | None = None) -> tuple[NDArray, NDArray, NDArray]:
     """Nodes ``x``, complements ``1 - x`` and weights of the composite rule (no end masses).
 
     The panels are uniform in the variance-stabilising angle ``φ = arcsin(sqrt(x))``, in
@@ -193,7 +195,9 @@ def _nodes(per_unit: int) -> tuple[NDArray, NDArray, NDArray]:
     of width ``1 / per_unit`` (about two such sd for ``per_unit = sqrt(max(a + b))``),
     refined further by graded edges at ``x = 1e-12, 1e-11, ..., 1e-2`` towards 0 and their
     mirror images towards 1. ``x = sin² φ`` and ``1 - x = cos² φ`` keep full relative
-    precision at both ends.
+    precision at both ends. ``kink``: a rate at which the integrand is not smooth (where
+    the shifted rate ``h(x)`` leaves [0, 1]); it becomes an edge, with panels graded towards
+    it on both sides (``10^-1 .. 10^-8`` in angle).
     """
     t, wt = np.polynomial.legendre.leggauss(QUAD_ORDER)
     t, wt = (t + 1) / 2, wt / 2
@@ -206,6 +210,12 @@ def _nodes(per_unit: int) -> tuple[NDArray, NDArray, NDArray]:
     ]
     left = np.append(np.concatenate(pieces), np.pi / 4)
     edges = np.concatenate([left, np.pi / 2 - left[-2::-1]])
+    if kink is not None:
+        phi_k = float(np.arcsin(np.sqrt(kink)))
+        offsets = 10.0 ** -np.arange(1, 9)
+        extra = np.concatenate([[phi_k], phi_k - offsets, phi_k + offsets])
+        inside = (extra > edges[0]) & (extra < edges[-1])
+        edges = np.unique(np.concatenate([edges, extra[inside]]))
     lo, hi = edges[:-1, None], edges[1:, None]
     phi = (lo + (hi - lo) * t).ravel()
     w = ((hi - lo) * wt).ravel() * np.sin(2 * phi)  # dx = sin(2φ) dφ
@@ -219,6 +229,15 @@ def _per_unit(*priors_and_sizes: tuple[BetaMixture, int]) -> int:
     """Panels per unit angle: ``sqrt`` of the largest posterior ``a + b`` (at least 10)."""
     size = max(float(np.max(p.a + p.b)) + n for p, n in priors_and_sizes)
     return max(10, int(np.ceil(np.sqrt(size))))
+
+
+def _kink(delta: float, scale: str) -> float | None:
+    """Control rate at which ``h(x)`` reaches 0 or 1 (None if inside (0, 1) throughout)."""
+    if scale == "difference" and delta != 0:
+        return 1.0 - delta if delta > 0 else -delta
+    if scale == "log_risk_ratio" and delta > 0:
+        return float(np.exp(-delta))
+    return None
 
 
 def _transform(x: NDArray, xc: NDArray, delta: float, scale: str) -> tuple[NDArray, NDArray]:
@@ -326,14 +345,20 @@ def _prob_matrices(
     yt: NDArray[np.int64],
     yc: NDArray[np.int64],
 ) -> list[NDArray[np.float64]]:
-    """One probability matrix per criterion; nodes and control weights are shared."""
-    x, xc, w = _nodes(_per_unit((prior_t, n_t), (prior_c, n_c)))
-    ctrl = _control_weights(prior_c, n_c, yc, x, xc, w)  # (m_c, G + 2)
-    x_all = np.concatenate([x, [TAIL_EPS / 2, 1 - TAIL_EPS / 2]])
-    xc_all = np.concatenate([xc, [1 - TAIL_EPS / 2, TAIL_EPS / 2]])
-    rows = max(1, CHUNK_CELLS // x_all.size)
+    """One probability matrix per criterion; criteria with the same nodes share them."""
+    per_unit = _per_unit((prior_t, n_t), (prior_c, n_c))
+    cache: dict[float | None, tuple[NDArray, NDArray, NDArray]] = {}
     out = []
     for crit in criteria:
+        kink = _kink(crit.delta, crit.scale)
+        if kink not in cache:
+            x, xc, w = _nodes(per_unit, kink)
+            ctrl = _control_weights(prior_c, n_c, yc, x, xc, w)  # (m_c, G + 2)
+            x_all = np.concatenate([x, [TAIL_EPS / 2, 1 - TAIL_EPS / 2]])
+            xc_all = np.concatenate([xc, [1 - TAIL_EPS / 2, TAIL_EPS / 2]])
+            cache[kink] = (ctrl, x_all, xc_all)
+        ctrl, x_all, xc_all = cache[kink]
+        rows = max(1, CHUNK_CELLS // x_all.size)
         h, hc = _transform(x_all, xc_all, crit.delta, crit.scale)
         mat = np.empty((yt.size, yc.size))
         for i in range(0, yt.size, rows):

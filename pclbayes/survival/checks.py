@@ -35,6 +35,12 @@ see :mod:`pclbayes.checks`):
     :math:`\theta` from the prior (the draws in ``idata_["prior"]``, the cohort effect
     included; Box 1980; Evans & Moshonov 2006): a small value means the prior put little
     mass on the cohort's events over its follow-up.
+
+The Poisson approximation does not know that an episode has at most one event: under
+parameter draws that make times much shorter than the follow-up, :math:`E_c` exceeds the
+cohort's episodes, so ``expected`` (the mixture mean, dominated by such draws under a vague
+prior) and ``upper`` can exceed ``n``; the p-values use the whole mixture and are not
+affected by the mean.
 """
 
 from __future__ import annotations

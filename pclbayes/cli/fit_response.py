@@ -31,8 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default none)")
     p.add_argument("--model", default="beta-binomial",
                    choices=("beta-binomial", "logit-normal"), help="default beta-binomial")
-    p.add_argument("--method", default="mcmc", choices=("mcmc", "exact"),
-                   help="NUTS or deterministic numerical integration (beta-binomial only)")
+    p.add_argument("--method", default="auto", choices=("auto", "mcmc", "exact"),
+                   help="auto (default): exact for the beta-binomial model, NUTS for the "
+                   "logit-normal one; mcmc: NUTS; exact: deterministic numerical "
+                   "integration (beta-binomial only)")
     p.add_argument("--heterogeneity", default="shared", choices=("shared", "stratum"),
                    help="one between-cohort heterogeneity for all strata (default) or one each")
     p.add_argument("--reference", metavar="LEVEL",

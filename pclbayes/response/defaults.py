@@ -16,8 +16,10 @@ from pclbayes.priors import Prior
 
 #: Model families of :class:`~pclbayes.response.ResponseModel`.
 MODELS = ("beta-binomial", "logit-normal")
-#: Inference engines: NUTS, or deterministic numerical integration (beta-binomial only).
-METHODS = ("mcmc", "exact")
+#: Inference engines: the fastest correct one chosen by rule (exact for the beta-binomial
+#: model, NUTS for the logit-normal one), NUTS, or deterministic numerical integration
+#: (beta-binomial only).
+METHODS = ("auto", "mcmc", "exact")
 #: Between-cohort heterogeneity: one parameter for all strata, or one per stratum.
 HETEROGENEITY = ("shared", "stratum")
 

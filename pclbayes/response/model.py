@@ -50,8 +50,12 @@ class ResponseModel(Model):
     model : {"beta-binomial", "logit-normal"}
         Beta population of cohort rates with the rates integrated out (default), or normal
         random effects on the log-odds (non-centred).
-    method : {"mcmc", "exact"}
-        NUTS, or deterministic numerical integration (beta-binomial only).
+    method : {"auto", "mcmc", "exact"}
+        ``"auto"`` (default): the exact engine where the model allows it (the beta-binomial
+        model, shared or stratum heterogeneity), NUTS otherwise (the logit-normal model);
+        :attr:`engine` is the one chosen, and the resolved specification records it.
+        ``"mcmc"``: NUTS; ``"exact"``: deterministic numerical integration (beta-binomial
+        only).
     heterogeneity : {"shared", "stratum"}
         One between-cohort heterogeneity parameter for all strata (default), or one per
         stratum. Shared is the default because a stratum with a single cohort (GPRC5D,
@@ -95,7 +99,7 @@ class ResponseModel(Model):
     family = "response"
 
     def __init__(self, endpoint: str = "orr", by: str = "none", model: str = "beta-binomial",
-                 method: str = "mcmc", heterogeneity: str = "shared",
+                 method: str = "auto", heterogeneity: str = "shared",
                  priors: dict[str, Any] | None = None,
                  sampler: SamplerSettings | dict | None = None, include_codata: bool = False,
                  reference: str | None = None, resolution: tuple[int, int] = (96, 80),
@@ -127,7 +131,7 @@ class ResponseModel(Model):
             raise SpecError(f"unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
         if self.method == "exact" and self.model != "beta-binomial":
             raise SpecError("method 'exact' is available for the beta-binomial model only; use "
-                            "method='mcmc' with the logit-normal model")
+                            "method='mcmc' or 'auto' with the logit-normal model")
         if self.heterogeneity not in HETEROGENEITY:
             raise SpecError(f"unknown heterogeneity '{self.heterogeneity}'; choose one of "
                             f"{', '.join(HETEROGENEITY)}")
@@ -154,6 +158,18 @@ class ResponseModel(Model):
             raise SpecError(f"resolution must be two integers >= 16, got {self.resolution!r}")
         return priors, settings
 
+    @property
+    def engine(self) -> str:
+        """The engine a fit uses: ``method``, with ``"auto"`` resolved.
+
+        ``"auto"`` is ``"exact"`` for the beta-binomial model (either heterogeneity: the
+        exact engine integrates two hyperparameters per stratum) and ``"mcmc"`` for the
+        logit-normal model, which has no exact engine.
+        """
+        if self.method != "auto":
+            return self.method
+        return "exact" if self.model == "beta-binomial" else "mcmc"
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments as given (priors as written)."""
         priors = {k: (v.to_dict() if isinstance(v, Prior) else v)
@@ -168,7 +184,7 @@ class ResponseModel(Model):
 
     def _resolved_options(self) -> dict[str, Any]:
         priors, settings = self.validate()
-        return {**self.get_params(), "priors": prior_record(priors),
+        return {**self.get_params(), "method": self.engine, "priors": prior_record(priors),
                 "sampler": dict(settings.__dict__)}
 
     @classmethod
@@ -217,7 +233,7 @@ class ResponseModel(Model):
         rng = np.random.default_rng([seed, 1])
         exact = None
         sample_stats = None
-        if self.method == "mcmc":
+        if self.engine == "mcmc":
             tree = run_nuts(module.cache_key(counts, priors, self.heterogeneity),
                             lambda containers: module.build(counts, priors,
                                                             self.heterogeneity, containers),
@@ -258,7 +274,7 @@ class ResponseModel(Model):
         """
         priors, settings = self.validate()
         counts = CountData.from_json(inputs["counts"])
-        if self.method == "exact" and exact is None:
+        if self.engine == "exact" and exact is None:
             exact = fit_exact(counts, priors, self.heterogeneity,
                               resolution=tuple(self.resolution))
         self.idata_ = tree
@@ -414,7 +430,7 @@ class ResponseModel(Model):
         prior_block = block(het, prior=True)
         return {
             "endpoint": self.endpoint, "by": self.by, "model": self.model,
-            "method": self.method,
+            "method": self.engine,
             "sampler": None if self.exact_ is not None else self.sampler_.sampler,
             "heterogeneity": self.heterogeneity, "reference": self.counts_.strata[0],
             "groups": block("pooled_rate"), "predictive": block("predictive_rate"),
@@ -580,7 +596,7 @@ class ResponseModel(Model):
         return "\n".join(lines)
 
     def _label(self) -> str:
-        return f"response {self.endpoint} by {self.by} ({self.model}, {self.method})"
+        return f"response {self.endpoint} by {self.by} ({self.model}, {self.engine})"
 
     def __repr__(self) -> str:
         return (f"ResponseModel(endpoint={self.endpoint!r}, by={self.by!r}, "

@@ -62,7 +62,7 @@ def test_sbc_beta_binomial_mcmc() -> None:
         frame, truth = _simulate(rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fit = ResponseModel(by="arm", sampler=settings).fit(frame, seed=i)
+            fit = ResponseModel(by="arm", method="mcmc", sampler=settings).fit(frame, seed=i)
         divergent_fits += fit.diagnostics_.divergences > 0
         for k, v in _ranks(fit, truth, thin).items():
             ranks[k].append(v)

@@ -28,7 +28,8 @@ def fitted(tmp_path_factory):
     """One fit of each family (MCMC for both, small), saved to netCDF."""
     out = tmp_path_factory.mktemp("fits")
     models = {
-        "response": ResponseModel(endpoint="cr", by="target", sampler=SMALL).fit(seed=5),
+        "response": ResponseModel(endpoint="cr", by="target", method="mcmc",
+                                  sampler=SMALL).fit(seed=5),
         "response_exact": ResponseModel(endpoint="orr", by="strategy",
                                         method="exact").fit(seed=5),
         "survival": SurvivalModel(endpoint="pfs", by="target", sampler=SMALL).fit(seed=5),

@@ -37,7 +37,8 @@ from pclbayes.jsonio import dumps
 from pclbayes.specs import Spec, fit_spec, load_spec
 
 SURVIVAL = ("fit", "survival", "--endpoint", "pfs", "--by", "target", "--json")
-RESPONSE = ("fit", "response", "--endpoint", "cr", "--by", "target", "--json")
+RESPONSE = ("fit", "response", "--endpoint", "cr", "--by", "target", "--method", "mcmc",
+            "--json")
 REPORT_SPECS = ("response_cr_by_target.toml", "survival_pfs_by_target.toml")
 TIMEOUT = 900  # seconds per command: a cold report on a busy two-core machine
 

@@ -29,7 +29,8 @@ def eb():
 @pytest.fixture(scope="module", params=CASES, ids=["-".join(c) for c in CASES])
 def pair(request, eb):
     endpoint, by = request.param
-    mcmc = ResponseModel(endpoint=endpoint, by=by, sampler=SamplerSettings(draws=5000))
+    mcmc = ResponseModel(endpoint=endpoint, by=by, method="mcmc",
+                         sampler=SamplerSettings(draws=5000))
     exact = ResponseModel(endpoint=endpoint, by=by, method="exact")
     m = mcmc.fit(eb, seed=20260321).summary()
     e = exact.fit(eb, seed=20260321).summary()

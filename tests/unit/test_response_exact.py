@@ -206,3 +206,240 @@ def test_prior_that_excludes_the_data_is_reported() -> None:
     assert ex.mu_summary(0)["upper"] <= 0.5 + 1e-9
     with pytest.raises(SpecError, match="needs grid bounds"):
         fit_exact(d, {"mu": PRIORS["mu"], "kappa": object()})
+
+
+# --------------------------------------------------------------------------- many cohorts
+def _simulated(m: int, seed: int = 1, by_arm: bool = False):
+    rng = np.random.default_rng(seed)
+    n = rng.integers(5, 41, size=m)
+    r = rng.binomial(n, rng.beta(0.7 * 15, 0.3 * 15, size=m))
+    frame = pd.DataFrame({"cohort": [f"c{i}" for i in range(m)], "n": n, "responders": r,
+                          "arm": rng.choice(["A", "B"], size=m)})
+    return from_frame(frame, endpoint="x", by="arm" if by_arm else "none", source="sim")
+
+
+def test_summed_grid_likelihood_is_the_sum_of_beta_binomial_pmfs() -> None:
+    x = np.array([-3.0, 0.2, 4.0, 9.0])
+    y = np.array([-2.0, 0.5, 3.0, 7.0])
+    n = np.array([15, 11, 11, 2, 600, 40, 40, 1])
+    r = np.array([15, 0, 7, 1, 450, 40, 0, 0])
+    mu, kappa = special.expit(x)[:, None], np.exp(y)[None, :]
+    expected = sum(stats.betabinom.logpmf(rj, nj, mu * kappa, (1 - mu) * kappa)
+                   for nj, rj in zip(n, r, strict=True))
+    np.testing.assert_allclose(log_likelihood(x, y, n, r), expected, rtol=1e-10, atol=1e-9)
+
+
+def test_draw_log_likelihood_is_exact_for_any_concentration() -> None:
+    # reference: the beta-binomial pmf as an exact rational number (fractions), then its log
+    from decimal import Decimal, getcontext
+    from fractions import Fraction
+    from math import comb
+
+    from pclbayes.response.beta_binomial import log_likelihood as draw_log_likelihood
+
+    getcontext().prec = 50
+    d = from_frame(pd.DataFrame({"cohort": ["a", "b"], "n": [37, 4], "responders": [30, 0]}),
+                   endpoint="x", by="none", source="x")
+    for kappa in (2.0, 1e2, 1e5, 1e8):
+        a, b = np.full((1, 1, 1), 0.7 * kappa), np.full((1, 1, 1), 0.3 * kappa)
+        got = draw_log_likelihood(a, b, d)[0, 0]
+        for j, (n, r) in enumerate(((37, 30), (4, 0))):
+            fa, fb = Fraction(float(a[0, 0, 0])), Fraction(float(b[0, 0, 0]))
+            fk = Fraction(float(a[0, 0, 0] + b[0, 0, 0]))
+            p = Fraction(comb(n, r))
+            for i in range(r):
+                p *= fa + i
+            for i in range(n - r):
+                p *= fb + i
+            for i in range(n):
+                p /= fk + i
+            exact = Decimal(p.numerator).ln() - Decimal(p.denominator).ln()
+            assert got[j] == pytest.approx(float(exact), abs=1e-12), (kappa, n, r)
+
+
+def _mixture_cdf_by_quad(w, a, b, q: float) -> float:
+    """P(rate <= q) of the mixture: adaptive quadrature of its density on the logit scale.
+
+    On ``t = logit(rate)`` each component's density ``expit(t)^a expit(-t)^b / B(a, b)`` is
+    smooth and bounded, also where the rate's density is not (``b < 1`` near 100%).
+    """
+    keep = w > 1e-10 * w.max()
+    w, a, b = w[keep] / w[keep].sum(), a[keep], b[keep]
+    log_b = special.betaln(a, b)
+
+    def density(t: float) -> float:
+        lo, hi = -np.logaddexp(0.0, -t), -np.logaddexp(0.0, t)
+        return float(w @ np.exp(a * lo + b * hi - log_b))
+
+    return integrate.quad(density, -np.inf, special.logit(q), limit=400, epsabs=1e-11,
+                          epsrel=1e-9)[0]
+
+
+@pytest.mark.parametrize(("endpoint", "by"), [("cr", "target"), ("orr", "target")])
+def test_cohort_quantiles_match_quadrature_of_the_mixture(eb, endpoint: str, by: str) -> None:
+    # the quantiles of the reported cohort rates (3 decimals) against brute force: the true
+    # quantile, by quadrature of the grid's beta-mixture density, lies within 0.0005
+    d = prepare(eb, endpoint=endpoint, by=by)
+    ex = fit_exact(d, PRIORS)
+    for j in range(d.n_units):
+        s, n, r = int(d.stratum_index[j]), int(d.n[j]), int(d.r[j])
+        w, a, b = ex._mixture(s, r, n)
+        row = ex.cohort_summary(j)
+        for p, key in zip((0.025, 0.5, 0.975), ("lower", "median", "upper"), strict=True):
+            q = row[key]
+            if q + 5e-4 < 1.0:                # else P(rate <= q + 0.0005) = 1 > p
+                assert _mixture_cdf_by_quad(w, a, b, q + 5e-4) > p, (j, key)
+            if q - 5e-4 > 0.0:
+                assert _mixture_cdf_by_quad(w, a, b, q - 5e-4) < p, (j, key)
+
+
+def test_compressed_mixture_quantiles_are_accurate_to_1e_6() -> None:
+    d = _simulated(300)
+    ex = fit_exact(d, PRIORS)
+    rows = ex.cohort_summaries()
+    for j in (0, 1, 2):
+        s, n, r = int(d.stratum_index[j]), int(d.n[j]), int(d.r[j])
+        w, a, b = ex._mixture(s, r, n)
+        for p, key in zip((0.025, 0.5, 0.975), ("lower", "median", "upper"), strict=True):
+            ref = optimize.brentq(lambda x, p=p, w=w, a=a, b=b: w @ special.betainc(a, b, x) - p,
+                                  1e-9, 1 - 1e-9, xtol=1e-13)
+            assert rows[j][key] == pytest.approx(ref, abs=1e-6), (j, key)
+        # and the mean against the mixture's own components
+        assert rows[j]["mean"] == pytest.approx(w @ (a / (a + b)), abs=1e-12)
+
+
+def test_units_with_equal_counts_share_one_summary() -> None:
+    d = _simulated(200, by_arm=True)
+    ex = fit_exact(d, PRIORS, "stratum")
+    rows = ex.cohort_summaries()
+    keys = list(zip(d.stratum_index, d.n, d.r, strict=True))
+    j, k = next((j, k) for j in range(d.n_units) for k in range(j + 1, d.n_units)
+                if keys[j] == keys[k])
+    assert rows[j] == rows[k]
+    alone = ex._mixture_summary(int(d.stratum_index[j]), int(d.r[j]), int(d.n[j]))
+    for key in ("mean", "lower", "median", "upper", "sd"):
+        assert rows[j][key] == pytest.approx(alone[key], abs=1e-9)
+
+
+def _independent_posterior(d):
+    """Gauss-Legendre quadrature of the hyperparameter posterior (one stratum), from scratch.
+
+    The likelihood is summed over distinct ``(r, n - r)`` with scipy's ``betaln``; the box
+    is the posterior mode +- 8 standard deviations (a large-sample normal approximation
+    from a finite-difference Hessian).
+    """
+    pairs, mult = np.unique(np.stack([d.r, d.n - d.r], axis=1), axis=0, return_counts=True)
+    const = float(np.sum(special.gammaln(d.n + 1.0) - special.gammaln(d.r + 1.0)
+                         - special.gammaln(d.n - d.r + 1.0)))
+    kappa_prior = stats.gamma(2, scale=10)
+
+    def logp(x, y):
+        mu, kappa = special.expit(x), np.exp(y)
+        a, b = mu * kappa, (1 - mu) * kappa
+        ll = -len(d.n) * special.betaln(a, b)
+        for (r, s), m in zip(pairs, mult, strict=True):
+            ll = ll + m * special.betaln(a + r, b + s)
+        return ll + np.log(mu * (1 - mu)) + kappa_prior.logpdf(kappa) + y + const
+
+    start = [special.logit(d.r.sum() / d.n.sum()), np.log(15.0)]
+    mode = optimize.minimize(lambda v: -logp(*v), start, method="Nelder-Mead",
+                             options={"xatol": 1e-9, "fatol": 1e-9, "maxiter": 4000}).x
+    h = 1e-3
+    hess = np.empty((2, 2))
+    for i in range(2):
+        for k in range(2):
+            e_i, e_k = np.eye(2)[i] * h, np.eye(2)[k] * h
+            hess[i, k] = -(logp(*(mode + e_i + e_k)) - logp(*(mode + e_i - e_k))
+                           - logp(*(mode - e_i + e_k)) + logp(*(mode - e_i - e_k))) / (4 * h * h)
+    sd = np.sqrt(np.diag(np.linalg.inv(hess)))
+    ty, wy = np.polynomial.legendre.leggauss(64)
+    ys = mode[1] + 8 * sd[1] * ty
+    peak = logp(*mode)
+
+    def integral(f, x_hi=np.inf):
+        lo, hi = mode[0] - 8 * sd[0], min(mode[0] + 8 * sd[0], x_hi)
+        tx, wx = np.polynomial.legendre.leggauss(64)
+        xs = 0.5 * (lo + hi) + 0.5 * (hi - lo) * tx
+        X, Y = np.meshgrid(xs, ys, indexing="ij")
+        dens = np.exp(logp(X, Y) - peak)
+        return 0.5 * (hi - lo) * 8 * sd[1] * float(wx @ (dens * f(X, Y)) @ wy)
+
+    z = integral(lambda x, y: 1.0)
+    return {"integral": lambda f, x_hi=np.inf: integral(f, x_hi) / z,
+            "log_evidence": float(np.log(z) + peak), "sd": sd}
+
+
+def test_3000_cohorts_match_independent_quadrature() -> None:
+    d = _simulated(3000)
+    ex = fit_exact(d, PRIORS)
+    ref = _independent_posterior(d)
+    post = ref["integral"]
+    mu = ex.mu_summary(0)
+    mean = post(lambda x, y: special.expit(x))
+    sd = np.sqrt(post(lambda x, y: special.expit(x) ** 2) - mean**2)
+    assert mu["mean"] == pytest.approx(mean, abs=0.005 * sd)
+    assert mu["sd"] == pytest.approx(sd, rel=0.01)
+    for p, key in zip((0.025, 0.5, 0.975), ("lower", "median", "upper"), strict=True):
+        # P(mu <= reported quantile) under the independent posterior, to 0.002
+        assert post(lambda x, y: 1.0, x_hi=special.logit(mu[key])) == pytest.approx(p,
+                                                                                   abs=2e-3)
+    kappa = ex.kappa_summary(0)
+    assert kappa["mean"] == pytest.approx(post(lambda x, y: np.exp(y)), rel=2e-3)
+    assert ex.log_evidence == pytest.approx(ref["log_evidence"], abs=1e-3)
+    # a cohort rate: its mean under the independent posterior, and its reported median
+    rows = ex.cohort_summaries()
+    assert len(rows) == 3000
+    j = 0
+    n, r = int(d.n[j]), int(d.r[j])
+
+    def cohort_mean(x, y):
+        return (special.expit(x) * np.exp(y) + r) / (np.exp(y) + n)
+
+    def below_median(x, y):
+        mu_, k = special.expit(x), np.exp(y)
+        return special.betainc(mu_ * k + r, (1 - mu_) * k + n - r, rows[j]["median"])
+
+    assert rows[j]["mean"] == pytest.approx(post(cohort_mean), abs=1e-5)
+    assert post(below_median) == pytest.approx(0.5, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- method="auto"
+def test_auto_is_exact_for_the_beta_binomial_model_and_mcmc_otherwise() -> None:
+    from pclbayes.response import ResponseModel
+
+    assert ResponseModel().method == "auto"
+    assert ResponseModel().engine == "exact"
+    assert ResponseModel(heterogeneity="stratum").engine == "exact"
+    assert ResponseModel(model="logit-normal").engine == "mcmc"
+    assert ResponseModel(method="mcmc").engine == "mcmc"
+    # the resolved specification names the engine used, so caches and saved fits key on it
+    assert ResponseModel()._resolved_options()["method"] == "exact"
+    assert ResponseModel(model="logit-normal")._resolved_options()["method"] == "mcmc"
+    assert ResponseModel().resolved_spec(3) == ResponseModel(method="exact").resolved_spec(3)
+    assert ResponseModel().get_params()["method"] == "auto"
+    with pytest.raises(SpecError, match="unknown method 'fast'"):
+        ResponseModel(method="fast").validate()
+
+
+def test_auto_fit_is_the_exact_fit(eb) -> None:
+    from pclbayes.response import ResponseModel
+
+    auto = ResponseModel(endpoint="cr", by="target").fit(eb, seed=2)
+    exact = ResponseModel(endpoint="cr", by="target", method="exact").fit(eb, seed=2)
+    assert auto.exact_ is not None and auto.to_dict()["method"] == "exact"
+    pd.testing.assert_frame_equal(auto.summary(), exact.summary())
+    assert ResponseModel.from_resolved(auto.resolved_spec(2)).method == "exact"
+
+
+def test_cli_method_defaults_to_auto(capsys) -> None:
+    import argparse
+    import json
+
+    from pclbayes.cli import fit_cmd
+
+    parser = argparse.ArgumentParser(prog="pclbayes")
+    fit_cmd.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["fit", "response", "--endpoint", "cr", "--json"])
+    assert args.method == "auto"
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "exact"

@@ -24,7 +24,7 @@ def eb():
 
 @pytest.fixture(scope="module")
 def orr_target(eb):
-    return ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
+    return ResponseModel(endpoint="orr", by="target", method="mcmc").fit(eb, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +164,12 @@ def test_model_card_and_prior_summary(orr_target) -> None:
 
 # --------------------------------------------------------------------------- reproducibility
 def test_same_seed_same_numbers_other_seed_other_numbers(eb, orr_target) -> None:
-    again = ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
+    again = ResponseModel(endpoint="orr", by="target", method="mcmc").fit(eb, seed=1)
     for var in ("pooled_rate", "cohort_rate", "predictive_rate", "kappa"):
         np.testing.assert_array_equal(again.idata_["posterior"][var].values,
                                       orr_target.idata_["posterior"][var].values)
     pd.testing.assert_frame_equal(again.summary(), orr_target.summary())
-    other = ResponseModel(endpoint="orr", by="target").fit(eb, seed=2)
+    other = ResponseModel(endpoint="orr", by="target", method="mcmc").fit(eb, seed=2)
     assert not np.array_equal(other.idata_["posterior"]["kappa"].values,
                               orr_target.idata_["posterior"]["kappa"].values)
 
@@ -179,13 +179,13 @@ def test_cached_compiled_model_gives_the_same_numbers_as_a_fresh_one(eb, orr_tar
 
     clear_cache()
     # same structure, other data and other prior values (other starting points), compiled first
-    ResponseModel(endpoint="cr", by="strategy",
+    ResponseModel(endpoint="cr", by="strategy", method="mcmc",
                   priors={"mu": "Beta(alpha=5, beta=2)"}).fit(eb, seed=1)
-    reused = ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
+    reused = ResponseModel(endpoint="orr", by="target", method="mcmc").fit(eb, seed=1)
     np.testing.assert_array_equal(reused.idata_["posterior"]["mu"].values,
                                   orr_target.idata_["posterior"]["mu"].values)
     clear_cache()
-    fresh = ResponseModel(endpoint="orr", by="target").fit(eb, seed=1)
+    fresh = ResponseModel(endpoint="orr", by="target", method="mcmc").fit(eb, seed=1)
     np.testing.assert_array_equal(fresh.idata_["posterior"]["mu"].values,
                                   orr_target.idata_["posterior"]["mu"].values)
 
@@ -204,7 +204,8 @@ def test_exact_engine_fit_is_reproducible_and_gated_as_exact(eb) -> None:
 def test_a_failing_fit_warns_with_the_remedy_and_says_so(eb) -> None:
     short = SamplerSettings(draws=30, tune=30, chains=2)
     with pytest.warns(ConvergenceWarning, match="increase sampler.draws"):
-        fit = ResponseModel(endpoint="cr", by="target", sampler=short).fit(eb, seed=1)
+        fit = ResponseModel(endpoint="cr", by="target", method="mcmc",
+                            sampler=short).fit(eb, seed=1)
     assert not fit.diagnostics_.ok
     assert not fit.summary()["converged"].any()
     assert "WARNING: the sampler did not pass the convergence gate" in str(fit)

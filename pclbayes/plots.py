@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
 
 TARGET_COLORS = {"BCMA": "#1f77b4", "GPRC5D": "#d62728"}
 _FALLBACK = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -219,14 +220,15 @@ def _at_risk(ax, data: pd.DataFrame, group_col: str, levels: Sequence[object],
     ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
     ax.set_xticks(ticks)
     trans = ax.get_xaxis_transform()
-    ax.text(lo, -0.30, "at risk", transform=trans, ha="right", va="top", fontsize=7,
+    names = blended_transform_factory(ax.transAxes, ax.transAxes)
+    ax.text(-0.05, -0.25, "at risk", transform=names, ha="right", va="top", fontsize=7,
             fontweight="bold")
     for i, level in enumerate(levels):
         d = data[data[group_col].astype(str) == str(level)]
-        y = -0.30 - 0.08 * (i + 1)
+        y = -0.25 - 0.075 * (i + 1)
         col = color_for(str(level), [str(v) for v in levels])
-        ax.text(lo - 0.01 * (hi - lo), y, level_label(level), transform=trans, ha="right",
-                va="top", fontsize=7, color=col)
+        ax.text(-0.05, y, level_label(level), transform=names, ha="right", va="top",
+                fontsize=7, color=col)
         for tick, n in zip(ticks, at_risk(d["time"], ticks), strict=True):
             ax.text(tick, y, str(n), transform=trans, ha="center", va="top", fontsize=7,
                     color=col)

@@ -27,6 +27,7 @@ from pclbayes.jsonio import dumps
 from pclbayes.model import check_seed, model_from_spec
 from pclbayes.priors import Prior
 from pclbayes.provenance import versions
+from pclbayes.report import findings, labels
 from pclbayes.report.html import Page, esc
 from pclbayes.report.outdir import OutputFolder, sigint_deferred
 from pclbayes.specs import Spec, fit_spec, list_specs
@@ -542,7 +543,8 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
 
     reused = [rec.spec.name for rec in fits + sensitivity if rec.cached]
     header = _header(eb, specs, flags, notes, quick=quick, seed=seed,
-                     reused=(len(reused), len(fits) + len(sensitivity)))
+                     reused=(len(reused), len(fits) + len(sensitivity)),
+                     titles={r.spec.name: findings.title_of(r) for r in fits})
     html_path = out / "report.html"
     html_path.write_text(page.render(header), encoding="utf-8")
     _write_summaries(out, fits, sensitivity, eb, seed=seed, quick=quick)
@@ -550,7 +552,8 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
 
 
 def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[str], *,
-            quick: bool, seed: int | None, reused: tuple[int, int] = (0, 0)) -> str:
+            quick: bool, seed: int | None, reused: tuple[int, int] = (0, 0),
+            titles: dict[str, str] | None = None) -> str:
     parts = [f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by pclbayes "
              f"{esc(versions()['pclbayes'])}; data {esc(eb.source)} "
              f"(hash <code>{esc(eb.data_hash[:16])}</code>); {len(specs)} model "
@@ -566,7 +569,7 @@ def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[s
                      "data, seed and software (listed under Diagnostics); run "
                      "<code>pclbayes report --refit</code> to fit them again.</div>")
     if notes:
-        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+        items = "".join(f"<li>{esc(labels.note(n, titles))}</li>" for n in notes)
         parts.append(f'<div class="note"><b>Specifications adapted to these data:</b>'
                      f"<ul>{items}</ul></div>")
     if flags:

@@ -37,6 +37,35 @@ def _words(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns={c: labels.column(c) for c in df.columns})
 
 
+#: Columns of the cohort counts, the data column each needs and how the caption names it.
+_COUNT_SOURCES = {"orr_responders": "orr", "cr_or_better": "cr_or_better",
+                  "pfs_events": "pfs_event", "pfs_censored": "pfs_event",
+                  "os_deaths": "os_event", "os_censored": "os_event"}
+_COUNT_WORDS = (("orr_responders", "responders (ORR = PR or better)"),
+                ("cr_or_better", "CR or better"),
+                ("pfs_events", "PFS events (progression or death)"), ("os_deaths", "deaths"),
+                ("reinfusions", "re-infusions"))
+
+
+def _cohort_counts(eb: EvidenceBase) -> pd.DataFrame:
+    """:func:`cohort_summary` with only the counts the data can give.
+
+    A column is kept when its data column exists (``orr`` for responders, ``pfs_event``
+    for PFS events, ...); ``target`` when the data name targets; re-infusions when the data
+    record any.
+    """
+    summary = cohort_summary(eb)
+    if summary.empty:
+        return summary
+    cols = set(eb.patients.columns)
+    drop = [c for c, src in _COUNT_SOURCES.items() if c in summary and src not in cols]
+    if "target" in summary and not summary["target"].ne("unknown").any():
+        drop.append("target")
+    if "reinfusions" in summary and eb.reinfusions.empty:
+        drop.append("reinfusions")
+    return summary.drop(columns=drop)
+
+
 def evidence_section(page: Page, eb: EvidenceBase) -> None:
     """Add the evidence section to ``page``."""
     parts = page.section("evidence", "The evidence")
@@ -58,15 +87,13 @@ def evidence_section(page: Page, eb: EvidenceBase) -> None:
                         "costimulatory_domain") if c in eb.cohorts]
     if len(cols) > 1:
         parts.append(table(_words(eb.cohorts[cols]), caption="Cohort sources", wide=True))
-    summary = cohort_summary(eb)
+    summary = _cohort_counts(eb)
     if not summary.empty:
-        by_target = summary["target"].ne("unknown").any() if "target" in summary else False
-        if not by_target:
-            summary = summary.drop(columns="target", errors="ignore")
+        what = [w for col, w in _COUNT_WORDS if col in summary]
+        by_target = "target" in summary
         parts.append(table(_words(summary), caption="First infusions by cohort"
-                           + (" and target" if by_target else "") + ": responders "
-                           "(ORR = PR or better), CR or better, PFS events (progression or "
-                           "death), deaths, re-infusions"))
+                           + (" and target" if by_target else "")
+                           + (": " + ", ".join(what) if what else "")))
     if not eb.aggregates.empty:
         cols = [c for c in ("cohort", "population", "is_pcl", "endpoint", "n", "responders",
                             "derived") if c in eb.aggregates]

@@ -50,10 +50,49 @@ def by_of(rec: FitRecord) -> str:
 
 
 def endpoint_of(rec: FitRecord) -> str:
-    """The endpoint of a fit (``orr``, ``cr``, ``pfs``, ``os``, ...)."""
+    """The endpoint of a fit as the data hold it (``orr``, ``cr``, ``pfs``, ``os``, ...).
+
+    After :func:`annotate`, an endpoint read from generic columns is ``time`` (survival:
+    ``time``/``event``) or ``response`` (counts without an ``endpoint`` column), whatever
+    the specification calls it.
+    """
     default = "pfs" if rec.spec.family == "survival" else "orr"
-    return str(getattr(rec.model, "endpoint", None) or rec.spec.options.get("endpoint",
-                                                                           default))
+    return str(getattr(rec.model, "report_endpoint_", None)
+               or getattr(rec.model, "endpoint", None)
+               or rec.spec.options.get("endpoint", default))
+
+
+def data_endpoint(rec: FitRecord, eb: EvidenceBase) -> str:
+    """What the data call the endpoint of ``rec`` (see :func:`endpoint_of`)."""
+    from pclbayes.data._schema import ENDPOINT_COLUMNS
+
+    endpoint = str(getattr(rec.model, "endpoint", None)
+                   or rec.spec.options.get("endpoint", "pfs" if rec.spec.family == "survival"
+                                           else "orr"))
+    cols = set(eb.episodes.columns) if not eb.patients.empty else set()
+    if rec.spec.family == "survival":
+        if f"{endpoint}_months" not in cols and {"time", "event"} <= cols:
+            return "time"
+        return endpoint
+    if ENDPOINT_COLUMNS.get(endpoint, endpoint) in cols:
+        return endpoint
+    agg = eb.aggregates
+    if not agg.empty and "endpoint" not in agg.columns:
+        return "response"
+    return endpoint
+
+
+def annotate(fits: Iterable[FitRecord], eb: EvidenceBase) -> None:
+    """Record on each fit's model the endpoint as the data hold it (``report_endpoint_``)."""
+    later = getattr(eb, "reinfusions", None)
+    for rec in fits:
+        rec.model.report_endpoint_ = data_endpoint(rec, eb)
+        rec.model.report_has_reinfusions_ = later is not None and not later.empty
+
+
+def title_of(rec: FitRecord) -> str:
+    """The heading of a fit (:func:`pclbayes.report.labels.fit_title`)."""
+    return labels.fit_title(rec.spec, endpoint_of(rec))
 
 
 def _mostly_prior(row: pd.Series) -> bool:
@@ -127,7 +166,8 @@ def _survival_findings(rec: FitRecord, *, reinfusion: bool = False) -> list[Find
         caveat = ("Not randomised: re-infusion was given after relapse to selected patients; "
                   "each is compared with first infusions of the same cohorts.")
     else:
-        title = f"Median {short}" + (" (first infusions)" if _first_only(eps) else "")
+        first_only = _first_only(eps) and _has_reinfusions(rec)
+        title = f"Median {short}" + (" (first infusions)" if first_only else "")
         caveat = (f"{events} {what} in {n} patients: the medians are uncertain and lean on the "
                   "Weibull shape and the priors.")
         if events and (eps.groupby("group")["event"].sum() == 0).any():
@@ -147,6 +187,11 @@ def _survival_findings(rec: FitRecord, *, reinfusion: bool = False) -> list[Find
     return out
 
 
+def _has_reinfusions(rec: FitRecord) -> bool:
+    """The data of the fit hold later infusions (so "first infusions" says something)."""
+    return bool(getattr(rec.model, "report_has_reinfusions_", False))
+
+
 def _first_only(eps: pd.DataFrame) -> bool:
     """All episodes are first infusions (episode ids ``cohort/patient/1``)."""
     ends = eps["episode"].str.rsplit("/", n=1).str[-1]
@@ -154,15 +199,33 @@ def _first_only(eps: pd.DataFrame) -> bool:
 
 
 def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
-    """The re-infusion estimand of :mod:`pclbayes.survival.reinfusion`, where it exists."""
-    try:
-        from pclbayes.survival import reinfusion  # type: ignore[attr-defined]
-    except ImportError:
+    """PFS from a target-switched re-infusion, described on its own time scale.
+
+    The descriptive estimand of :func:`pclbayes.survival.reinfusion.reinfusion_summary`:
+    the Kaplan-Meier median PFS counted from the second infusion, with its 95% confidence
+    interval. None when the data record no re-infusion.
+    """
+    if getattr(eb, "reinfusions", None) is None or eb.reinfusions.empty:
         return []
-    fn = getattr(reinfusion, "key_finding", None)
-    if fn is None:
+    from pclbayes.survival.reinfusion import reinfusion_summary
+
+    summary = reinfusion_summary(eb)
+    km = summary.pfs_after_reinfusion
+    if km.empty:
         return []
-    return [Finding(**dict(r)) for r in fn(eb) or []]
+    r = km.iloc[0]
+    rel = summary.relapses
+    who = (f"{int(rel['reinfused'].sum())} of {len(rel)} patients who progressed were "
+           "re-infused" if len(rel) else "Re-infused patients")
+    return [Finding(
+        endpoint="PFS after a target-switched re-infusion (descriptive)",
+        group="from the second infusion",
+        estimate=labels.months(r["median"]),
+        interval=f"{labels.months(r['lower'], unit=False)} to "
+                 f"{labels.months(r['upper'], unit=False)} months (Kaplan-Meier CI)",
+        data=f"{int(r['events'])} events / {int(r['n'])} re-infusions",
+        caveat=f"{who}, selected by having relapsed, survived and been fit for it: a "
+               "description at a later line, not an effect of switching the target.")]
 
 
 def _primary(fits: Sequence[FitRecord], endpoint: str) -> FitRecord | None:
@@ -183,6 +246,7 @@ def endpoints_in_order(fits: Iterable[FitRecord]) -> list[str]:
 def findings(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[Finding]:
     """Every key finding of the fits, endpoint by endpoint (see the module docstring)."""
     out: list[Finding] = []
+    annotate(fits, eb)
     for endpoint in endpoints_in_order(fits):
         rec = _primary(fits, endpoint)
         if rec is None:
@@ -242,6 +306,7 @@ def _cohort_sizes(eb: EvidenceBase, fits: Sequence[FitRecord]) -> pd.Series:
 
 def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
     """What limits the evidence, read from the data and the fits (plain sentences)."""
+    annotate(fits, eb)
     out = []
     sizes = _cohort_sizes(eb, fits)
     if len(sizes):
@@ -258,7 +323,7 @@ def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
         out.append(text + ". Results describe these patients, not a population.")
     coh = eb.cohorts
     if "data_level" in coh and len(coh):
-        weak = coh[coh["data_level"].astype(str) != "patient-level"]
+        weak = coh[~coh["data_level"].astype(str).isin(["patient-level", "user"])]
         if len(weak):
             parts = [f"{r.cohort} ({r.data_level}" + (f", {int(sizes[r.cohort])} patients)"
                                                       if r.cohort in sizes else ")")
@@ -285,7 +350,8 @@ def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
     if total:
         out.append(f"{marked} of {total} headline numbers are marked mostly prior (their "
                    "posterior is nearly as wide as their prior): the data say little about them."
-                   if marked else f"None of the {total} headline numbers is marked mostly prior.")
+                   if marked else f"No headline number is marked mostly prior ({total} "
+                   "checked).")
     return out
 
 

@@ -39,7 +39,7 @@ nav ul{columns:2;font-size:.92em}summary{cursor:pointer;margin:.4em 0}
 code{background:#f4f4f4;padding:0 .2em}
 @page{size:A4;margin:12mm 11mm}
 @media print{
-body{max-width:none;margin:0;padding:0;font-size:9pt;line-height:1.3}
+body{max-width:none;margin:0;padding:0;font-size:8.5pt;line-height:1.25}
 h1{font-size:15pt}h2{font-size:12.5pt;margin-top:1em;break-after:avoid}
 h3{font-size:10.5pt;margin-top:.8em;break-after:avoid}
 nav{display:none}
@@ -52,11 +52,11 @@ table.wide{width:100%;font-size:7pt}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:6.5pt;line-height:1.2;
 background:none;padding:0}
 figure{margin:.4em 0 .8em;text-align:center}
-figure img{max-width:75%;max-height:85mm;width:auto;border:0}
+figure img{max-width:75%;max-height:75mm;width:auto;border:0}
 figure.small img{max-width:60%;max-height:58mm}
 .figrow{display:flex;gap:3mm;align-items:flex-start;break-inside:avoid}
 .figrow>*{flex:1 1 0;min-width:0}
-.figrow figure img{max-width:100%;max-height:70mm}
+.figrow figure img{max-width:100%;max-height:62mm}
 figcaption{font-size:7.5pt;text-align:left}
 .alert,.ok,.note{padding:.2em .6em;margin:.4em 0}
 }

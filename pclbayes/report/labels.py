@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from pclbayes.specs import Spec
 
 __all__ = ["COLUMN", "INTERNAL_NAMES", "column", "count", "endpoint_long", "endpoint_short",
-           "fit_title", "grouping", "humanise", "level", "months", "number", "pct",
+           "fit_title", "grouping", "humanise", "level", "months", "note", "number", "pct",
            "quantity", "relabel", "variant"]
 
 #: Endpoints by their short and long names.
@@ -33,6 +34,7 @@ _ENDPOINTS = {
     "pfs": ("PFS", "progression-free survival"),
     "os": ("OS", "overall survival"),
     "time": ("time to event", "time to event"),
+    "response": ("response", "response"),
 }
 
 #: What "event-free at t" means per survival endpoint.
@@ -204,21 +206,38 @@ def quantity(name: str, endpoint: str | None = None) -> str:
     return fixed.get(name, name.replace("_", " "))
 
 
-def fit_title(spec: Spec) -> str:
-    """The heading of a fit: its specification's title, unless the data changed its grouping.
+def fit_title(spec: Spec, endpoint: str | None = None) -> str:
+    """The heading of a fit: its specification's title, unless the data changed what it is.
 
     A specification adapted to data without its grouping column (``by = "none"``) keeps a
-    title that names the grouping ("... by re-infusion strategy"); the heading then says
-    what was fitted instead: the endpoint, pooled over all cohorts.
+    title that names the grouping ("... by re-infusion strategy"), and one fitted to
+    generic columns (``endpoint`` ``time`` or ``response``, see
+    :func:`pclbayes.report.findings.endpoint_of`) a title that names its endpoint; the
+    heading then says what was fitted: the endpoint, by the grouping or pooled over all
+    cohorts.
     """
     by = str(spec.options.get("by", "none"))
     title = spec.title or ""
-    if by == "none" and re.search(r"\bby\b", title):
-        endpoint = str(spec.options.get("endpoint", "pfs" if spec.family == "survival"
-                                        else "orr"))
-        what = endpoint_long(endpoint)
-        return f"{what[0].upper()}{what[1:]}, pooled over all cohorts (no grouping)"
+    declared = str(spec.options.get("endpoint", "pfs" if spec.family == "survival"
+                                    else "orr"))
+    generic = endpoint is not None and endpoint != declared
+    if generic or (by == "none" and re.search(r"\bby\b", title)):
+        what = endpoint_long(endpoint or declared)
+        how = f" by {grouping(by)}" if by != "none" else ", pooled over all cohorts (no grouping)"
+        return f"{what[0].upper()}{what[1:]}{how}"
     return title or spec.name.replace("_", " ")
+
+
+def note(text: str, titles: Mapping[str, str] | None = None) -> str:
+    """A message that starts with a specification name, starting with its heading instead.
+
+    ``titles`` maps specification names to the headings the report uses for them; names
+    not in it (e.g. skipped specifications) lose their underscores.
+    """
+    name, sep, rest = text.partition(": ")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        return text
+    return f"{(titles or {}).get(name, name.replace('_', ' '))}: {rest}"
 
 
 _IDENT = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")

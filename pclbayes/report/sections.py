@@ -6,6 +6,7 @@ text and tables cannot disagree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from pclbayes.data import EvidenceBase, survival_table
 from pclbayes.priors import Prior
 from pclbayes.provenance import versions
 from pclbayes.report import labels
-from pclbayes.report.findings import by_of, endpoint_of, survival_episodes
+from pclbayes.report.findings import annotate, by_of, endpoint_of, survival_episodes, title_of
 from pclbayes.report.html import Page, esc, para, row, table
 from pclbayes.specs import Spec, Variant, apply_variant
 
@@ -48,7 +49,7 @@ def flags(fits: list[FitRecord], eb: EvidenceBase) -> list[str]:
             continue
         diag = getattr(rec.model, "diagnostics_", None)
         if diag is not None and not diag.ok:
-            out.append(f"{labels.fit_title(rec.spec)}: " + "; ".join(diag.messages))
+            out.append(f"{title_of(rec)}: " + "; ".join(diag.messages))
     seen = set()
     for rec in fits:
         if rec.spec.family != "survival":
@@ -71,7 +72,7 @@ def variant_flags(fits: Iterable[FitRecord]) -> list[str]:
     for rec in fits:
         diag = getattr(rec.model, "diagnostics_", None)
         if rec.variant != "default" and diag is not None and not diag.ok:
-            out.append(f"{labels.fit_title(rec.spec)}, variant {labels.variant(rec.variant)}: "
+            out.append(f"{title_of(rec)}, variant {labels.variant(rec.variant)}: "
                        + "; ".join(diag.messages))
     return out
 
@@ -91,11 +92,12 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
                         quick: bool) -> None:
     """Convergence table per fit, software versions, seed and data hash."""
     parts = page.section("diagnostics", "Diagnostics and reproducibility")
+    annotate(fits, eb)
     rows = []
     for rec in ordered(fits):
         d = rec.model.diagnostics_
         rows.append({
-            "fit": labels.fit_title(rec.spec), "priors": labels.variant(rec.variant),
+            "fit": title_of(rec), "priors": labels.variant(rec.variant),
             "method": getattr(rec.model, "method", rec.spec.options.get("method", "mcmc")),
             "sampler": rec.spec.sampler.sampler,
             "chains x draws": f"{d.chains} x {d.draws}" if d.chains else "exact",
@@ -132,6 +134,19 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
                       + (" Quick mode was used." if quick else "")))
 
 
+def _as_fitted(text: str, rec: FitRecord) -> str:
+    """A model's description with its endpoint named as the data hold it.
+
+    A specification written for PFS and fitted to generic ``time``/``event`` columns is
+    described as a time to event.
+    """
+    declared = str(getattr(rec.model, "endpoint", "") or "")
+    shown = endpoint_of(rec)
+    if not declared or shown == declared:
+        return text
+    return re.sub(rf"\b{re.escape(declared.upper())}\b", labels.endpoint_short(shown), text)
+
+
 def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
     """A methods paragraph per fit, generated from its specification and priors."""
     parts = page.section("methods", "Methods")
@@ -141,9 +156,9 @@ def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
         s = spec.sampler
         desc = getattr(rec.model, "describe", None)
         text = desc() if callable(desc) else ""
-        parts.append(f"<h3>{esc(labels.fit_title(spec))}</h3>")
+        parts.append(f"<h3>{esc(title_of(rec))}</h3>")
         if text:
-            parts.append(para(labels.humanise(text)))
+            parts.append(para(_as_fitted(labels.humanise(text), rec)))
         method = getattr(rec.model, "method", spec.options.get("method", "mcmc"))
         if method == "exact":
             parts.append(para("Posterior computed by deterministic numerical integration."))
@@ -156,7 +171,7 @@ def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
         if priors in shown:
             parts.append(para(f"Priors as for {shown[priors]}."))
         else:
-            shown[priors] = labels.fit_title(spec)
+            shown[priors] = title_of(rec)
             parts.append(f"<pre>{esc(priors)}</pre>")
 
 
@@ -233,9 +248,10 @@ def question(rec: FitRecord) -> str:
 
 def _order_key(rec: FitRecord) -> tuple:
     endpoint_rank = {"orr": 0, "cr": 1, "pfs": 3, "os": 4}
+    # the default model of every endpoint first, alternative models (logit-normal) after
     return (QUESTIONS.index(question(rec)), rec.spec.family != "response",
-            endpoint_rank.get(endpoint_of(rec), 2),
-            str(rec.spec.options.get("model", "")) == "logit-normal")
+            str(rec.spec.options.get("model", "")) == "logit-normal",
+            endpoint_rank.get(endpoint_of(rec), 2))
 
 
 def ordered(fits: Iterable[FitRecord]) -> list[FitRecord]:
@@ -259,14 +275,18 @@ def _question_heading(question_: str, recs: list[FitRecord]) -> str:
 
 def results_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> None:
     """The results, one section per question (response, re-infusion, PFS, OS)."""
+    annotate(fits, eb)
     groups: dict[str, list[FitRecord]] = {}
     for rec in ordered(fits):
         groups.setdefault(question(rec), []).append(rec)
+    if getattr(eb, "reinfusions", None) is not None and not eb.reinfusions.empty:
+        groups.setdefault("reinfusion", [])
+        groups = {q: groups[q] for q in QUESTIONS if q in groups}
     if not groups:
         page.section("results", "Results").append(para("No specification could be fitted."))
     for q, recs in groups.items():
         parts = page.section(q, _question_heading(q, recs))
-        if q in ("response", "reinfusion") and any(r.spec.family == "response" for r in recs):
+        if q == "response":
             parts.append(para(_RESPONSE_INTRO))
         if q != "response" and any(r.spec.family == "survival" for r in recs) and \
                 q != "reinfusion":
@@ -275,12 +295,45 @@ def results_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> Non
             parts.append(para(
                 "Target-switched re-infusions were given after relapse, to patients their "
                 "physicians chose; they are compared with first infusions, not randomised "
-                "against them."))
+                "against them. The models below put both in one hierarchical model (response: "
+                "as for first infusions above; PFS: Weibull with censoring)."))
+        if q == "reinfusion":
+            _reinfusion_summary(parts, eb)
         for rec in recs:
             if rec.spec.family == "response":
                 _response_fit(page, parts, rec)
             else:
                 _survival_fit(page, parts, rec, eb)
+
+
+def _reinfusion_summary(parts: list[str], eb: EvidenceBase) -> None:
+    """Re-infusion described on its own time scale (:mod:`pclbayes.survival.reinfusion`)."""
+    if getattr(eb, "reinfusions", None) is None or eb.reinfusions.empty:
+        return
+    from pclbayes.survival.reinfusion import reinfusion_summary
+
+    summary = reinfusion_summary(eb)
+    parts.append("<h3>Re-infusion on its own time scale (descriptive)</h3>")
+    parts.append(para(summary.text))
+    paired = summary.paired
+    if not paired.empty:
+        def ratio(v: Any, bound: str) -> str:
+            return (">= " if bound == "at least" else "") + labels.number(v)
+
+        parts.append(table(pd.DataFrame({
+            "patient": [f"{c} {p}" for c, p in zip(paired["cohort"], paired["patient_id"],
+                                                   strict=True)],
+            "first target": paired["first_target"].astype(str),
+            "re-infusion target": paired["reinfusion_target"].astype(str),
+            "PFS after first infusion (months)": [
+                labels.months(t, unit=False) + ("" if e == 1 else "+")
+                for t, e in zip(paired["pfs1_months"], paired["pfs1_event"], strict=True)],
+            "PFS after re-infusion (months)": [
+                labels.months(t, unit=False) + ("" if e == 1 else "+")
+                for t, e in zip(paired["pfs2_months"], paired["pfs2_event"], strict=True)],
+            "ratio (re-infusion / first)": [ratio(v, b) for v, b in zip(
+                paired["pfs2_pfs1_ratio"], paired["ratio_bound"], strict=True)],
+        }), caption="Each re-infused patient's two lines: PFS from each infusion (+ censored)"))
 
 
 # ---------------------------------------------------------------- response
@@ -304,8 +357,8 @@ def _pp(x: float) -> str:
     return f"{100 * x:+.0f}"
 
 
-def _response_text(model, summary: pd.DataFrame) -> str:
-    name = _endpoint_name(model.endpoint)
+def _response_text(model, summary: pd.DataFrame, endpoint: str | None = None) -> str:
+    name = _endpoint_name(endpoint or model.endpoint)
     bits = []
     for _, r in _rows(summary, "pooled_rate").iterrows():
         pred = _rows(summary, "predictive_rate").set_index("level").loc[r["level"]]
@@ -357,9 +410,9 @@ def _estimates(df: pd.DataFrame, fmt, endpoint: str | None = None,
 def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
     """Headline table, prose, cohorts, contrasts, forest plot and heterogeneity of one fit."""
     m, s = rec.model, rec.model.summary()
-    title = labels.fit_title(rec.spec)
+    title = title_of(rec)
     parts.append(f"<h3>{esc(title)}</h3>")
-    parts.append(para(_response_text(m, s)))
+    parts.append(para(_response_text(m, s, endpoint_of(rec))))
     head = s[s["quantity"].isin(["pooled_rate", "predictive_rate"])]
     head_html = table(_estimates(head, pct),
                       caption="Population-mean (pooled) and new-cohort (predictive) rates: "
@@ -384,7 +437,7 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
                                                                         strict=True)],
             "P(> 0)": [pct(v) for v in con["prob_gt"]],
         }), caption="Contrasts of pooled rates"))
-    name = labels.endpoint_long(m.endpoint)
+    name = labels.endpoint_long(endpoint_of(rec))
     figs = [page.figure(
         plots.forest(s, title=title, xlabel=f"rate of {name} (proportion of patients)",
                      level_label=labels.level),
@@ -435,10 +488,11 @@ def _free(endpoint: str) -> str:
     return {"os": "alive", "pfs": "progression-free"}.get(endpoint, "event-free")
 
 
-def _survival_text(model, summary: pd.DataFrame) -> str:
+def _survival_text(model, summary: pd.DataFrame, endpoint: str | None = None) -> str:
     post = summary[summary.get("source", "posterior") == "posterior"]
-    name = labels.endpoint_short(model.endpoint)
-    free = _free(model.endpoint)
+    endpoint = endpoint or model.endpoint
+    name = labels.endpoint_short(endpoint)
+    free = _free(endpoint)
     bits = []
     for _, r in post[post["quantity"] == "median_time"].iterrows():
         s6 = post[(post.quantity == "survival_at_6") & (post.level == r["level"])]
@@ -497,8 +551,9 @@ def _km_table(km: pd.DataFrame) -> pd.DataFrame:
 def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase) -> None:
     """Prose, estimates, effects, Kaplan-Meier cross-check and figure of one survival fit."""
     m, s = rec.model, rec.model.summary()
-    endpoint = labels.endpoint_short(m.endpoint)
-    title = labels.fit_title(rec.spec)
+    ep = endpoint_of(rec)
+    endpoint = labels.endpoint_short(ep)
+    title = title_of(rec)
     parts.append(f"<h3>{esc(title)}</h3>")
     tab = survival_table(eb, m.endpoint)
     excluded = tab.attrs.get("excluded")
@@ -507,12 +562,12 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
                                                    strict=True))
         parts.append(f'<div class="note">{len(excluded)} episode(s) have no {endpoint} data '
                      f"and are not in this model: {esc(who)}.</div>")
-    parts.append(para(_survival_text(m, s)))
+    parts.append(para(_survival_text(m, s, endpoint_of(rec))))
     post = s[s.get("source", "posterior") == "posterior"]
     groups = post[post["quantity"].str.startswith(("median_time", "survival_at"))]
-    est_html = table(_survival_estimates(groups, m.endpoint),
+    est_html = table(_survival_estimates(groups, ep),
                      caption=f"Median {endpoint} (months) and probability "
-                     f"{_free(m.endpoint)} at 6 and 12 months: posterior median and 95% "
+                     f"{_free(ep)} at 6 and 12 months: posterior median and 95% "
                      "interval")
     eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
     eff_html = ""
@@ -534,7 +589,7 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     parts.append(row(km_html, page.figure(
         plots.km_bands(data, curves, group_col="group", title=title,
                        time_label="months since infusion",
-                       survival_label=f"probability {_free(m.endpoint)}",
+                       survival_label=f"probability {_free(ep)}",
                        level_label=labels.level),
         f"km_{rec.spec.name}",
         f"{endpoint} by {labels.grouping(m.by)}: step lines are Kaplan-Meier estimates of the "
@@ -635,7 +690,7 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
     loo_rows = []
     for rec in ordered(fits):
         m = rec.model
-        title = labels.fit_title(rec.spec)
+        title = title_of(rec)
         parts.append(f"<h3>{esc(title)}</h3>")
         ppc = m.ppc_table()
         ppc_html = table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts "
@@ -650,7 +705,7 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
         else:
             pc = azp.plot_ppc_censored(m.idata_, backend="matplotlib")
             fig = pc.viz["figure"].item()
-            _label_censored_axes(fig, m.endpoint)
+            _label_censored_axes(fig, endpoint_of(rec))
             fig.suptitle(f"Censored-data check: {title}", fontsize=10)
             what = "survival curves"
         cap = ("Red crosses: observed responders per cohort; blue bars: 95% interval of "
@@ -785,7 +840,7 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         "choices), listed below with what each changed and why. Where the headline numbers "
         "move, the data alone cannot settle them."))
     main = ordered(fits)
-    titles = {r.spec.name: labels.fit_title(r.spec) for r in main}
+    titles = {r.spec.name: title_of(r) for r in main}
     variants = prior_variants_table([r.spec for r in main],
                                     run={r.spec.name for r in sensitivity})
     if not variants.empty:
@@ -803,7 +858,7 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         tab = tab.sort_values(["quantity", "level", "variant"], kind="stable")
         family = recs[0].spec.family
         endpoint = endpoint_of(recs[0])
-        title = titles.get(name, labels.fit_title(recs[0].spec))
+        title = titles.get(name, title_of(recs[0]))
         parts.append(f"<h3>{esc(title)}</h3>")
         head_html = table(_headline_view(tab.drop(columns="fit"), family, endpoint),
                           caption="Headline numbers by variant: posterior median (95% "

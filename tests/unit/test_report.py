@@ -174,12 +174,13 @@ def test_key_findings_come_first_with_the_data_behind_them(quick_report):
         assert len(pfs) == 1
         assert pfs[0][4] == f"{int(g['pfs_event'].sum())} events / {len(g)} patients"
         assert re.fullmatch(r"\d+\.\d months( \(mostly prior\))?|not reached", pfs[0][2])
-        assert re.fullmatch(r"\d+% to \d+%", orr[3]) and re.fullmatch(r"\d+%.*", orr[2])
+        assert re.fullmatch(r"[<>]?\d+% to [<>]?\d+%", orr[3]) and re.fullmatch(r"\d+%.*", orr[2])
     # every patient responded (ORR 15/15): the caveat says the upper limit is the prior's
     assert "Every patient responded (15/15)" in by[("Objective response (PR or better)",
                                                     "BCMA")][5]
-    reinf = [r for r in rows if "re-infusion" in r[0]]
-    assert reinf, "the re-infusion finding is missing"
+    (reinf,) = [r for r in rows if "re-infusion" in r[0]]
+    again = pd.read_csv(BUNDLED_DATA / "reinfusions.csv")
+    assert reinf[4] == f"{int(again['pfs_event'].sum())} events / {len(again)} re-infusions"
     for r in rows:
         assert r[5], f"no caveat for {r[0]}"
 
@@ -373,8 +374,10 @@ def _assert_generic(html: str) -> None:
     blocks quote the specification's own reasons and are left out)."""
     text = _visible(html, pre=False)
     for word in ("plasma cell", "PCL", "BCMA", "GPRC5D", "antigen", "re-infusion",
-                 "CAR T"):
+                 "CAR T", "progression-free", "PFS", "complete response", "CR or better"):
         assert word not in text, (word, text[max(text.find(word) - 200, 0):][:400])
+    tokens = set(re.findall(r"[a-z]+_[a-z0-9_]+", text))
+    assert not tokens & _internal_names(), sorted(tokens & _internal_names())
 
 
 def test_own_counts_without_grouping(tmp_path):
@@ -386,7 +389,7 @@ def test_own_counts_without_grouping(tmp_path):
                  "--models", str(models), "--out", str(out)]) == 0
     html = _html(out)
     _assert_generic(html)
-    assert "pooled over all cohorts (no grouping)" in html
+    assert "Response, pooled over all cohorts (no grouping)" in html
     rows = _key_rows(html)
     assert [r[4] for r in rows] == ["24/41 responders"]
     assert "41 patients in 3 cohorts" in _visible(_box(html, "limitations"))
@@ -406,5 +409,6 @@ def test_own_times_without_grouping(tmp_path):
                  "--models", str(models), "--out", str(out)]) == 0
     html = _html(out)
     _assert_generic(html)
+    assert "Time to event, pooled over all cohorts (no grouping)" in html
     (row,) = _key_rows(html)
     assert row[4] == f"{events.sum()} events / 16 patients"

@@ -11,12 +11,14 @@ samples a freshly built model with the values as constants.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -160,6 +162,41 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+@contextlib.contextmanager
+def _ctrl_c_passed_on() -> Iterator[None]:
+    """Raise ``KeyboardInterrupt`` after a block that swallowed or converted one.
+
+    PyMC catches ``KeyboardInterrupt`` while sampling and returns the draws made so far, as
+    if sampling had finished; a compiler interrupted half-way may fail with an unrelated
+    error. In the main thread, with Python's default Ctrl-C handler in place, the
+    interruption is recorded and raised again once the block ends, whether it returned or
+    failed. Elsewhere (another thread, or a worker process that ignores Ctrl-C) nothing
+    changes.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    interrupted = False
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    except Exception:
+        if interrupted:  # e.g. a compiler left in a broken state by the interruption
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 def run_nuts(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, np.ndarray],
              settings: SamplerSettings, seed: int) -> xr.DataTree:
     """Sample the model ``build(containers)`` makes.
@@ -173,6 +210,21 @@ def run_nuts(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, n
     named in the PyMC model; the caller relabels them).
     """
     start = time.perf_counter()
+    with _ctrl_c_passed_on():  # compiling and sampling: Ctrl-C stops the fit
+        tree = _sample(key, build, data, settings, seed)
+    logger.info("%s: %d x %d draws with %s in %.2f s", key[0], settings.chains, settings.draws,
+                settings.sampler, time.perf_counter() - start)
+    stats = tree["sample_stats"].to_dataset()
+    keep = [v for v in stats.data_vars if stats[v].dtype != object]
+    return xr.DataTree.from_dict({
+        "posterior": tree["posterior"].to_dataset(),
+        "sample_stats": stats[keep],
+    })
+
+
+def _sample(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, np.ndarray],
+            settings: SamplerSettings, seed: int) -> Any:
+    """Run nutpie (compiled model from the cache) or PyMC's NUTS; the trace as returned."""
     if settings.sampler == "nutpie":
         import nutpie
 
@@ -183,23 +235,14 @@ def run_nuts(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, n
             progress_bar=False, target_accept=settings.target_accept, blocking=False,
         )
         try:
-            tree = sampler.wait()
+            return sampler.wait()
         except KeyboardInterrupt:
             # nutpie's blocking call would return the draws made so far as if complete
             sampler.cancel()
             raise
-    else:
-        # PyMC's own NUTS, named explicitly: since PyMC 6, pm.sample() picks nutpie whenever
-        # it is installed, so leaving nuts_sampler unset would not run PyMC's sampler
-        tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                         cores=min(settings.chains, os.cpu_count() or 1),
-                         target_accept=settings.target_accept, random_seed=seed,
-                         progressbar=False, nuts_sampler="pymc", model=build(False))
-    logger.info("%s: %d x %d draws with %s in %.2f s", key[0], settings.chains, settings.draws,
-                settings.sampler, time.perf_counter() - start)
-    stats = tree["sample_stats"].to_dataset()
-    keep = [v for v in stats.data_vars if stats[v].dtype != object]
-    return xr.DataTree.from_dict({
-        "posterior": tree["posterior"].to_dataset(),
-        "sample_stats": stats[keep],
-    })
+    # PyMC's own NUTS, named explicitly: since PyMC 6, pm.sample() picks nutpie whenever
+    # it is installed, so leaving nuts_sampler unset would not run PyMC's sampler
+    return pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                     cores=min(settings.chains, os.cpu_count() or 1),
+                     target_accept=settings.target_accept, random_seed=seed,
+                     progressbar=False, nuts_sampler="pymc", model=build(False))

@@ -505,3 +505,25 @@ def test_ctrl_c_while_sampling_stops_the_fit(monkeypatch) -> None:
     with pytest.raises(KeyboardInterrupt):
         nuts.run_nuts(("model",), lambda containers: None, {}, SamplerSettings(), seed=1)
     assert calls == {"blocking": False, "cancelled": True}
+
+
+def test_ctrl_c_swallowed_by_pymc_is_passed_on(monkeypatch) -> None:
+    # pm.sample catches KeyboardInterrupt and returns the draws so far; the fit must stop
+    import pymc as pm
+
+    from pclbayes import nuts
+    from pclbayes.sampling import SamplerSettings
+
+    def sample(**kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the signal arrives here
+        except KeyboardInterrupt:
+            return {"partial": True}
+        raise AssertionError("Ctrl-C did not interrupt sampling")
+
+    monkeypatch.setattr(pm, "sample", sample)
+    with pytest.raises(KeyboardInterrupt):
+        nuts.run_nuts(("model",), lambda containers: None, {},
+                      SamplerSettings(sampler="pymc"), seed=1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

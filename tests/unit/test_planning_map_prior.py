@@ -163,7 +163,9 @@ def fake_fits(monkeypatch: pytest.MonkeyPatch) -> list:
 def test_ess_range_table_against_closed_forms(fake_fits: list) -> None:
     from pclbayes.planning import map_prior_ess_range
 
-    table = map_prior_ess_range(endpoint="cr", by="target", level="BCMA", robust_weight=0.2)
+    table = map_prior_ess_range(
+        endpoint="cr", by="target", level="BCMA", robust_weight=0.2, max_components=2
+    )
     assert len(fake_fits) == 6 and len(table) == 6
     assert set(table["tau_prior"]) == set(_TAU) and set(table["intercept_prior"]) == set(_MU)
     for row in table.itertuples():
@@ -189,7 +191,7 @@ def test_map_prior_sensitivity_reuses_the_main_fit_and_prints_the_range(
     args = parser.parse_args(
         ["plan", "map-prior", "--endpoint", "cr", "--target", "BCMA", "--ess-range",
          "--tau-prior", "HalfNormal(sigma=0.5)", "--intercept-prior", "Normal(mu=0, sigma=3)",
-         "--draws", "500"]
+         "--draws", "500", "--max-components", "2"]
     )
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -81,6 +81,7 @@ __all__ = [
     "TwoArmRule",
     "TwoArmSampleSize",
     "prob_difference",
+    "quadrature_size",
     "two_arm_assurance",
     "two_arm_boundary",
     "two_arm_oc",
@@ -229,6 +230,16 @@ def _per_unit(*priors_and_sizes: tuple[BetaMixture, int]) -> int:
     """Panels per unit angle: ``sqrt`` of the largest posterior ``a + b`` (at least 10)."""
     size = max(float(np.max(p.a + p.b)) + n for p, n in priors_and_sizes)
     return max(10, int(np.ceil(np.sqrt(size))))
+
+
+def quadrature_size(prior_t: BetaMixture, n_t: int, prior_c: BetaMixture, n_c: int) -> int:
+    """Number of quadrature nodes per criterion for these priors and sample sizes.
+
+    The cost of a decision matrix is about ``(n_t + 1)`` times this many incomplete beta
+    functions per criterion and treatment-prior component.
+    """
+    per_unit = _per_unit((prior_t, n_t), (prior_c, n_c))
+    return int(_nodes(per_unit, 0.5)[0].size) + 2
 
 
 def _kink(delta: float, scale: str) -> float | None:

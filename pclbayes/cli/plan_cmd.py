@@ -662,3 +662,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_allow_large(ev)
     ev.add_argument("--json", action="store_true", help="print JSON instead of text")
     ev.set_defaults(func=_run_events)
+    __import__("pclbayes.cli.plan_design_cmd", fromlist=["register"]).register(sub)  # oc2 etc.

@@ -20,7 +20,7 @@ from pclbayes.response import ResponseModel
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import SurvivalModel
 
-SMALL = SamplerSettings(draws=500, tune=500, chains=4, target_accept=0.95)
+SMALL = SamplerSettings(draws=500, tune=500, chains=4, target_accept=0.99)
 
 
 @pytest.fixture(scope="module")

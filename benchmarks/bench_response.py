@@ -19,7 +19,13 @@ bundled data (default: ORR by target, the 15/15 case).
 Ratios are case time / baseline time of the same kind (cold/cold, warm/warm): below 1 is
 faster. ``ESS/s`` is the smallest bulk ESS over the hyperparameters per warm second.
 
-Run:  python benchmarks/bench_response.py [--endpoint orr|cr] [--by target] [--json]
+Scale (``--scale``, also printed after the table): the exact engine on 30 / 300 / 3,000 /
+30,000 simulated cohorts (5-40 patients each, ``by="none"``): the grid posterior, the pooled
+rate, kappa, the new-cohort rate and every cohort's rate (mean, SD, 95% interval). Wall and
+CPU seconds (best of three), the ratio to the 30-cohort time of the same run, and the peak
+memory that Python allocates meanwhile (``tracemalloc``, a separate run).
+
+Run:  python benchmarks/bench_response.py [--endpoint orr|cr] [--by target] [--json] [--scale]
 """
 
 from __future__ import annotations
@@ -108,16 +114,109 @@ def worker(case: str, endpoint: str, by: str, repeats: int) -> dict:
     return {"case": case, "cold": cold, "warm": statistics.median(warm), **info}
 
 
+SCALE_SIZES = (30, 300, 3000, 30000)
+
+
+def _simulated_counts(m: int, seed: int = 1):
+    """``m`` cohorts of 5-40 patients, rates from Beta(10.5, 4.5) (mean 0.7, kappa 15)."""
+    import numpy as np
+    import pandas as pd
+
+    from pclbayes.response.counts import from_frame
+
+    rng = np.random.default_rng(seed)
+    n = rng.integers(5, 41, size=m)
+    r = rng.binomial(n, rng.beta(0.7 * 15, 0.3 * 15, size=m))
+    frame = pd.DataFrame({"cohort": [f"c{i}" for i in range(m)], "n": n, "responders": r})
+    return from_frame(frame, endpoint="x", by="none", source="simulated")
+
+
+def _exact_engine(counts, priors) -> None:
+    """Every number the exact engine reports for one stratum, and every cohort's rate."""
+    from pclbayes.response.exact import fit_exact
+
+    ex = fit_exact(counts, priors)
+    ex.mu_summary(0)
+    ex.kappa_summary(0)
+    ex.predictive_summary(0)
+    ex.cohort_summaries()
+
+
+def scale_worker(sizes: tuple[int, ...], repeats: int = 3) -> list[dict]:
+    """Time and measure the exact engine at each number of cohorts (in one process)."""
+    import tracemalloc
+
+    import numpy as np
+
+    from pclbayes.response.defaults import default_priors
+
+    priors = default_priors("beta-binomial")
+    _exact_engine(_simulated_counts(30), priors)          # imports and first calls
+    out = []
+    for m in sizes:
+        counts = _simulated_counts(m)
+        wall, cpu = [], []
+        for _ in range(repeats):
+            w0, c0 = time.perf_counter(), time.process_time()
+            _exact_engine(counts, priors)
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+        tracemalloc.start()
+        _exact_engine(counts, priors)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        distinct = len(np.unique(np.stack([counts.n, counts.r], axis=1), axis=0))
+        out.append({"cohorts": m, "distinct": distinct, "wall": min(wall), "cpu": min(cpu),
+                    "peak_mb": peak / 2**20})
+    for r in out:
+        r["wall_ratio"] = r["wall"] / out[0]["wall"]
+    return out
+
+
+def print_scale(rows: list[dict]) -> None:
+    """The scale table."""
+    print("\nexact engine vs number of cohorts (5-40 patients each, by none); "
+          f"ratios vs {rows[0]['cohorts']} cohorts in this run")
+    head = (f"{'cohorts':>8}{'distinct':>10}{'wall s':>9}{'cpu s':>9}{'x 30':>7}"
+            f"{'peak MB':>9}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['cohorts']:>8}{r['distinct']:>10}{r['wall']:>9.3f}{r['cpu']:>9.3f}"
+              f"{r['wall_ratio']:>7.2f}{r['peak_mb']:>9.1f}")
+
+
+def run_scale(as_json: bool) -> list[dict]:
+    """The scale section in a fresh process."""
+    out = subprocess.run([sys.executable, __file__, "--scale-worker"], capture_output=True,
+                         text=True, check=True)
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    if not as_json:
+        print_scale(rows)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", default="orr")
     parser.add_argument("--by", default="target")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--scale", action="store_true",
+                        help="only the exact engine's scale section")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.endpoint, args.by, args.repeats)))
+        return 0
+    if args.scale_worker:
+        print(json.dumps(scale_worker(SCALE_SIZES)))
+        return 0
+    if args.scale:
+        rows = run_scale(args.json)
+        if args.json:
+            print(json.dumps(rows, indent=2))
         return 0
     results = []
     for case in CASES:
@@ -132,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         r["warm_ratio"] = r["warm"] / base["warm"]
         r["ess_per_s"] = None if r["min_ess"] is None else r["min_ess"] / r["warm"]
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"cases": results, "scale": run_scale(True)}, indent=2))
         return 0
     print(f"response models, {args.endpoint.upper()} by {args.by}, bundled data; "
           "4 chains x 1000 draws (+1000 tuning); ratios vs the baseline in this run")
@@ -145,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         eps = "-" if r["ess_per_s"] is None else f"{r['ess_per_s']:.0f}"
         print(f"{r['case']:<23}{r['ran']:<8}{r['cold']:>8.2f}{r['cold_ratio']:>8.2f}{r['warm']:>8.2f}"
               f"{r['warm_ratio']:>8.3f}{r['divergences']:>5}{ess:>9}{eps:>8}")
+    run_scale(False)
     return 0
 
 

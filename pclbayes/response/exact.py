@@ -23,6 +23,14 @@ that holds all but :math:`10^{-12}` of the mass in each tail), the last with 96 
 by default. Cell masses use the midpoint rule; quantiles come from the interpolated CDF on
 the cell edges; cohort and new-cohort rates are exact beta mixtures over the grid
 (conjugacy), inverted by safeguarded Newton iterations.
+
+The cost does not grow with the cohorts one by one: the log-likelihood of all cohorts on the
+grid is a weighted sum of :math:`\max_j n_j` rising-factorial terms
+(:func:`log_likelihood`); cohort units of one stratum with equal counts share their summary;
+the mixtures' means come from column sums, and their quantiles from compressed mixtures of
+a few dozen Gauss nodes, checked against each other and replaced by the full mixture where
+they disagree (:meth:`ExactPosterior._rate_quantiles`). Every array is built in blocks of
+about :data:`_BLOCK` values, so memory stays bounded whatever the number of cohorts.
 """
 
 from __future__ import annotations

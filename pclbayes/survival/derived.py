@@ -7,7 +7,7 @@ prior-predictive check and the posterior summaries use identical formulas.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -28,6 +28,10 @@ SAMPLE_DIMS = ("chain", "draw")
 #: At most this many (draw x episode) values are stored per pointwise group (predictive
 #: times, log-likelihood); with more episodes every k-th draw is kept (large simulations).
 MAX_POINTWISE = 20_000_000
+
+#: Per-episode work on draws runs over blocks of at most this many (draw x episode) values,
+#: so that its temporaries stay small (tens of MB) however many episodes there are.
+CHUNK_VALUES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,38 @@ class Draws:
 def thin_step(lead: tuple[int, int], units: int) -> int:
     """Keep every ``step``-th draw so that ``draws x units <= MAX_POINTWISE``."""
     return max(1, int(np.ceil(lead[0] * lead[1] * max(units, 1) / MAX_POINTWISE)))
+
+
+def draw_blocks(lead: tuple[int, int], units: int) -> list[tuple[int, slice]]:
+    """``(chain, draw slice)`` blocks of at most :data:`CHUNK_VALUES` values each.
+
+    A single block (all chains and draws at once, returned as ``[]``) when everything fits.
+    """
+    if lead[0] * lead[1] * max(units, 1) <= CHUNK_VALUES:
+        return []
+    size = max(1, CHUNK_VALUES // max(units, 1))
+    return [(c, slice(start, min(start + size, lead[1])))
+            for c in range(lead[0]) for start in range(0, lead[1], size)]
+
+
+def block(d: Draws, chain: int, draws: slice) -> Draws:
+    """The draws ``draws`` of chain ``chain`` (keeping a chain axis of length 1)."""
+    return Draws(**{f.name: getattr(d, f.name)[chain:chain + 1, draws] for f in fields(d)})
+
+
+def blockwise(fn: Callable[[Draws], np.ndarray], d: Draws, units: int) -> np.ndarray:
+    """``fn(d)`` (an array ``(chain, draw, units)``) evaluated block by block.
+
+    Without blocks (:func:`draw_blocks`) this is exactly ``fn(d)``; otherwise the result
+    is filled in place and no temporary larger than a block is made.
+    """
+    blocks = draw_blocks(d.lead, units)
+    if not blocks:
+        return fn(d)
+    out = np.empty((*d.lead, units))
+    for chain, draws in blocks:
+        out[chain:chain + 1, draws] = fn(block(d, chain, draws))
+    return out
 
 
 def thinned(d: Draws, step: int) -> Draws:
@@ -177,7 +213,15 @@ def reported(d: Draws, design: Design, horizons: Sequence[float], *,
 
 
 def pointwise_loglik(d: Draws, design: Design) -> np.ndarray:
-    """Log-likelihood of every unit (:attr:`Design.units`), ``(chain, draw, unit)``."""
+    """Log-likelihood of every unit (:attr:`Design.units`), ``(chain, draw, unit)``.
+
+    Evaluated in blocks of draws (:func:`blockwise`): the values do not depend on them.
+    """
+    units = len(design.units[1])
+    return blockwise(lambda b: _pointwise_loglik(b, design), d, units)
+
+
+def _pointwise_loglik(d: Draws, design: Design) -> np.ndarray:
     eta, shape = episode_predictors(d, design)
     single = np.flatnonzero(design.single)
     parts = [episode_loglik(design.log_t[single], design.event[single], eta[..., single],
@@ -192,19 +236,28 @@ def predictive_times(d: Draws, design: Design, rng: np.random.Generator) -> np.n
     """Uncensored predictive times of every episode, ``(chain, draw, episode)``.
 
     Each draw uses the episode's own covariates and cohort effect and a fresh patient
-    frailty shared by the episodes of a patient.
+    frailty shared by the episodes of a patient. Large arrays are drawn in blocks of
+    draws (:func:`blockwise`, consuming ``rng`` block after block); data that fit in one
+    block are drawn in one call.
     """
-    eta, shape = episode_predictors(d, design)
-    with np.errstate(over="ignore", under="ignore"):
-        return draw_times(eta, shape, d.tau, design.patient_index, rng)
+    def times(b: Draws) -> np.ndarray:
+        eta, shape = episode_predictors(b, design)
+        with np.errstate(over="ignore", under="ignore"):
+            return draw_times(eta, shape, b.tau, design.patient_index, rng)
+
+    return blockwise(times, d, design.log_t.size)
 
 
 def expected_events(d: Draws, design: Design) -> np.ndarray:
     """Cumulative hazard :math:`H_i(t_i)` at every observed time, ``(chain, draw, episode)``.
 
     Summed over a cohort it is the number of events the model expects over the observed
-    follow-up (the observed-versus-expected, Cox-Snell, check).
+    follow-up (the observed-versus-expected, Cox-Snell, check). Evaluated in blocks of
+    draws (:func:`blockwise`).
     """
-    eta, shape = episode_predictors(d, design)
-    with np.errstate(over="ignore", under="ignore"):
-        return np.exp(log_cumhaz(design.log_t, eta, shape))
+    def cumhaz(b: Draws) -> np.ndarray:
+        eta, shape = episode_predictors(b, design)
+        with np.errstate(over="ignore", under="ignore"):
+            return np.exp(log_cumhaz(design.log_t, eta, shape))
+
+    return blockwise(cumhaz, d, design.log_t.size)

@@ -284,13 +284,18 @@ def draw_times(
     -------
     array (..., episodes)
         Times :math:`m\,(E/(Z\log 2))^{\alpha/k}` with :math:`E \sim` Exp(1) per episode
-        and :math:`Z` positive stable per patient.
+        and :math:`Z` positive stable per patient (:math:`Z = 1`, not drawn, when every
+        ``tau`` is 0).
     """
     eta, shape = np.broadcast_arrays(np.asarray(eta, float), np.asarray(shape, float))
     lead = eta.shape[:-1]
     alpha = 1.0 - np.broadcast_to(np.asarray(tau, dtype=float), lead)
-    n_clusters = int(cluster.max()) + 1 if cluster.size else 0
-    z = positive_stable(alpha[..., None], (*lead, n_clusters), rng)[..., cluster]
-    e = rng.exponential(size=eta.shape)
-    log_cum = alpha[..., None] * (np.log(e) - np.log(z))
+    e_shape = eta.shape
+    if np.all(alpha >= 1.0 - 1e-12):  # no frailty: Z = 1 (no positive-stable draws)
+        log_cum = np.log(rng.exponential(size=e_shape))
+    else:
+        n_clusters = int(cluster.max()) + 1 if cluster.size else 0
+        z = positive_stable(alpha[..., None], (*lead, n_clusters), rng)[..., cluster]
+        e = rng.exponential(size=e_shape)
+        log_cum = alpha[..., None] * (np.log(e) - np.log(z))
     return np.exp(eta + (log_cum - LOG_LOG2) / shape)

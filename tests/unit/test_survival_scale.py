@@ -120,3 +120,55 @@ def test_pattern_sufficient_statistics_by_hand():
     p = pat.index[0]
     assert single.events[p] == 1 and single.event_log_t[p] == pytest.approx(np.log(2.0))
     assert sorted(single.log_t[single.pattern == p]) == pytest.approx(np.log([2.0, 5.0]))
+
+
+# --- post-processing memory ------------------------------------------------------------------
+def _draws(design, lead, rng):
+    from pclbayes.survival.derived import Draws
+
+    n_c = len(design.cohorts)
+    return Draws(log_median=rng.normal(2, 0.1, lead),
+                 beta=rng.normal(0, 0.1, (*lead, design.n_terms)),
+                 shape=rng.uniform(1.1, 1.5, lead), z_cohort=rng.normal(0, 1, (*lead, n_c)),
+                 sigma_cohort=rng.uniform(0.1, 0.3, lead), tau=np.zeros(lead),
+                 sigma_new=rng.uniform(0.1, 0.3, lead), z_new=rng.normal(0, 1, lead))
+
+
+@pytest.fixture(scope="module")
+def big_design():
+    rng = np.random.default_rng(12)
+    return build_design(_table(50_000, rng, n_cohorts=3), by="target", frailty="none")
+
+
+@pytest.mark.parametrize("which", ["pointwise_loglik", "predictive_times", "expected_events"])
+def test_post_processing_memory_is_the_output_plus_a_block(big_design, which):
+    import tracemalloc
+
+    from pclbayes.survival import derived
+
+    lead = (2, 200)  # 20 million values: 160 MB of output
+    d = _draws(big_design, lead, np.random.default_rng(1))
+    args = (np.random.default_rng(2),) if which == "predictive_times" else ()
+    tracemalloc.start()
+    try:
+        out = getattr(derived, which)(d, big_design, *args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (*lead, big_design.log_t.size) and np.all(np.isfinite(out))
+    block_bytes = derived.CHUNK_VALUES * 8
+    # one-shot evaluation would hold several output-sized temporaries (about 5x the output)
+    assert peak < out.nbytes + 12 * block_bytes
+
+
+def test_blockwise_log_likelihood_equals_one_shot(big_design, monkeypatch):
+    from pclbayes.survival import derived
+
+    d = _draws(big_design, (2, 30), np.random.default_rng(3))
+    blocked = derived.pointwise_loglik(d, big_design)
+    monkeypatch.setattr(derived, "CHUNK_VALUES", 10**12)
+    eta, k = derived.episode_predictors(d, big_design)
+    dist = stats.weibull_min(k, scale=w.scale_from_median(np.exp(eta), k))
+    t = np.exp(big_design.log_t)
+    expected = np.where(big_design.event == 1, dist.logpdf(t), dist.logsf(t))
+    np.testing.assert_allclose(blocked, expected, rtol=1e-10, atol=1e-12)

@@ -11,8 +11,16 @@
    target-switched second episode; about 30% of episodes are censored. The 150,000-patient
    fits run once (cold only: compile + sampling).
 
+3. Scale (``--scale``): one fit per size (1,500, 15,000 and 150,000 patients; 3 cohorts, a
+   2-level ``arm`` column, single episodes, ``by="arm"``, 2 chains x 500 draws), each in a
+   fresh subprocess, with the wall time split into compile (nutpie/numba, once per process),
+   sample and post-process (everything else in ``fit`` plus the KM, PPC and cohort-check
+   tables), the peak resident memory of the process, the peak traced (numpy) memory of the
+   post-processing, and every time as a ratio to the 1,500-patient run of the same
+   invocation.
+
 Run ``python benchmarks/bench_survival.py [--large] [--json]`` (2 cores: a few minutes
-without ``--large``).
+without ``--large``) or ``python benchmarks/bench_survival.py --scale [--sizes 1500 15000]``.
 """
 
 from __future__ import annotations
@@ -46,6 +54,97 @@ for label in labels:
     out[label + "_info"] = info
 print(json.dumps(out))
 """
+
+
+SCALE_SIZES = (1_500, 15_000, 150_000)
+SCALE_DRAWS = dict(draws=500, tune=500, chains=2)
+
+_SCALE_CHILD = r"""
+import json, resource, sys, time, tracemalloc, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {bench_dir!r})
+import bench_survival as b
+print(json.dumps(b.timed_scale_fit(int(sys.argv[1]), int(sys.argv[2]))))
+"""
+
+
+def simulate_arms(n_patients: int, seed: int) -> pd.DataFrame:
+    """Single episodes in 3 cohorts (log medians +0, +0.2, -0.15) with a 2-level ``arm``.
+
+    Weibull shape 1.3, median 8 months (x exp(0.3) in arm ``trt``), exponential censoring
+    with mean 30 months (about 20% censored).
+    """
+    rng = np.random.default_rng(seed)
+    cohort = rng.integers(0, 3, n_patients)
+    arm = rng.choice(["ctrl", "trt"], n_patients)
+    eta = np.log(8.0) + 0.3 * (arm == "trt") + np.array([0.0, 0.2, -0.15])[cohort]
+    t = np.exp(eta) * (rng.exponential(size=n_patients) / np.log(2.0)) ** (1 / 1.3)
+    c = rng.exponential(30.0, n_patients)
+    return pd.DataFrame({"cohort": [f"c{i}" for i in cohort], "arm": arm,
+                         "time": np.minimum(t, c), "event": (t <= c).astype(int)})
+
+
+def timed_scale_fit(n_patients: int, seed: int) -> dict:
+    """One fit of :func:`simulate_arms` data, timed by phase (run in a fresh process)."""
+    import resource
+    import tracemalloc
+
+    import pclbayes.nuts as nuts
+    import pclbayes.survival.model as survival_model
+    from pclbayes.sampling import SamplerSettings
+    from pclbayes.survival import SurvivalModel
+
+    phases = {"compile_s": 0.0, "sample_s": 0.0}
+    compiled, run = nuts._compiled, survival_model.run_nuts
+
+    def timed_compile(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return compiled(*args, **kwargs)
+        finally:
+            phases["compile_s"] += time.perf_counter() - t0
+
+    def timed_run(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            phases["sample_s"] += time.perf_counter() - t0
+            tracemalloc.start()
+
+    nuts._compiled, survival_model.run_nuts = timed_compile, timed_run
+    data = simulate_arms(n_patients, seed)
+    t0 = time.perf_counter()
+    m = SurvivalModel(by="arm", sampler=SamplerSettings(**SCALE_DRAWS)).fit(data, seed=seed)
+    m.km_table(), m.ppc_table(), m.check_table(), m.summary()
+    total = time.perf_counter() - t0
+    _, traced = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    d = m.diagnostics_
+    phases["sample_s"] -= phases["compile_s"]
+    return {"patients": n_patients, **phases,
+            "post_s": total - phases["sample_s"] - phases["compile_s"], "total_s": total,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "post_traced_mb": traced / 2**20, "centred": m.design_.cohort_centred,
+            "divergences": d.divergences, "max_rhat": round(float(d.max_rhat), 4),
+            "min_ess_bulk": int(d.min_ess_bulk)}
+
+
+def run_scale(sizes: tuple[int, ...], seed: int) -> pd.DataFrame:
+    """The scale table: one subprocess per size, ratios to the first (smallest) size."""
+    code = _SCALE_CHILD.format(bench_dir=os.path.dirname(os.path.abspath(__file__)))
+    rows = []
+    for n in sizes:
+        res = subprocess.run([sys.executable, "-c", code, str(n), str(seed)],
+                             capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"scale fit ({n} patients) failed:\n{res.stderr[-2000:]}")
+        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        print(f"  done: {rows[-1]}", flush=True)
+    table = pd.DataFrame(rows)
+    for col in ("compile_s", "sample_s", "post_s", "total_s"):
+        table[col.replace("_s", "_ratio")] = table[col] / table[col].iloc[0]
+    return table
 
 
 def simulate(n_patients: int, n_cohorts: int, seed: int) -> pd.DataFrame:
@@ -135,8 +234,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the scaling table")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", action="store_true",
+                        help="only the scale section (compile / sample / post-process split)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_SIZES),
+                        help="patients per scale fit (the first is the ratio's reference)")
     args = parser.parse_args(argv)
     results: dict = {"draws": DRAWS, "cores": os.cpu_count()}
+    if args.scale:
+        table = run_scale(tuple(args.sizes), args.seed)
+        results["scale"] = table.to_dict("records")
+        print(f"\nScale (simulated, 3 cohorts, by arm; {SCALE_DRAWS}), seconds and MB:")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        if args.json:
+            print(json.dumps(results, indent=2, default=str))
+        return 0
 
     if not args.skip_baseline:
         ours = _child("pclbayes", 0, 0, args.seed)

@@ -172,3 +172,31 @@ def test_blockwise_log_likelihood_equals_one_shot(big_design, monkeypatch):
     t = np.exp(big_design.log_t)
     expected = np.where(big_design.event == 1, dist.logpdf(t), dist.logsf(t))
     np.testing.assert_allclose(blocked, expected, rtol=1e-10, atol=1e-12)
+
+
+# --- cohort parametrisation rule ----------------------------------------------------------
+def _arm_trial(n, rng, cohort_sizes=None):
+    cohorts = (np.repeat(["a", "b", "c"], cohort_sizes) if cohort_sizes is not None
+               else rng.choice(["a", "b", "c"], n))
+    n = cohorts.size
+    t = rng.weibull(1.3, n) * 8
+    c = rng.exponential(30.0, n)
+    return pd.DataFrame({"cohort": cohorts, "patient_id": np.arange(n).astype(str),
+                         "episode": 1, "arm": rng.choice(["ctrl", "trt"], n),
+                         "time": np.minimum(t, c), "event": (t <= c).astype(int)})
+
+
+def test_large_cohorts_get_the_centred_form():
+    from pclbayes.survival.build import free_parameters
+
+    design = build_design(_arm_trial(15_000, np.random.default_rng(0)), by="arm")
+    assert design.cohort_centred
+    assert "cohort_log_median" in free_parameters(design, None)
+
+
+@pytest.mark.parametrize("sizes", [(2, 2, 11), (4000, 4000, 5)])
+def test_a_tiny_cohort_gets_the_non_centred_form(sizes):
+    # 5 patients give at most 5 events: shape**2 * events is far below 100 for any
+    # plausible shape, so that cohort's level is not pinned down by its own data
+    design = build_design(_arm_trial(0, np.random.default_rng(1), sizes), by="arm")
+    assert not design.cohort_centred

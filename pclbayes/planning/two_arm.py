@@ -497,7 +497,7 @@ class TwoArmDesign:
 
     def boundary_frame(self) -> pd.DataFrame:
         """Table of control responders and the treatment responders needed for success."""
-        need = [None if v > self.n_t else int(v) for v in self.boundary]
+        need = pd.array(self.boundary_list(), dtype="Int64")  # <NA>: success impossible
         return pd.DataFrame(
             {"control_responders": np.arange(self.n_c + 1), "treatment_needed": need}
         )

@@ -281,10 +281,11 @@ def test_cohort_quantiles_match_quadrature_of_the_mixture(eb, endpoint: str, by:
     # quantile, by quadrature of the grid's beta-mixture density, lies within 0.0005
     d = prepare(eb, endpoint=endpoint, by=by)
     ex = fit_exact(d, PRIORS)
-    for j in range(d.n_units):
-        s, n, r = int(d.stratum_index[j]), int(d.n[j]), int(d.r[j])
+    cases = [(int(d.stratum_index[j]), int(d.r[j]), int(d.n[j]), ex.cohort_summary(j))
+             for j in range(d.n_units)]
+    cases += [(s, 0, 0, ex.predictive_summary(s)) for s in range(d.n_strata)]  # new cohort
+    for j, (s, r, n, row) in enumerate(cases):
         w, a, b = ex._mixture(s, r, n)
-        row = ex.cohort_summary(j)
         for p, key in zip((0.025, 0.5, 0.975), ("lower", "median", "upper"), strict=True):
             q = row[key]
             if q + 5e-4 < 1.0:                # else P(rate <= q + 0.0005) = 1 > p

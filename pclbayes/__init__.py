@@ -57,6 +57,8 @@ _PLANNING_VERBS = (
     "to_pymc",
     "two_arm_assurance",
     "two_arm_boundary",
+    "two_arm_interim",
+    "two_arm_interim_oc",
     "two_arm_oc",
     "two_arm_rule",
     "two_arm_sample_size",

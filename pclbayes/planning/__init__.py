@@ -50,9 +50,12 @@ from pclbayes.planning.mixture import BetaMixture, robustify
 from pclbayes.planning.monitor import (
     MonitoredDesign,
     MonitoringOC,
+    TwoArmInterim,
     monitored_design,
     monitoring_oc,
     predictive_probability,
+    two_arm_interim,
+    two_arm_interim_oc,
 )
 from pclbayes.planning.normal import NormalMixture
 from pclbayes.planning.survival_map import (
@@ -103,6 +106,7 @@ __all__ = [
     "SampleSizeResult",
     "SurvivalMapPrior",
     "TwoArmDesign",
+    "TwoArmInterim",
     "TwoArmOC",
     "TwoArmRule",
     "TwoArmSampleSize",
@@ -144,6 +148,8 @@ __all__ = [
     "to_pymc",
     "two_arm_assurance",
     "two_arm_boundary",
+    "two_arm_interim",
+    "two_arm_interim_oc",
     "two_arm_oc",
     "two_arm_rule",
     "two_arm_sample_size",

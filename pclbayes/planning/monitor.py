@@ -55,9 +55,12 @@ __all__ = [
     "InterimLook",
     "MonitoredDesign",
     "MonitoringOC",
+    "TwoArmInterim",
     "monitored_design",
     "monitoring_oc",
     "predictive_probability",
+    "two_arm_interim",
+    "two_arm_interim_oc",
 ]
 
 CHUNK_CELLS = 2**21
@@ -372,3 +375,163 @@ def _advance(q: NDArray, m: int, rates: NDArray) -> NDArray:
         out[:, s : s + q.shape[1]] += q * step[:, s : s + 1]
     return out
 
+
+
+# ---------------------------------------------------------------------------- two arms
+def _predictive_matrix(prior: BetaMixture, m: int, rest: int) -> NDArray[np.float64]:
+    """Predictive matrix ``P[x, s]`` of ``s`` responders in ``rest`` more patients.
+
+    After ``x`` of ``m`` responders: a beta-binomial mixture under the exact posterior.
+    """
+    x = np.arange(m + 1, dtype=float)
+    s = np.arange(rest + 1, dtype=float)
+    w = posterior_weights(prior, x, m)  # (m + 1, K)
+    a = prior.a + x[:, None]
+    b = prior.b + m - x[:, None]
+    logp = beta_binomial_logpmf(s[None, :, None], rest, a[:, None, :], b[:, None, :])
+    return np.einsum("xsk,xk->xs", np.exp(logp), w)
+
+
+def _tail_columns(pmf: NDArray) -> NDArray:
+    """``T[..., k] = Σ_{s >= k} pmf[..., s]`` for ``k = 0..len + 1`` (last column 0)."""
+    tail = np.cumsum(pmf[..., ::-1], axis=-1)[..., ::-1]
+    return np.concatenate([tail, np.zeros((*pmf.shape[:-1], 1))], axis=-1)
+
+
+def _conditional_success(
+    boundary: NDArray[np.int64], tail_t: NDArray, pred_c: NDArray, m_t: int
+) -> NDArray[np.float64]:
+    """``Σ_{s_c} pred_c[x_c, s_c] · tail_t[x_t, b(x_c + s_c) - x_t]`` for every interim outcome.
+
+    ``tail_t`` is ``(m_t + 1, r_t + 2)`` (or ``(1, r_t + 2)`` when it does not depend on
+    ``x_t``), ``pred_c`` is ``(m_c + 1, r_c + 1)``.
+    """
+    m_c, r_c = pred_c.shape[0] - 1, pred_c.shape[1] - 1
+    r_t = tail_t.shape[1] - 2
+    x_t = np.arange(m_t + 1)
+    need = boundary[np.arange(m_c + 1)[:, None] + np.arange(r_c + 1)[None, :]]  # (m_c+1, r_c+1)
+    k = np.clip(need[None, :, :] - x_t[:, None, None], 0, r_t + 1)  # (m_t+1, m_c+1, r_c+1)
+    rows = x_t[:, None, None] if tail_t.shape[0] > 1 else np.zeros((1, 1, 1), dtype=int)
+    return np.einsum("tcs,cs->tc", tail_t[rows, k], pred_c)
+
+
+@dataclass(frozen=True)
+class TwoArmInterim:
+    """A two-arm design with one interim look for futility (see :func:`two_arm_interim`).
+
+    Attributes
+    ----------
+    pp : ndarray
+        ``(m_t + 1, m_c + 1)``: predictive probability of final success for each interim
+        outcome ``(x_t, x_c)``.
+    stop : ndarray of bool
+        Futility stop (``pp < futility``).
+    """
+
+    design: Any
+    m_t: int
+    m_c: int
+    futility: float
+    pp: NDArray[np.float64] = field(repr=False)
+    stop: NDArray[np.bool_] = field(repr=False)
+
+    def continue_boundary(self) -> list[int | None]:
+        """For each interim control count, fewest treatment responders to continue."""
+        out = []
+        for col in (~self.stop).T:
+            out.append(_first(col))
+        return out
+
+    def __str__(self) -> str:
+        parts = " ".join(
+            f"{xc}:{'-' if v is None else v}" for xc, v in enumerate(self.continue_boundary())
+        )
+        return (
+            f"{self.design}\nInterim after {self.m_t} treatment and {self.m_c} control patients: "
+            f"stop for futility if PP < {self.futility:g}\nTreatment responders needed to "
+            f"continue, by control responders: {parts}"
+        )
+
+
+def two_arm_interim(design: Any, m_t: int, m_c: int, *, futility: float = 0.1) -> TwoArmInterim:
+    r"""Predictive-probability futility look of a two-arm design.
+
+    At the interim with :math:`x_t` of :math:`m_t` and :math:`x_c` of :math:`m_c` responders,
+
+    .. math:: \mathrm{PP} = \sum_{s_c} P(s_c \mid x_c)\, P(S_t \ge b(x_c + s_c) - x_t
+       \mid x_t),
+
+    with the beta-binomial mixture predictives of the remaining patients of each arm under
+    the exact posteriors and :math:`b` the final decision boundary. The trial stops for
+    futility when ``PP < futility``.
+
+    Parameters
+    ----------
+    design : TwoArmDesign
+        Final design (priors, sizes, rule).
+    m_t, m_c : int
+        Interim sizes, ``1 <= m_t < n_t`` and ``0 <= m_c <= n_c``.
+    futility : float, default 0.1
+        Futility threshold in [0, 1).
+    """
+    from pclbayes.planning.two_arm import TwoArmDesign
+
+    if not isinstance(design, TwoArmDesign):
+        raise SpecError("design must be a TwoArmDesign")
+    m_t = check_count(m_t, "m_t", minimum=1)
+    m_c = check_count(m_c, "m_c")
+    if m_t >= design.n_t or m_c > design.n_c:
+        raise SpecError(
+            f"interim sizes ({m_t}, {m_c}) must be below the final sizes ({design.n_t}, "
+            f"{design.n_c}) (the control arm may be complete)"
+        )
+    futility = check_probability(futility, "futility", open_interval=False)
+    if futility >= 1:
+        raise SpecError(f"futility must lie in [0, 1), got {futility!r}")
+    tail_t = _tail_columns(_predictive_matrix(design.prior_t, m_t, design.n_t - m_t))
+    pred_c = _predictive_matrix(design.prior_c, m_c, design.n_c - m_c)
+    pp = np.clip(_conditional_success(design.boundary, tail_t, pred_c, m_t), 0.0, 1.0)
+    stop = pp < futility
+    pp.setflags(write=False)
+    stop.setflags(write=False)
+    return TwoArmInterim(design, m_t, m_c, futility, pp, stop)
+
+
+def two_arm_interim_oc(
+    interim: TwoArmInterim, theta_t: ArrayLike, theta_c: ArrayLike
+) -> pd.DataFrame:
+    """Exact operating characteristics of a two-arm design with its futility look.
+
+    Paired scenarios ``(theta_t, theta_c)`` (broadcast). Columns ``prob_success``,
+    ``prob_stop`` (at the interim) and ``expected_n`` (both arms).
+    """
+    tt = as_float_vector(theta_t, "theta_t")
+    tc = as_float_vector(theta_c, "theta_c")
+    if np.any((tt < 0) | (tt > 1)) or np.any((tc < 0) | (tc > 1)):
+        raise SpecError("true rates must lie in [0, 1]")
+    try:
+        tt, tc = (np.array(v) for v in np.broadcast_arrays(tt, tc))
+    except ValueError as exc:
+        raise SpecError("theta_t and theta_c need equal lengths (or one value)") from exc
+    d = interim.design
+    r_t, r_c = d.n_t - interim.m_t, d.n_c - interim.m_c
+    rows = []
+    for a, c in zip(tt, tc, strict=True):
+        tail = _tail_columns(binomial_pmf_matrix(r_t, np.array([a])))  # (1, r_t + 2)
+        rest_c = np.repeat(binomial_pmf_matrix(r_c, np.array([c])), interim.m_c + 1, axis=0)
+        cp = _conditional_success(d.boundary, tail, rest_c, interim.m_t)
+        joint = np.outer(
+            binomial_pmf_matrix(interim.m_t, np.array([a]))[0],
+            binomial_pmf_matrix(interim.m_c, np.array([c]))[0],
+        )
+        p_stop = float(np.sum(joint * interim.stop))
+        rows.append(
+            {
+                "theta_t": float(a),
+                "theta_c": float(c),
+                "prob_success": float(np.sum(joint * ~interim.stop * cp)),
+                "prob_stop": p_stop,
+                "expected_n": interim.m_t + interim.m_c + (1 - p_stop) * (r_t + r_c),
+            }
+        )
+    return pd.DataFrame(rows)

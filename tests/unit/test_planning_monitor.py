@@ -148,3 +148,68 @@ def test_tables_and_text() -> None:
 def test_invalid_designs_are_spec_errors(looks: tuple[int, ...], kwargs: dict) -> None:
     with pytest.raises(SpecError):
         monitored_design(PRIOR, N, RULE, looks, **kwargs)
+
+
+# --------------------------------------------------------------------------- two arms
+def _bb_mixture(mix: BetaMixture, x: int, m: int, s: int, rest: int) -> float:
+    """Predictive P(s of rest | x of m) written out from Bayes' rule (scipy betabinom)."""
+    lik = mix.weights * stats.betabinom.pmf(x, m, mix.a, mix.b)
+    w = lik / lik.sum()
+    return float(np.sum(w * stats.betabinom.pmf(s, rest, mix.a + x, mix.b + m - x)))
+
+
+def test_two_arm_interim_matches_outcome_enumeration() -> None:
+    from pclbayes.planning import TwoArmDesign, two_arm_rule
+    from pclbayes.planning.monitor import two_arm_interim, two_arm_interim_oc
+
+    prior_t = BetaMixture.single(1, 1)
+    prior_c = BetaMixture([0.8, 0.2], [6.0, 1.0], [14.0, 1.0])
+    n_t, n_c, m_t, m_c = 8, 6, 4, 3
+    design = TwoArmDesign(prior_t, prior_c, n_t, n_c, two_arm_rule(0.0, 0.8))
+    look = two_arm_interim(design, m_t, m_c, futility=0.2)
+
+    def final(yt: int, yc: int) -> bool:
+        return yt >= design.boundary[yc]
+
+    pp = np.zeros((m_t + 1, m_c + 1))
+    for xt, xc, st, sc in itertools.product(
+        range(m_t + 1), range(m_c + 1), range(n_t - m_t + 1), range(n_c - m_c + 1)
+    ):
+        pp[xt, xc] += (
+            _bb_mixture(prior_t, xt, m_t, st, n_t - m_t)
+            * _bb_mixture(prior_c, xc, m_c, sc, n_c - m_c)
+            * final(xt + st, xc + sc)
+        )
+    np.testing.assert_allclose(look.pp, pp, atol=1e-12)
+    assert look.stop.any() and not look.stop.all()  # the look matters in this design
+
+    for a, c in [(0.3, 0.3), (0.7, 0.3)]:
+        success = stop = 0.0
+        for xt, xc, st, sc in itertools.product(
+            range(m_t + 1), range(m_c + 1), range(n_t - m_t + 1), range(n_c - m_c + 1)
+        ):
+            p = (stats.binom.pmf(xt, m_t, a) * stats.binom.pmf(xc, m_c, c)
+                 * stats.binom.pmf(st, n_t - m_t, a) * stats.binom.pmf(sc, n_c - m_c, c))
+            if pp[xt, xc] < 0.2:
+                stop += p
+            elif final(xt + st, xc + sc):
+                success += p
+        row = two_arm_interim_oc(look, a, c).iloc[0]
+        assert row["prob_success"] == pytest.approx(success, abs=1e-12)
+        assert row["prob_stop"] == pytest.approx(stop, abs=1e-12)
+        assert row["expected_n"] == pytest.approx(m_t + m_c + (1 - stop) * (n_t + n_c - m_t - m_c))
+
+
+def test_two_arm_interim_without_stopping_is_the_fixed_design() -> None:
+    from pclbayes.planning import TwoArmDesign, two_arm_rule
+    from pclbayes.planning.monitor import two_arm_interim, two_arm_interim_oc
+
+    design = TwoArmDesign(BetaMixture.single(1, 1), BetaMixture.single(2, 5), 12, 10,
+                          two_arm_rule(0.0, 0.9))
+    look = two_arm_interim(design, 6, 10, futility=0.0)  # control arm complete at the look
+    oc = two_arm_interim_oc(look, [0.2, 0.6], [0.2, 0.3])
+    np.testing.assert_allclose(
+        oc["prob_success"], design.prob_success([0.2, 0.6], [0.2, 0.3]), atol=1e-13
+    )
+    with pytest.raises(SpecError):
+        two_arm_interim(design, 12, 5)

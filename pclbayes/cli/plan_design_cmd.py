@@ -1,7 +1,8 @@
 """``pclbayes plan oc2``, ``plan sample-size2`` and ``plan monitor``: designs beyond one arm.
 
 * ``plan oc2``: exact operating characteristics and assurance of a two-arm (randomised) design
-  with a decision on the difference of response rates (or the log odds / risk ratio);
+  with a decision on the difference of response rates (or the log odds / risk ratio),
+  optionally with a predictive-probability futility look (``--interim``);
 * ``plan sample-size2``: search of the treatment size, with the control size by a ratio or
   reduced by the effective sample size of the control prior;
 * ``plan monitor``: predictive-probability interim monitoring of a single-arm trial (go / no-go
@@ -100,6 +101,22 @@ def _allocation(text: str) -> float | str:
     return value
 
 
+def _interim(text: str) -> tuple[int, int, float]:
+    """Parse ``M_T:M_C:PP`` (interim sizes and futility threshold)."""
+    parts = text.split(":")
+    try:
+        m_t, m_c, pp = int(parts[0]), int(parts[1]), float(parts[2])
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"expected M_T:M_C:PP (e.g. 12:6:0.1), got {text!r}"
+        ) from None
+    if len(parts) != 3 or m_t < 1 or m_c < 0 or not 0 <= pp < 1:
+        raise argparse.ArgumentTypeError(
+            f"need M_T >= 1, M_C >= 0 and 0 <= PP < 1 in M_T:M_C:PP, got {text!r}"
+        )
+    return m_t, m_c, pp
+
+
 def _two_arm_rule(args: argparse.Namespace) -> Any:
     from pclbayes.planning import two_arm_rule
 
@@ -166,6 +183,8 @@ def _run_oc2(args: argparse.Namespace) -> int:
                        args.allow_large, ["--n-t", "--n-c"])
     res = two_arm_oc(prior_t, prior_c, args.n_t, args.n_c, rule, theta_t, theta_c,
                      grid=args.grid)
+    if args.interim is not None:
+        return _report_interim(args, res.design, theta_t, theta_c)
     design_t = prior_t if args.design_prior_t is None else _prior(args.design_prior_t)
     design_c = prior_c if args.design_prior_c is None else _prior(args.design_prior_c)
     pos = res.design.assurance(design_t, design_c)
@@ -174,6 +193,30 @@ def _run_oc2(args: argparse.Namespace) -> int:
     else:
         print(res)
         print(f"Assurance (probability of success under the design priors): {pos:.4f}")
+    return 0
+
+
+def _report_interim(args: argparse.Namespace, design: Any, theta_t: list[float],
+                    theta_c: list[float]) -> int:
+    """``plan oc2 --interim``: futility look, then the OC of the design with the look."""
+    from pclbayes.planning import two_arm_interim, two_arm_interim_oc
+
+    if args.grid:
+        raise SpecError("--interim evaluates paired scenarios; drop --grid")
+    m_t, m_c, pp = args.interim
+    look = two_arm_interim(design, m_t, m_c, futility=pp)
+    table = two_arm_interim_oc(look, theta_t, theta_c)
+    if args.json:
+        _emit({
+            "n_t": design.n_t, "n_c": design.n_c, "rule": str(design.rule),
+            "decision_boundary": design.boundary_list(),
+            "interim": {"m_t": m_t, "m_c": m_c, "futility": pp,
+                        "continue_boundary": look.continue_boundary()},
+            "oc": table.to_dict(orient="records"),
+        })
+    else:
+        print(look)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
@@ -265,6 +308,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     oc2.add_argument("--design-prior-c", type=prior_spec, metavar="FILE|beta:A,B",
                      help="design prior of the control rate for the assurance "
                      "(default --prior-c)")
+    oc2.add_argument("--interim", type=_interim, metavar="M_T:M_C:PP",
+                     help="futility look after M_T treatment and M_C control patients: stop if "
+                     "the predictive probability of final success is below PP (paired "
+                     "scenarios; reports stopping probability and expected size)")
     _add_allow_large(oc2)
     oc2.add_argument("--json", action="store_true", help="print JSON instead of a table")
     oc2.set_defaults(func=_run_oc2)

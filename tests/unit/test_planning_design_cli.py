@@ -153,3 +153,25 @@ def test_large_request_is_refused(parser) -> None:
                               "--n-c", "10", "--prob", "0.9"])
     with pytest.raises(SpecError, match="--allow-large"):
         args.func(args)
+
+
+def test_oc2_interim_look(parser, capsys) -> None:
+    from pclbayes.planning import BetaMixture as Beta
+    from pclbayes.planning import TwoArmDesign, two_arm_rule
+    from pclbayes.planning.monitor import two_arm_interim
+
+    code, out = _run(parser, ["plan", "oc2", "--prior-c", "beta:11,32", "--n-t", "20", "--n-c",
+                              "12", "--prob", "0.95", "--theta-t", "0.25,0.6", "--theta-c",
+                              "0.25", "--interim", "10:6:0.1", "--json"], capsys)
+    res = json.loads(out)
+    assert code == 0 and res["interim"]["m_t"] == 10
+    # the stop probability is the binomial mass of the interim outcomes that stop
+    look = two_arm_interim(TwoArmDesign(Beta.single(1, 1), Beta.single(11, 32), 20, 12,
+                                        two_arm_rule(0.0, 0.95)), 10, 6, futility=0.1)
+    joint = np.outer(stats.binom.pmf(np.arange(11), 10, 0.25), stats.binom.pmf(np.arange(7), 6,
+                                                                               0.25))
+    assert res["oc"][0]["prob_stop"] == pytest.approx(float(np.sum(joint * look.stop)))
+    assert res["oc"][1]["prob_stop"] < res["oc"][0]["prob_stop"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["plan", "oc2", "--prior-c", "beta:1,1", "--n-t", "5", "--n-c", "5",
+                           "--prob", "0.9", "--interim", "3:2"])

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from pclbayes.data import EvidenceBase
@@ -228,7 +227,7 @@ def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
                "description at a later line, not an effect of switching the target.")]
 
 
-def _primary(fits: Sequence[FitRecord], endpoint: str) -> FitRecord | None:
+def primary(fits: Sequence[FitRecord], endpoint: str) -> FitRecord | None:
     """The fit that answers an endpoint: not grouped by re-infusion strategy, default model."""
     cands = [r for r in fits if endpoint_of(r) == endpoint and by_of(r) != "strategy"]
     cands.sort(key=lambda r: str(r.spec.options.get("model", "")) == "logit-normal")
@@ -248,7 +247,7 @@ def findings(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[Finding]:
     out: list[Finding] = []
     annotate(fits, eb)
     for endpoint in endpoints_in_order(fits):
-        rec = _primary(fits, endpoint)
+        rec = primary(fits, endpoint)
         if rec is None:
             continue
         out += (_response_findings(rec) if rec.spec.family == "response"
@@ -337,7 +336,7 @@ def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
                    "the compared factor, and differences may reflect who was treated.")
     ev = []
     for endpoint in endpoints_in_order(fits):
-        rec = _primary(fits, endpoint)
+        rec = primary(fits, endpoint)
         if rec is None or rec.spec.family != "survival":
             continue
         eps = survival_episodes(rec.model)
@@ -346,27 +345,38 @@ def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
     if ev:
         out.append("Few events: " + "; ".join(ev) + ". Survival medians and ratios are "
                    "correspondingly uncertain.")
-    marked, total = _mostly_prior_counts(fits)
-    if total:
+    marked, total, names = _mostly_prior_counts(fits)
+    if total and marked:
+        some = "; ".join(names[:3]) + ("; ..." if len(names) > 3 else "")
         out.append(f"{marked} of {total} headline numbers are marked mostly prior (their "
-                   "posterior is nearly as wide as their prior): the data say little about them."
-                   if marked else f"No headline number is marked mostly prior ({total} "
-                   "checked).")
+                   "posterior is nearly as wide as their prior), so the data say little about "
+                   f"them, e.g. {some}.")
+    elif total:
+        out.append(f"No headline number is marked mostly prior ({total} checked).")
     return out
 
 
-def _mostly_prior_counts(fits: Sequence[FitRecord]) -> tuple[int, int]:
-    """Headline rows marked ``mostly_prior``, and headline rows with a verdict at all."""
+def _mostly_prior_counts(fits: Sequence[FitRecord]) -> tuple[int, int, list[str]]:
+    """Headline rows marked ``mostly_prior``, rows with a verdict, the marked rows in words.
+
+    In words: ``"CR: rate a new cohort should expect, GPRC5D"``.
+    """
     marked = total = 0
+    names: list[str] = []
     for rec in fits:
         s = rec.model.summary()
         if "mostly_prior" not in s:
             continue
         rows = s[s["quantity"].isin(HEADLINE) & (s.get("source", "posterior") != "prior")]
-        known = rows["mostly_prior"].dropna()
+        known = rows[rows["mostly_prior"].notna()]
         total += len(known)
-        marked += int(np.sum(known.astype(bool)))
-    return marked, total
+        hit = known[known["mostly_prior"].astype(bool)]
+        marked += len(hit)
+        endpoint = endpoint_of(rec)
+        names += [f"{labels.endpoint_short(endpoint)}: {labels.quantity(q, endpoint)}, "
+                  f"{labels.level(lv)}" for q, lv in zip(hit["quantity"], hit["level"],
+                                                          strict=True)]
+    return marked, total, list(dict.fromkeys(names))
 
 
 def limitations_html(items: Sequence[str]) -> str:

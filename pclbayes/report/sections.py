@@ -233,7 +233,7 @@ def prior_variants_table(specs: Iterable[Spec], run: Container[str] | None = Non
 
 # ---------------------------------------------------------------- order of the results
 #: The questions the results answer, in the order the report asks them.
-QUESTIONS = ("response", "reinfusion", "pfs", "os", "survival")
+QUESTIONS = ("response", "reinfusion", "pfs", "os", "survival", "planning")
 
 
 def question(rec: FitRecord) -> str:
@@ -304,6 +304,43 @@ def results_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> Non
                 _response_fit(page, parts, rec)
             else:
                 _survival_fit(page, parts, rec, eb)
+    planning_section(page, fits)
+
+
+def planning_section(page: Page, fits: list[FitRecord]) -> None:
+    """What a new cohort should expect (the predictive numbers a trial is planned from).
+
+    For the fit that answers each endpoint (not grouped by re-infusion strategy, default
+    model): the new-cohort rate of each response endpoint and the new-cohort median of
+    each survival endpoint, with the planning commands that turn them into priors.
+    """
+    from pclbayes.report.findings import endpoints_in_order, primary
+
+    rows = []
+    for endpoint in endpoints_in_order(fits):
+        rec = primary(fits, endpoint)
+        if rec is None:
+            continue
+        s = rec.model.summary()
+        post = s[s.get("source", "posterior") == "posterior"]
+        q = "predictive_rate" if rec.spec.family == "response" else "median_time_new_cohort"
+        fmt = pct if rec.spec.family == "response" else (lambda v: labels.months(v))
+        for _, r in post[post["quantity"] == q].iterrows():
+            rows.append({"endpoint": labels.endpoint_long(endpoint),
+                         "quantity": labels.quantity(q, endpoint),
+                         "group": labels.level(r["level"]), "median": fmt(r["median"]),
+                         "95% interval": f"{fmt(r['lower'])} to {fmt(r['upper'])}"})
+    if not rows:
+        return
+    parts = page.section("planning", "Planning a new trial")
+    parts.append(para(
+        "A new cohort's rate or median adds the between-cohort spread to the pooled estimate: "
+        "it is what a new single-arm trial should expect, and the starting point of a "
+        "meta-analytic-predictive prior. The planning commands compute the prior, its "
+        "effective sample size and the operating characteristics of decision rules: pclbayes "
+        "plan map-prior, survival-prior, ess, oc, sample-size and monitor."))
+    parts.append(table(pd.DataFrame(rows), caption="What a new cohort should expect: "
+                       "posterior-predictive median and 95% interval"))
 
 
 def _reinfusion_summary(parts: list[str], eb: EvidenceBase) -> None:
@@ -540,8 +577,8 @@ def _km_table(km: pd.DataFrame) -> pd.DataFrame:
         "n": [labels.count(v) for v in km["n"]],
         "events": [labels.count(v) for v in km["events"]],
         "median (months)": [m(v) for v in km["median"]],
-        "95% CI (months)": [f"{m(lo)} to {m(hi)}" for lo, hi in zip(km["lower"], km["upper"],
-                                                                    strict=True)],
+        "95% CI (months)": ["not estimable" if not np.isfinite(lo) else f"{m(lo)} to {m(hi)}"
+                            for lo, hi in zip(km["lower"], km["upper"], strict=True)],
     })
     if "episodes" in km:
         out["episodes"] = [labels.humanise(str(v)) for v in km["episodes"]]

@@ -236,7 +236,7 @@ def test_results_in_the_order_of_the_questions(quick_report):
     html = _html(quick_report)
     ids = re.findall(r'<section id="([^"]+)"', html)
     results = [i for i in ids if i in sections.QUESTIONS]
-    assert results == ["response", "reinfusion", "pfs", "os"]
+    assert results == ["response", "reinfusion", "pfs", "os", "planning"]
     assert ids.index("evidence") < ids.index("response") < ids.index("checks")
     response = re.search(r'<section id="response">(.*?)</section>', html, flags=re.S).group(1)
     heads = re.findall(r"<h3>(.*?)</h3>", response)

@@ -118,7 +118,12 @@ def _pp(
         logp = beta_binomial_logpmf(s[None, :, None], m, a[:, None, :], b[:, None, :])
         pred = np.einsum("bsk,bk->bs", np.exp(logp), w)  # (B, m + 1)
         hankel = success[rb.astype(int)[:, None] + np.arange(m + 1)[None, :]]
-        out[i : i + rows] = np.sum(pred * hankel, axis=1)
+        pp = np.sum(pred * hankel, axis=1)
+        # the predictive has full support: PP is exactly 1 (0) when every (no) final
+        # outcome reachable from r succeeds, whatever the rounding of the sum
+        pp[hankel.all(axis=1)] = 1.0
+        pp[~hankel.any(axis=1)] = 0.0
+        out[i : i + rows] = pp
     return np.clip(out, 0.0, 1.0)
 
 

@@ -213,3 +213,16 @@ def test_two_arm_interim_without_stopping_is_the_fixed_design() -> None:
     )
     with pytest.raises(SpecError):
         two_arm_interim(design, 12, 5)
+
+
+def test_certain_success_has_predictive_probability_exactly_one() -> None:
+    # with every reachable final outcome a success the efficacy threshold 1 must trigger
+    design = monitored_design(PRIOR, N, RULE, LOOKS, futility=0.0, efficacy=1.0)
+    certain = []
+    for look in design.looks:
+        reach = [all(_final_success(r + s) for s in range(N - look.n + 1))
+                 for r in range(look.n + 1)]
+        assert look.efficacy_min == (reach.index(True) if any(reach) else None)
+        assert np.all(look.pp[np.array(reach)] == 1.0)
+        certain.append(any(reach))
+    assert certain[-1]  # at n = 8 some responder counts make success certain

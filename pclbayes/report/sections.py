@@ -7,6 +7,7 @@ text and tables cannot disagree.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
 def pct(x: float) -> str:
     """Format a probability as a percentage (see :func:`pclbayes.report.labels.pct`)."""
     return labels.pct(x)
+
+
+def _wrap(text: str, width: int = 75) -> str:
+    """A figure title broken into lines of at most ``width`` characters."""
+    return textwrap.fill(text, width)
 
 
 def ci(row: pd.Series, fmt=pct) -> str:
@@ -476,7 +482,7 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
         }), caption="Contrasts of pooled rates"))
     name = labels.endpoint_long(endpoint_of(rec))
     figs = [page.figure(
-        plots.forest(s, title=title, xlabel=f"rate of {name} (proportion of patients)",
+        plots.forest(s, title=_wrap(title), xlabel=f"rate of {name} (proportion of patients)",
                      level_label=labels.level),
         f"forest_{rec.spec.name}",
         f"{title}. Open circles: raw cohort rates with exact 95% intervals; filled "
@@ -490,7 +496,7 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
         k = len(set(getattr(getattr(m, "counts_", None), "cohorts", ()) or ())) or "the"
         figs.append(page.figure(
             plots.prior_posterior(m.idata_["posterior"][het].values, m.priors_[het],
-                                  label=label, title=f"Heterogeneity: {title}"),
+                                  label=label, title=_wrap(f"Heterogeneity: {title}", 60)),
             f"heterogeneity_{rec.spec.name}",
             f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
             f"histogram follows the prior curve, {k} small cohorts say little about "
@@ -624,7 +630,7 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
     data = _survival_data(m)
     parts.append(row(km_html, page.figure(
-        plots.km_bands(data, curves, group_col="group", title=title,
+        plots.km_bands(data, curves, group_col="group", title=_wrap(title),
                        time_label="months since infusion",
                        survival_label=f"probability {_free(ep)}",
                        level_label=labels.level),
@@ -736,14 +742,14 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
             fig = plots.ppc_counts(ppc, observed="observed", mean="predicted_mean",
                                    lower="lower", upper="upper",
                                    label="responders (patients)",
-                                   title=f"Posterior-predictive check: {title}",
+                                   title=_wrap(f"Posterior-predictive check: {title}", 60),
                                    level_label=labels.level)
             what = "responders"
         else:
             pc = azp.plot_ppc_censored(m.idata_, backend="matplotlib")
             fig = pc.viz["figure"].item()
             _label_censored_axes(fig, endpoint_of(rec))
-            fig.suptitle(f"Censored-data check: {title}", fontsize=10)
+            fig.suptitle(_wrap(f"Censored-data check: {title}", 60), fontsize=10)
             what = "survival curves"
         cap = ("Red crosses: observed responders per cohort; blue bars: 95% interval of "
                "responders replicated from the posterior predictive; dots: predictive mean."
@@ -905,7 +911,7 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
             label=lambda d: d["level"].map(labels.level),
             variant=lambda d: d["variant"].map(labels.variant))
         parts.append(row(head_html, page.figure(
-            plots.sensitivity(plot_tab, title=f"Sensitivity: {title}",
+            plots.sensitivity(plot_tab, title=_wrap(f"Sensitivity: {title}", 60),
                               xlabel="pooled response rate (proportion of patients)"
                               if family == "response" else "median time (months)",
                               baseline=labels.variant("default")),

@@ -529,10 +529,11 @@ class ResponseModel(Model):
             unit: ``check == "loo_predictive"`` (its responders given the other cohorts:
             an exact refit without it for the beta-binomial model, importance-reweighted
             posterior draws for the logit-normal one) and ``"prior_conflict"`` (its
-            responders under the prior predictive); one ``"dispersion"`` row (cohort ``"all"``: Pearson's X^2 of the
-            cohort rates against posterior-predictive replicates with fresh cohort rates) and
-            one ``"dispersion_prior"`` row (the same statistic against its prior-predictive
-            distribution: a conflict check of the heterogeneity prior).
+            responders under the prior predictive); one ``"dispersion"`` row (cohort
+            ``"all"``: Pearson's X^2 of the cohort rates against posterior-predictive
+            replicates with fresh cohort rates) and one ``"dispersion_prior"`` row (the
+            same statistic against its prior-predictive distribution: a conflict check of
+            the heterogeneity prior).
         """
         self._check_fitted()
         return checks.check_table(self, p_method, alpha)

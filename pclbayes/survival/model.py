@@ -99,9 +99,15 @@ class SurvivalModel(Model):
         Sampling form of the cohort effect (the model is the same). ``auto`` centres it
         only when every cohort's own data pin down its level (large cohorts).
     episodes : {"all", "first"}, optional
-        Which episodes enter. Default: ``all`` for PFS, ``first`` (first infusions only)
-        for OS, because the OS of a re-infusion is the rest of the same patient's OS and
-        ends with the same death: it is not a second outcome.
+        Which episodes enter. Default: ``first`` (first infusions only), except for PFS
+        reported ``by="strategy"``, which needs the re-infusion episodes. A target-switched
+        re-infusion is the same patient at a later line, selected by relapse, survival and
+        fitness for re-infusion, and the switch is made because of antigen escape: pooling
+        it with first infusions under additive target and strategy effects treats it as a
+        crossover without carry-over, so contrasts between first-infusion groups use first
+        infusions (``episodes="all"`` is a sensitivity analysis). For OS a re-infusion's
+        time is the rest of the same patient's OS and ends with the same death: it is not
+        a second outcome.
     pfs_coding : {"progression_or_death", "progression"}
         PFS event: progression or death from any cause (the source's definition), or
         progression only (deaths without progression censored at the death, from the
@@ -321,7 +327,7 @@ class SurvivalModel(Model):
         return self
 
     def _design(self, sdata: SurvivalData) -> Design:
-        table, note = _select_episodes(sdata.table, self.episodes, self.endpoint)
+        table, note = _select_episodes(sdata.table, self.episodes, self.endpoint, self.by)
         design = build_design(
             table, by=self.by, covariates=self.covariates, reference=self.reference,
             at=self.at, frailty=self.frailty, cohort_effect=self.cohort_effect,
@@ -543,9 +549,9 @@ def _data_from_json(obj: dict[str, Any]) -> SurvivalData:
                         notes=tuple(obj.get("notes", ())))
 
 
-def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str
-                     ) -> tuple[pd.DataFrame, str]:
-    choice = episodes or ("first" if endpoint == "os" else "all")
+def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str,
+                     by: str = "none") -> tuple[pd.DataFrame, str]:
+    choice = episodes or ("all" if endpoint != "os" and by == "strategy" else "first")
     if choice not in ("all", "first"):
         raise SpecError(f"episodes must be 'all' or 'first', got {episodes!r}")
     if "strategy" not in table.columns:

@@ -29,7 +29,7 @@ def eb():
 
 @pytest.fixture(scope="module")
 def pfs_target(eb):
-    return SurvivalModel(endpoint="pfs", by="target").fit(eb, seed=SEED)
+    return SurvivalModel(endpoint="pfs", by="target", episodes="all").fit(eb, seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +93,11 @@ def test_bundled_fit_converges_without_divergences(pfs_target):
 
 
 def test_same_seed_same_numbers(eb, pfs_target):
-    again = SurvivalModel(endpoint="pfs", by="target").fit(eb, seed=SEED)
+    again = SurvivalModel(endpoint="pfs", by="target", episodes="all").fit(eb, seed=SEED)
     pd.testing.assert_frame_equal(again.summary(), pfs_target.summary())
     np.testing.assert_array_equal(again.idata_["posterior_predictive"]["time"].values,
                                   pfs_target.idata_["posterior_predictive"]["time"].values)
-    other = SurvivalModel(endpoint="pfs", by="target").fit(eb, seed=SEED + 1)
+    other = SurvivalModel(endpoint="pfs", by="target", episodes="all").fit(eb, seed=SEED + 1)
     assert not np.array_equal(other.idata_["posterior"]["log_median"].values,
                               pfs_target.idata_["posterior"]["log_median"].values)
 
@@ -111,7 +111,8 @@ def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
     clear_cache()
     vague = {"effect": "Normal(mu=0.5, sigma=2)", "sigma_cohort": "HalfNormal(sigma=1)",
              "kendall_tau": "Beta(alpha=4, beta=2)"}
-    vague_fit = SurvivalModel(endpoint="pfs", by="target", priors=vague).fit(eb, seed=SEED)
+    vague_fit = SurvivalModel(endpoint="pfs", by="target", episodes="all",
+                              priors=vague).fit(eb, seed=SEED)
     reused = SurvivalModel(endpoint="pfs", by="strategy").fit(eb, seed=SEED)
     clear_cache()
     fresh = SurvivalModel(endpoint="pfs", by="strategy").fit(eb, seed=SEED)
@@ -121,7 +122,7 @@ def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
     # the prior values were swapped in and out: the vague fit differs, the default comes back
     beta = pfs_target.idata_["posterior"]["beta"].values
     assert not np.array_equal(vague_fit.idata_["posterior"]["beta"].values, beta)
-    again = SurvivalModel(endpoint="pfs", by="target").fit(eb, seed=SEED)
+    again = SurvivalModel(endpoint="pfs", by="target", episodes="all").fit(eb, seed=SEED)
     np.testing.assert_array_equal(again.idata_["posterior"]["beta"].values, beta)
 
 def test_summary_layout_and_ratios(pfs_target):
@@ -269,13 +270,31 @@ def test_save_roundtrip_with_provenance(tmp_path, eb, pfs_target):
     assert tree.attrs["pclbayes_seed"] == SEED
 
 
-def test_predictive_median_draws_for_planning(eb, pfs_target):
+def test_predictive_median_draws_for_planning(eb):
+    """A new cohort's median PFS after a first infusion (the default episodes)."""
     out = predictive_median_draws(eb, endpoint="pfs", by="target", level="GPRC5D", seed=SEED)
     assert set(out) == {"median", "shape"}
     assert out["median"].ndim == 1 and out["median"].shape == out["shape"].shape
+    first = SurvivalModel(endpoint="pfs", by="target", episodes="first").fit(eb, seed=SEED)
     np.testing.assert_array_equal(
         out["median"],
-        pfs_target.idata_["posterior"]["median_time_new_cohort"].sel(group="GPRC5D").values
+        first.idata_["posterior"]["median_time_new_cohort"].sel(group="GPRC5D").values
         .ravel())
     with pytest.raises(SpecError, match="choose a level"):
         predictive_median_draws(eb, level=None, seed=SEED)
+
+
+def test_target_contrast_uses_first_infusions_by_default(eb):
+    """A first-infusion contrast does not pool the target-switched re-infusions by default
+    (they would enter as a crossover without carry-over); by strategy they are needed."""
+    from pclbayes.survival.model import _select_episodes
+
+    table = survival_table(eb, "pfs")
+    assert len(table) == 20 and (table["strategy"] == "switch").sum() == 5
+    first, note = _select_episodes(table, None, "pfs", "target")
+    assert len(first) == 15 and set(first["strategy"]) == {"first"}
+    assert "5 re-infusion episode(s) not used" in note
+    pooled, note = _select_episodes(table, None, "pfs", "strategy")
+    assert len(pooled) == 20 and "pooled with the first infusions" in note
+    os_first, _ = _select_episodes(table, None, "os", "strategy")
+    assert len(os_first) == 15

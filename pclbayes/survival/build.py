@@ -158,13 +158,13 @@ def _cluster_term(design: Design, x: Attached, eta: Any, shape: Any) -> Any:
     """Frailty log-likelihood of every clustered patient (values gathered by pattern)."""
     n_slots = design.cluster_index.shape[1]
     pattern = x["cluster_pattern"]
-    cols = [pattern[:, s] for s in range(n_slots)]
+    cols = [pattern[s] for s in range(n_slots)]
     shapes = [shape[c] for c in cols] if shape.ndim else [shape] * n_slots
     return cluster_loglik_slots(
-        [x["cluster_log_t"][:, s] for s in range(n_slots)],
-        [x["cluster_event"][:, s] * x["cluster_mask"][:, s] for s in range(n_slots)],
+        [x["cluster_log_t"][s] for s in range(n_slots)],
+        [x["cluster_event"][s] * x["cluster_mask"][s] for s in range(n_slots)],
         [eta[c] for c in cols], shapes, x.rv("kendall_tau"),
-        [x["cluster_mask"][:, s] for s in range(n_slots)], pt)
+        [x["cluster_mask"][s] for s in range(n_slots)], pt)
 
 
 def _start(prior: Prior, value: float) -> dict[str, float]:

@@ -26,8 +26,9 @@ from pclbayes.survival.weibull import (
 SAMPLE_DIMS = ("chain", "draw")
 
 #: At most this many (draw x episode) values are stored per pointwise group (predictive
-#: times, log-likelihood); with more episodes every k-th draw is kept (large simulations).
-MAX_POINTWISE = 20_000_000
+#: times, log-likelihood; 80 MB each); with more episodes every k-th draw is kept (large
+#: data), which bounds what a fit keeps in memory.
+MAX_POINTWISE = 10_000_000
 
 #: Per-episode work on draws runs over blocks of at most this many (draw x episode) values,
 #: so that its temporaries stay small (tens of MB) however many episodes there are.

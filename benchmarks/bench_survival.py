@@ -60,11 +60,12 @@ SCALE_SIZES = (1_500, 15_000, 150_000)
 SCALE_DRAWS = dict(draws=500, tune=500, chains=2)
 
 _SCALE_CHILD = r"""
-import json, resource, sys, time, tracemalloc, warnings
+import json, sys, warnings
 warnings.simplefilter("ignore")
 sys.path.insert(0, {bench_dir!r})
 import bench_survival as b
-print(json.dumps(b.timed_scale_fit(int(sys.argv[1]), int(sys.argv[2]))))
+tables = tuple(t for t in sys.argv[3].split(",") if t)
+print(json.dumps(b.timed_scale_fit(int(sys.argv[1]), int(sys.argv[2]), tables)))
 """
 
 
@@ -84,8 +85,17 @@ def simulate_arms(n_patients: int, seed: int) -> pd.DataFrame:
                          "time": np.minimum(t, c), "event": (t <= c).astype(int)})
 
 
-def timed_scale_fit(n_patients: int, seed: int) -> dict:
-    """One fit of :func:`simulate_arms` data, timed by phase (run in a fresh process)."""
+SCALE_TABLES = ("km_table", "ppc_table", "check_table", "summary")
+
+
+def timed_scale_fit(n_patients: int, seed: int, tables: tuple[str, ...] = SCALE_TABLES) -> dict:
+    """One fit of :func:`simulate_arms` data, timed by phase (run in a fresh process).
+
+    ``post_s`` is the rest of ``fit`` after sampling; every table in ``tables`` is timed on
+    its own (``<table>_s``; an error is recorded as ``<table>_error``), and ``tables_s`` is
+    their sum. Traced memory (tracemalloc, numpy included) is measured from the end of
+    sampling: ``post_traced_mb`` for the rest of the fit, ``<table>_mb`` per table.
+    """
     import resource
     import tracemalloc
 
@@ -94,7 +104,7 @@ def timed_scale_fit(n_patients: int, seed: int) -> dict:
     from pclbayes.sampling import SamplerSettings
     from pclbayes.survival import SurvivalModel
 
-    phases = {"compile_s": 0.0, "sample_s": 0.0}
+    phases: dict = {"compile_s": 0.0, "sample_s": 0.0}
     compiled, run = nuts._compiled, survival_model.run_nuts
 
     def timed_compile(*args, **kwargs):
@@ -116,33 +126,43 @@ def timed_scale_fit(n_patients: int, seed: int) -> dict:
     data = simulate_arms(n_patients, seed)
     t0 = time.perf_counter()
     m = SurvivalModel(by="arm", sampler=SamplerSettings(**SCALE_DRAWS)).fit(data, seed=seed)
-    m.km_table(), m.ppc_table(), m.check_table(), m.summary()
-    total = time.perf_counter() - t0
-    _, traced = tracemalloc.get_traced_memory()
+    fit_s = time.perf_counter() - t0
+    phases["sample_s"] -= phases["compile_s"]
+    phases["post_s"] = fit_s - phases["sample_s"] - phases["compile_s"]
+    phases["post_traced_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    phases["tables_s"] = 0.0
+    for name in tables:
+        tracemalloc.reset_peak()
+        t1 = time.perf_counter()
+        try:
+            getattr(m, name)()
+        except Exception as exc:  # recorded, so that the other phases are still reported
+            phases[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
+        phases[f"{name}_s"] = time.perf_counter() - t1
+        phases[f"{name}_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        phases["tables_s"] += phases[f"{name}_s"]
     tracemalloc.stop()
     d = m.diagnostics_
-    phases["sample_s"] -= phases["compile_s"]
-    return {"patients": n_patients, **phases,
-            "post_s": total - phases["sample_s"] - phases["compile_s"], "total_s": total,
+    return {"patients": n_patients, **phases, "total_s": fit_s + phases["tables_s"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "post_traced_mb": traced / 2**20, "centred": m.design_.cohort_centred,
-            "divergences": d.divergences, "max_rhat": round(float(d.max_rhat), 4),
-            "min_ess_bulk": int(d.min_ess_bulk)}
+            "centred": m.design_.cohort_centred, "divergences": d.divergences,
+            "max_rhat": round(float(d.max_rhat), 4), "min_ess_bulk": int(d.min_ess_bulk)}
 
 
-def run_scale(sizes: tuple[int, ...], seed: int) -> pd.DataFrame:
+def run_scale(sizes: tuple[int, ...], seed: int,
+              tables: tuple[str, ...] = SCALE_TABLES) -> pd.DataFrame:
     """The scale table: one subprocess per size, ratios to the first (smallest) size."""
     code = _SCALE_CHILD.format(bench_dir=os.path.dirname(os.path.abspath(__file__)))
     rows = []
     for n in sizes:
-        res = subprocess.run([sys.executable, "-c", code, str(n), str(seed)],
+        res = subprocess.run([sys.executable, "-c", code, str(n), str(seed), ",".join(tables)],
                              capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise RuntimeError(f"scale fit ({n} patients) failed:\n{res.stderr[-2000:]}")
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(f"  done: {rows[-1]}", flush=True)
     table = pd.DataFrame(rows)
-    for col in ("compile_s", "sample_s", "post_s", "total_s"):
+    for col in ("compile_s", "sample_s", "post_s", "tables_s", "total_s"):
         table[col.replace("_s", "_ratio")] = table[col] / table[col].iloc[0]
     return table
 
@@ -238,13 +258,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the scale section (compile / sample / post-process split)")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_SIZES),
                         help="patients per scale fit (the first is the ratio's reference)")
+    parser.add_argument("--tables", default=",".join(SCALE_TABLES),
+                        help="comma-separated tables timed after each scale fit")
     args = parser.parse_args(argv)
     results: dict = {"draws": DRAWS, "cores": os.cpu_count()}
     if args.scale:
-        table = run_scale(tuple(args.sizes), args.seed)
+        table = run_scale(tuple(args.sizes), args.seed, tuple(args.tables.split(",")))
         results["scale"] = table.to_dict("records")
         print(f"\nScale (simulated, 3 cohorts, by arm; {SCALE_DRAWS}), seconds and MB:")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        shown = [c for c in table.columns if c.endswith(("_s", "_ratio", "_mb"))
+                 or c in ("patients", "divergences", "max_rhat")]
+        print(table[shown].T.to_string(float_format=lambda v: f"{v:.2f}"))
         if args.json:
             print(json.dumps(results, indent=2, default=str))
         return 0

@@ -576,8 +576,9 @@ def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[s
         items = "".join(f"<li>{esc(f)}</li>" for f in flags)
         parts.append(f'<div class="alert"><b>Read with care:</b><ul>{items}</ul></div>')
     else:
-        parts.append('<div class="ok">All fits passed the convergence checks (R-hat &le; 1.01, '
-                     "bulk and tail ESS &ge; 400, no divergent transitions).</div>")
+        parts.append('<div class="ok">All fits the results rest on passed the convergence checks '
+                     "(R-hat &le; 1.01, bulk and tail ESS &ge; 400, no divergent transitions); "
+                     "the sensitivity variants are checked under Diagnostics.</div>")
     return "".join(parts)
 
 

@@ -221,7 +221,7 @@ def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
         group="from the second infusion",
         estimate=labels.months(r["median"]),
         interval=f"{labels.months(r['lower'], unit=False)} to "
-                 f"{labels.months(r['upper'], unit=False)} months (Kaplan-Meier CI)",
+                 f"{labels.months(r['upper'], unit=False)} months",
         data=f"{int(r['events'])} events / {int(r['n'])} re-infusions",
         caveat=f"{who}, selected by having relapsed, survived and been fit for it: a "
                "description at a later line, not an effect of switching the target.")]
@@ -287,7 +287,10 @@ def key_findings_html(rows: Sequence[Finding]) -> str:
             '<th class="l">caveat</th></tr></thead><tbody>' + "".join(body)
             + "</tbody></table>"
             '<p style="margin:.2em 0;font-size:.85em">Posterior medians of the hierarchical '
-            "models (typical cohort), with 95% credible intervals.</p></div>")
+            "models (typical cohort), with 95% credible intervals"
+            + ("; rows marked descriptive are Kaplan-Meier medians with 95% confidence "
+               "intervals" if any("descriptive" in f.endpoint for f in rows) else "")
+            + ".</p></div>")
 
 
 # ---------------------------------------------------------------- limitations
@@ -347,7 +350,7 @@ def limitations(fits: Sequence[FitRecord], eb: EvidenceBase) -> list[str]:
                    "correspondingly uncertain.")
     marked, total, names = _mostly_prior_counts(fits)
     if total and marked:
-        some = "; ".join(names[:3]) + ("; ..." if len(names) > 3 else "")
+        some = "; ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         out.append(f"{marked} of {total} headline numbers are marked mostly prior (their "
                    "posterior is nearly as wide as their prior), so the data say little about "
                    f"them, e.g. {some}.")

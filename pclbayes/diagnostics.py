@@ -28,7 +28,6 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, field
 
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
@@ -203,6 +202,8 @@ def _bfmi(idata: xr.DataTree, stats: xr.Dataset | None) -> list[float]:
     """E-BFMI of each chain (``arviz_stats.bfmi`` on the recorded energies)."""
     if stats is None or "energy" not in stats:
         return []
+    import arviz_stats as azs
+
     values = azs.bfmi(idata, group="sample_stats", var_names="energy")
     values = values.to_dataset() if hasattr(values, "to_dataset") else values
     return [float(b) for b in np.atleast_1d(np.asarray(values["energy"], dtype=float))]
@@ -280,6 +281,8 @@ def check_convergence(
     # ArviZ's statistics (rhat, ess, bfmi), not ``arviz_stats.diagnose``: diagnose returns
     # only the names of failing parameters, not the worst values this report keeps, misses
     # nutpie's tree-depth statistic, and judges ESS by 100 per chain, not ESS_MIN
+    import arviz_stats as azs  # here, not at module level: importing it takes seconds
+
     post = idata["posterior"]
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     max_rhat, rhat_var = (_extreme(azs.rhat(idata, var_names=var_names), max)
@@ -331,6 +334,8 @@ def psis_loo(idata: xr.DataTree, label: str, **kwargs):
     ELPDDataLOO
         ArviZ's result, with ``pareto_k``, ``good_k`` and ``warning``.
     """
+    import arviz_stats as azs
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = azs.loo(idata, pointwise=True, **kwargs)

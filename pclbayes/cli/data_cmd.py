@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLES = ("cohorts", "patients", "episodes", "reinfusions", "aggregates", "issues", "provenance",
           "documents")
@@ -34,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _show(df: pd.DataFrame) -> str:
+    import pandas as pd
+
     with pd.option_context("display.max_rows", 500, "display.max_columns", 60,
                            "display.width", 200, "display.max_colwidth", 60):
         return df.to_string(index=False)
@@ -55,6 +59,8 @@ def _load_listing_warnings_here(load, path):
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate and print the per-cohort summary."""
+    import pandas as pd
+
     from pclbayes.data import cohort_summary, load
 
     eb = _load_listing_warnings_here(load, args.data)
@@ -92,6 +98,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_data(args: argparse.Namespace) -> int:
     """Print the requested tables."""
+    import pandas as pd
+
     from pclbayes.data import load
 
     eb = load(args.data)

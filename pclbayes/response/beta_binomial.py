@@ -16,14 +16,19 @@ b + n_j - r_j)`, once per posterior draw.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pymc as pm
 from scipy import stats
 from scipy.special import gammaln
 
-from pclbayes.nuts import Inputs
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
+
+if TYPE_CHECKING:  # PyMC is imported by the functions that build the model
+    import pymc as pm
+
+    from pclbayes.nuts import Inputs
 
 NAME = "beta-binomial"
 #: Parameters NUTS samples (and the convergence gate checks).
@@ -36,6 +41,8 @@ def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
 
 def inputs(data: CountData, priors: dict[str, Prior]) -> Inputs:
     """The counts and prior parameters: inputs of the compiled model."""
+    from pclbayes.nuts import Inputs
+
     return Inputs({"n": data.n, "r": data.r, "s": data.stratum_index},
                   {"mu": priors["mu"], "kappa": priors["kappa"]})
 
@@ -48,6 +55,8 @@ def cache_key(data: CountData, priors: dict[str, Prior], heterogeneity: str) -> 
 def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
           containers: bool = True) -> pm.Model:
     """PyMC model of the marginal (beta-binomial) likelihood."""
+    import pymc as pm
+
     coords = {"stratum": list(data.strata), "unit": list(data.units)}
     with pm.Model(coords=coords) as model:
         x = inputs(data, priors).attach(containers)

@@ -22,14 +22,18 @@ meta-analytic-predictive distribution of RBesT's ``gMAP``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 from scipy import special, stats
 
-from pclbayes.nuts import Inputs
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
+
+if TYPE_CHECKING:  # PyMC is imported by the functions that build the model
+    import pymc as pm
+
+    from pclbayes.nuts import Inputs
 
 NAME = "logit-normal"
 FREE = ("intercept", "effect", "sigma", "z")
@@ -51,6 +55,8 @@ def dims(heterogeneity: str) -> dict[str, tuple[str, ...]]:
 
 def inputs(data: CountData, priors: dict[str, Prior]) -> Inputs:
     """The counts and prior parameters: inputs of the compiled model."""
+    from pclbayes.nuts import Inputs
+
     return Inputs({"n": data.n, "r": data.r, "s": data.stratum_index}, _used(priors, data))
 
 
@@ -67,6 +73,9 @@ def _used(priors: dict[str, Prior], data: CountData) -> dict[str, Prior]:
 def build(data: CountData, priors: dict[str, Prior], heterogeneity: str,
           containers: bool = True) -> pm.Model:
     """Non-centred PyMC model."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
     coords = {"stratum": list(data.strata), "unit": list(data.units),
               "contrast": [c[0] for c in data.contrasts]}
     with pm.Model(coords=coords) as model:

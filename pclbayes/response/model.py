@@ -15,7 +15,6 @@ from pclbayes.checks import ALPHA
 from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
 from pclbayes.model import Model, check_seed, prior_record
-from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
 from pclbayes.response import beta_binomial, checks, logit_normal
 from pclbayes.response import results as res
@@ -234,6 +233,8 @@ class ResponseModel(Model):
         exact = None
         sample_stats = None
         if self.engine == "mcmc":
+            from pclbayes.nuts import run_nuts
+
             tree = run_nuts(module.cache_key(counts, priors, self.heterogeneity),
                             lambda containers: module.build(counts, priors,
                                                             self.heterogeneity, containers),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -84,10 +83,12 @@ def draw_stats(values: np.ndarray) -> dict[str, float]:
 
 def mcmc_diagnostics(posterior: xr.Dataset) -> dict[str, xr.Dataset]:
     """Bulk ESS, R-hat and MCSE of the mean of every posterior variable."""
+    import arviz_stats as azs
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = {"ess_bulk": az.ess(posterior, method="bulk"),
-               "mcse_mean": az.mcse(posterior, method="mean")}
-        out["r_hat"] = (az.rhat(posterior) if posterior.sizes["chain"] > 1
+        out = {"ess_bulk": azs.ess(posterior, method="bulk"),
+               "mcse_mean": azs.mcse(posterior, method="mean")}
+        out["r_hat"] = (azs.rhat(posterior) if posterior.sizes["chain"] > 1
                         else xr.full_like(out["ess_bulk"], np.nan))
     return out
 

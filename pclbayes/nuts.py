@@ -241,8 +241,10 @@ def _sample(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, np
             sampler.cancel()
             raise
     # PyMC's own NUTS, named explicitly: since PyMC 6, pm.sample() picks nutpie whenever
-    # it is installed, so leaving nuts_sampler unset would not run PyMC's sampler
-    return pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                     cores=min(settings.chains, os.cpu_count() or 1),
-                     target_accept=settings.target_accept, random_seed=seed,
-                     progressbar=False, nuts_sampler="pymc", model=build(False))
+    # it is installed, so leaving nuts_sampler unset would not run PyMC's sampler. PyTensor's
+    # default linker is numba too: the same fast-math rule as for nutpie (see _compiled).
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                         cores=min(settings.chains, os.cpu_count() or 1),
+                         target_accept=settings.target_accept, random_seed=seed,
+                         progressbar=False, nuts_sampler="pymc", model=build(False))

@@ -74,7 +74,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special, stats
+from scipy import special
 
 from pclbayes.errors import SpecError, StatisticalWarning
 from pclbayes.planning.mixture import BetaMixture
@@ -330,6 +330,8 @@ def mixture_modes(mix: BetaMixture) -> tuple[NDArray[np.float64], bool]:
     # A rise on the left beyond rounding noise and no fall on the right: plateaus (e.g. of a
     # uniform component) do not count as modes.
     interior = np.flatnonzero((lp[1:-1] > lp[:-2] + 1e-10) & (lp[1:-1] >= lp[2:]))
+    from scipy import optimize
+
     modes = []
     for i in interior + 1:
         res = optimize.minimize_scalar(
@@ -387,6 +389,8 @@ def _ess_morita(mix: BetaMixture, *, s: float, location: str) -> float:
 # ---------------------------------------------------------------------------- events
 def _normal_info(mix: NormalMixture, x: NDArray) -> NDArray[np.float64]:
     """``-d²/dx² log p(x)`` of a normal mixture, vectorised over ``x``."""
+    from scipy import stats
+
     xb = np.asarray(x, dtype=float)[:, None]
     prec = 1.0 / mix.sds**2
     lr = np.log(mix.weights) + stats.norm.logpdf(xb, mix.means, mix.sds)
@@ -397,6 +401,8 @@ def _normal_info(mix: NormalMixture, x: NDArray) -> NDArray[np.float64]:
 
 
 def _normal_modes(mix: NormalMixture) -> NDArray[np.float64]:
+    from scipy import optimize
+
     lo = float(np.min(mix.means - 8 * mix.sds))
     hi = float(np.max(mix.means + 8 * mix.sds))
     grid = np.unique(np.concatenate([np.linspace(lo, hi, 4001), mix.means]))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
 
 from pclbayes.errors import SpecError, StatisticalWarning
 from pclbayes.planning.mixture import BetaMixture
@@ -351,6 +351,8 @@ def _responsibilities(x: NDArray, mix: BetaMixture | NormalMixture, keep: NDArra
     if isinstance(mix, BetaMixture):
         comp = mix._component_logpdf(x).T
     else:
+        from scipy import stats
+
         comp = stats.norm.logpdf(x[None, :], mix.means[:, None], mix.sds[:, None])
     lli = np.log(mix.weights[keep])[:, None] + comp[keep]
     return np.exp(lli - _logsumexp_cols(lli))

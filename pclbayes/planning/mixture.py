@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special, stats
+from scipy import special
 
 from pclbayes.errors import SpecError
 from pclbayes.planning._common import (
@@ -142,6 +142,8 @@ class BetaMixture:
 
     # ------------------------------------------------------------------ densities
     def _component_logpdf(self, x: NDArray) -> NDArray[np.float64]:
+        from scipy import stats  # here: importing scipy.stats takes a fraction of a second
+
         xb = np.asarray(x, dtype=float)[..., None]
         with np.errstate(divide="ignore", invalid="ignore"):
             out = stats.beta.logpdf(xb, self._a, self._b)
@@ -185,6 +187,8 @@ class BetaMixture:
             if hi - lo < 1e-15:
                 out[idx] = lo
                 continue
+            from scipy import optimize
+
             out[idx] = optimize.brentq(
                 lambda x, qi=qi: float(self.cdf(x)) - qi, lo, hi, xtol=1e-13, rtol=1e-13
             )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special, stats
+from scipy import special
 
 from pclbayes.errors import SpecError
 from pclbayes.planning._common import (
@@ -103,6 +103,8 @@ class NormalMixture:
 
     def logpdf(self, x: ArrayLike) -> NDArray[np.float64]:
         """Log density."""
+        from scipy import stats  # here: importing scipy.stats takes a fraction of a second
+
         xb = np.asarray(x, dtype=float)[..., None]
         with np.errstate(divide="ignore"):
             lw = np.log(self._w)
@@ -129,6 +131,8 @@ class NormalMixture:
             if hi - lo < 1e-14 * max(1.0, abs(hi)):
                 out[idx] = lo
                 continue
+            from scipy import optimize
+
             out[idx] = optimize.brentq(
                 lambda x, qi=qi: float(self.cdf(x)) - qi, lo, hi, xtol=1e-13, rtol=1e-13
             )

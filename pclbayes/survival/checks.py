@@ -320,6 +320,13 @@ def _events_row(cohort: str, n: int, check: str, observed: int, means: np.ndarra
                 ) -> dict[str, Any]:
     e = np.asarray(means, dtype=float).ravel()
     w = np.full(e.size, 1.0 / e.size) if weights is None else np.asarray(weights).ravel()
+    if not (np.isfinite(w).all() and (w > 0).any() and np.isfinite(e[w > 0]).all()):
+        # degenerate importance weights (one cohort dominates the fit): no p-value
+        return {"cohort": cohort, "n": int(n), "check": check, "statistic": "events",
+                "observed": float(observed), "expected": np.nan, "lower": np.nan,
+                "upper": np.nan, "p_value": np.nan, "p_method": p_method_label(method),
+                "flag": False, "note": note + "; the importance weights are degenerate "
+                "(this cohort dominates the fit): refit without it to check it"}
     p = p_from_tails(*poisson_mixture_tails(e, observed, w), method)
     return {"cohort": cohort, "n": int(n), "check": check, "statistic": "events",
             "observed": float(observed), "expected": float(w @ e),
@@ -335,8 +342,10 @@ def loo_weights(draws: Draws, design: Any, c: int) -> tuple[np.ndarray, float]:
     log_lik = cohort_log_likelihood(draws, design, c).ravel()
     # arviz-stats' psislw takes the log-likelihood (weights proportional to 1 / likelihood)
     log_w, khat = array_stats.psislw(np.where(np.isfinite(log_lik), log_lik, -700.0))
-    w = np.exp(log_w - log_w.max())
-    return w / w.sum(), float(khat)
+    with np.errstate(invalid="ignore", over="ignore"):
+        w = np.exp(log_w - np.max(log_w))
+        w = w / w.sum()
+    return w, float(khat)
 
 
 def check_table(model: SurvivalModel, method: str = "mid", alpha: float = ALPHA

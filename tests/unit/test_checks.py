@@ -267,3 +267,14 @@ def test_survival_cohort_sd_is_mostly_prior_on_the_bundled_data():
     assert post["prior_sd_ratio"].notna().all()
     other = s[s["source"] != "posterior"]
     assert other["prior_sd_ratio"].isna().all() and not other["mostly_prior"].any()
+
+
+def test_degenerate_importance_weights_give_no_p_value_and_say_why():
+    """A cohort that dominates the fit leaves no usable leave-one-out weights (seen with
+    150,000 patients in three cohorts): the row says so instead of failing."""
+    from pclbayes.survival.checks import _events_row
+
+    row = _events_row("big", 50_000, "loo_predictive", 30_000, np.array([1.0e4, 2.0e4]),
+                      "mid", 0.05, "cross-validated", np.array([np.nan, np.nan]))
+    assert np.isnan(row["p_value"]) and not row["flag"]
+    assert "degenerate" in row["note"]

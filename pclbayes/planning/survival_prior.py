@@ -85,8 +85,11 @@ def event_probability(
     med = np.asarray(median, dtype=float)
     if np.any(med <= 0) or not np.all(np.isfinite(med)):
         raise SpecError("medians must be finite and positive")
-    if shape <= 0 or accrual < 0 or analysis_time <= 0:
-        raise SpecError("need shape > 0, accrual >= 0 and analysis_time > 0")
+    for name, value, ok, rule in (("shape", shape, shape > 0, "> 0"),
+                                  ("accrual", accrual, accrual >= 0, ">= 0 (0: all at once)"),
+                                  ("analysis_time", analysis_time, analysis_time > 0, "> 0")):
+        if not (ok and np.isfinite(value)):
+            raise SpecError(f"{name} must be {rule}, got {value!r}")
     k = float(shape)
     lam = med / np.log(2.0) ** (1.0 / k)
     if accrual == 0:

@@ -527,3 +527,15 @@ def test_ctrl_c_swallowed_by_pymc_is_passed_on(monkeypatch) -> None:
         nuts.run_nuts(("model",), lambda containers: None, {},
                       SamplerSettings(sampler="pymc"), seed=1)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("kwargs, name", [({"shape": 0.0}, "shape"),
+                                          ({"accrual": -1.0}, "accrual"),
+                                          ({"analysis_time": 0.0}, "analysis_time")])
+def test_event_probability_names_the_condition_that_fails(kwargs, name) -> None:
+    from pclbayes.errors import SpecError
+    from pclbayes.planning.survival_prior import event_probability
+
+    args = {"shape": 1.2, "accrual": 12.0, "analysis_time": 18.0, **kwargs}
+    with pytest.raises(SpecError, match=rf"^{name} must be"):
+        event_probability(6.0, **args)

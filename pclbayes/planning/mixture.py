@@ -177,6 +177,8 @@ class BetaMixture:
         if np.any((q_arr < 0) | (q_arr > 1)) or not np.all(np.isfinite(q_arr)):
             raise SpecError(f"probabilities must lie in [0, 1], got {q_arr.tolist()}")
         out = np.empty_like(q_arr, dtype=float)
+        from scipy import optimize
+
         # Bracket each quantile between the extreme component quantiles.
         for idx, qi in np.ndenumerate(q_arr):
             if qi <= 0.0 or qi >= 1.0:
@@ -187,8 +189,6 @@ class BetaMixture:
             if hi - lo < 1e-15:
                 out[idx] = lo
                 continue
-            from scipy import optimize
-
             out[idx] = optimize.brentq(
                 lambda x, qi=qi: float(self.cdf(x)) - qi, lo, hi, xtol=1e-13, rtol=1e-13
             )

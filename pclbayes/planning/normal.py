@@ -125,14 +125,14 @@ class NormalMixture:
         if np.any((q_arr <= 0) | (q_arr >= 1)) or not np.all(np.isfinite(q_arr)):
             raise SpecError(f"probabilities must lie in (0, 1), got {q_arr.tolist()}")
         out = np.empty_like(q_arr, dtype=float)
+        from scipy import optimize
+
         for idx, qi in np.ndenumerate(q_arr):
             comp = self._m + self._s * special.ndtri(qi)
             lo, hi = float(comp.min()), float(comp.max())
             if hi - lo < 1e-14 * max(1.0, abs(hi)):
                 out[idx] = lo
                 continue
-            from scipy import optimize
-
             out[idx] = optimize.brentq(
                 lambda x, qi=qi: float(self.cdf(x)) - qi, lo, hi, xtol=1e-13, rtol=1e-13
             )

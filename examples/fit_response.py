@@ -15,7 +15,7 @@ print(fit.prior_summary())
 
 table = fit.summary()            # tidy: quantity, level, mean, median, lower, upper, ...
 print(table.query("quantity in ['pooled_rate', 'contrast']")
-      [["quantity", "level", "median", "lower", "upper", "prob_gt_0"]])
+      [["quantity", "level", "median", "lower", "upper", "prob_gt"]])
 
 # the same model by deterministic numerical integration (no Monte Carlo error)
 exact = ResponseModel(endpoint="cr", by="target", method="exact").fit(eb)

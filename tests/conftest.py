@@ -29,3 +29,18 @@ def _private_fit_cache(tmp_path_factory):
         os.environ.pop("PCLBAYES_CACHE_DIR", None)
     else:
         os.environ["PCLBAYES_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_reaches_the_tests():
+    """Run the tests with Python's Ctrl-C handler even when started as a background job.
+
+    A shell starts background jobs with SIGINT ignored, and ignored signals stay ignored in
+    child processes; the tests that press Ctrl-C (in-process and in subprocesses) need it to
+    arrive. A Python handler, unlike SIG_IGN, is reset to the default in a child.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield

@@ -86,10 +86,22 @@ def run_validate(args: argparse.Namespace) -> int:
                             "orr", "cr_or_better", "pfs_months", "pfs_event") if c in rein]
         print(_show(rein[cols]))
     if not eb.aggregates.empty:
-        print("\nAggregate rows (is_pcl = 0: non-PCL co-data, not used by default):")
+        agg = eb.aggregates
         cols = [c for c in ("cohort", "population", "is_pcl", "endpoint", "n", "responders",
-                            "derived") if c in eb.aggregates]
-        print(_show(eb.aggregates[cols]))
+                            "derived") if c in agg]
+        if "is_pcl" in agg:
+            codata = agg["is_pcl"].astype(str).isin(["0", "False"])
+            if (~codata).any():
+                print("\nAggregate rows used by the response models:")
+                print(_show(agg.loc[~codata, cols]))
+            if codata.any():
+                print("\nAggregate rows with is_pcl = 0 (co-data, not used unless asked):")
+                print(_show(agg.loc[codata, cols]))
+        else:
+            what = ("counted per endpoint" if "endpoint" in agg
+                    else "no endpoint column: fitted as 'response', not as ORR or CR")
+            print(f"\nAggregate rows used by the response models ({what}):")
+            print(_show(agg[cols]))
     if not eb.source_issues.empty:
         print(f"\n{len(eb.source_issues)} inconsistencies in the source documents are recorded "
               "(pclbayes data --table issues).")

@@ -19,7 +19,7 @@ def _ci(r: pd.Series, fmt: str = ".3f") -> str:
 def model_card(fit: ResponseModel) -> str:
     """Data, model, priors, pooling, headline table and diagnostics of a fit."""
     counts, frame = fit.counts_, fit.summary_
-    endpoint = _ENDPOINTS.get(fit.endpoint, fit.endpoint)
+    endpoint = _ENDPOINTS.get(fit.counts_.endpoint, fit.counts_.endpoint)
     by = "all cohorts together" if fit.by == "none" else f"by {fit.by}"
     het = fit._heterogeneity_name()
     dim = counts.dim

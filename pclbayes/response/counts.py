@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,11 @@ import pandas as pd
 from pclbayes.data import Problem, response_counts
 from pclbayes.errors import DataValidationError, SpecError
 from pclbayes.response.defaults import REFERENCE_LEVELS
+
+logger = logging.getLogger(__name__)
+
+#: Endpoint name of counts that do not say which response they count.
+GENERIC_ENDPOINT = "response"
 
 
 @dataclass(frozen=True)
@@ -191,5 +197,14 @@ def prepare(data: Any, *, endpoint: str, by: str, include_codata: bool = False,
         raise SpecError("data must be an EvidenceBase (pclbayes.data.load) or a DataFrame with "
                         f"columns cohort, n, responders; got {type(data).__name__}")
     counts = response_counts(data, endpoint, by, include_codata=include_codata)
-    return from_frame(counts[["cohort", "group", "n", "responders"]], endpoint=endpoint, by=by,
+    label = endpoint
+    if data.patients.empty and "endpoint" not in data.aggregates.columns:
+        # counts without endpoint information are what the file says: responders, never
+        # labelled ORR or CR on the strength of the --endpoint option alone
+        label = GENERIC_ENDPOINT
+        if endpoint != GENERIC_ENDPOINT:
+            logger.warning("%s has no 'endpoint' column: its counts are fitted as '%s', not "
+                           "labelled '%s' (add an 'endpoint' column to name them)",
+                           data.source, GENERIC_ENDPOINT, endpoint)
+    return from_frame(counts[["cohort", "group", "n", "responders"]], endpoint=label, by=by,
                       source=str(data.source), reference=reference)

@@ -430,7 +430,7 @@ class ResponseModel(Model):
                      "log_odds_ratio": block("log_odds_ratio")}
         prior_block = block(het, prior=True)
         return {
-            "endpoint": self.endpoint, "by": self.by, "model": self.model,
+            "endpoint": self.counts_.endpoint, "by": self.by, "model": self.model,
             "method": self.engine,
             "sampler": None if self.exact_ is not None else self.sampler_.sampler,
             "heterogeneity": self.heterogeneity, "reference": self.counts_.strata[0],

@@ -86,3 +86,37 @@ def test_input_frame_is_not_mutated() -> None:
     d = from_frame(df, endpoint="orr", by="none", source="x")
     pd.testing.assert_frame_equal(df, before)
     assert d.units == ("a", "b") and np.array_equal(d.n, [4, 3])
+
+
+def test_counts_without_endpoint_are_never_labelled_orr_or_cr(tmp_path, caplog) -> None:
+    """A cohort,n,responders file does not say which response it counts: whatever
+    --endpoint asks for, the fit is labelled 'response' and the user is told why."""
+    import logging
+
+    from pclbayes.data import load
+    from pclbayes.response import ResponseModel
+
+    path = tmp_path / "counts.csv"
+    path.write_text("cohort,n,responders\na,10,7\nb,12,9\nc,8,4\n")
+    eb = load(path)
+    with caplog.at_level(logging.WARNING):
+        cr = ResponseModel(endpoint="cr").fit(eb, seed=1)
+    orr = ResponseModel(endpoint="orr").fit(eb, seed=1)
+    assert cr.to_dict()["endpoint"] == orr.to_dict()["endpoint"] == "response"
+    assert "CR or better" not in str(cr) and "ORR" not in str(orr)
+    assert "has no 'endpoint' column" in caplog.text
+
+
+def test_validate_describes_a_users_counts_file_as_used(tmp_path, capsys) -> None:
+    """A user's cohort,n,responders rows are the data of the fit, not 'non-PCL co-data'."""
+    from pclbayes.cli import main
+
+    path = tmp_path / "counts.csv"
+    path.write_text("cohort,n,responders\na,10,7\nb,12,9\n")
+    assert main(["validate", "--data", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "co-data" not in out and "used by the response models" in out
+    assert "fitted as 'response', not as ORR or CR" in out
+    assert main(["validate"]) == 0
+    bundled = capsys.readouterr().out
+    assert "is_pcl = 0 (co-data, not used unless asked)" in bundled

@@ -97,8 +97,8 @@ def load(key: str, *, spec: dict[str, Any] | None = None,
     return model
 
 
-def store(key: str, model: Any, netcdf: Path | None = None) -> None:
-    """Write ``model``'s fit under ``key`` (atomically; ``netcdf`` is not needed).
+def store(key: str, model: Any) -> None:
+    """Write ``model``'s fit under ``key`` (atomically).
 
     A cache that cannot be written is skipped with a warning.
     """

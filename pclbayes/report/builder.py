@@ -207,7 +207,7 @@ def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None,
     if save_to is not None:
         model.save(save_to)
     if cache_key is not None:
-        fitcache.store(cache_key, model, netcdf=save_to)
+        fitcache.store(cache_key, model)
     return model, time.perf_counter() - start
 
 

@@ -256,10 +256,10 @@ class ResponseModel(Model):
                           sample_stats)
         tree.attrs.update(pclbayes_model=self.model,
                           pclbayes_engine="exact" if exact is not None else settings.sampler)
+        recorded = {"counts": counts.to_json()}
         provenance.stamp(tree, family=self.family, spec=spec,
-                         data_hash=_data_hash(data, counts), seed=seed,
-                         inputs={"counts": counts.to_json()})
-        self._restore(tree, {"counts": counts.to_json()}, exact=exact)
+                         data_hash=_data_hash(data, counts), seed=seed, inputs=recorded)
+        self._restore(tree, recorded, exact=exact)
         logger.info("%s fitted", self._label())
         return self
 

@@ -94,7 +94,12 @@ class Prior:
             data.pop("reference", None)
             if dist is None:
                 raise SpecError(f"prior table {obj!r} needs a 'dist' key")
-            return cls(str(dist), {k: float(v) for k, v in data.items()}, why)
+            values: dict[str, float] = {}
+            for key, val in data.items():
+                if isinstance(val, bool) or not isinstance(val, int | float):
+                    raise SpecError(f"{dist} {key} = {val!r}: expected a number")
+                values[key] = float(val)
+            return cls(str(dist), values, why)
         raise SpecError(f"cannot read prior {obj!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +128,9 @@ class Prior:
         if self.dist == "Uniform" and p["upper"] <= p["lower"]:
             bad.append("upper")
         if bad:
-            raise SpecError(f"{self}: parameter(s) {', '.join(bad)} out of range")
+            rules = [f"{self.dist} upper = {p['upper']:g} must be > lower = {p['lower']:g}"
+                     if k == "upper" else f"{self.dist} {k} = {p[k]:g} must be > 0" for k in bad]
+            raise SpecError(f"{self}: {'; '.join(rules)}")
         match self.dist:
             case "Normal":
                 return stats.norm(p["mu"], p["sigma"])
@@ -193,5 +200,10 @@ def parse_priors(
     for name, value in (overrides or {}).items():
         if name not in defaults:
             raise SpecError(f"unknown prior '{name}'; this model has: {', '.join(defaults)}")
-        out[name] = Prior.parse(value)
+        try:
+            out[name] = Prior.parse(value)
+        except SpecError as exc:
+            message = str(exc)
+            raise SpecError(message if message.startswith(f"{name}:") else f"{name}: {message}"
+                            ) from None
     return out

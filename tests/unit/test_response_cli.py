@@ -71,6 +71,9 @@ def test_prior_override_and_bad_prior(capsys) -> None:
     assert out["priors"]["kappa"]["prior"] == "Gamma(alpha=2, beta=0.05)"
     with pytest.raises(SpecError, match="write NAME=DIST"):
         run(["fit", "response", "--prior", "kappa"])
+    with pytest.raises(SpecError, match=r"^kappa: Gamma\(alpha=2, beta=-1\): Gamma beta = -1 "
+                                        r"must be > 0$"):
+        run(["fit", "response", "--prior", "kappa=Gamma(alpha=2, beta=-1)"])
     with pytest.raises(SpecError, match="beta-binomial model only"):
         run(["fit", "response", "--model", "logit-normal", "--method", "exact"])
 

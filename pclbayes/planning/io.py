@@ -207,6 +207,9 @@ def save_prior(
 
 def _read(path: str | Path) -> Any:
     p = Path(path)
+    if p.exists() and not p.is_file():
+        kind = "a directory" if p.is_dir() else "not a regular file"
+        raise SpecError(f"{p}: is {kind}; give a prior JSON file (from plan map-prior --out)")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as exc:

@@ -357,6 +357,9 @@ def test_bad_prior_files_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["plan", "events", "--prior", str(tmp_path / "missing.json"), *events]) == 2
     assert "prior file not found" in capsys.readouterr().err
 
+    assert main(["plan", "events", "--prior", str(tmp_path), *events]) == 2
+    assert f"{tmp_path}: is a directory; give a prior JSON file" in capsys.readouterr().err
+
     beta = save_prior(BetaMixture.single(2, 3), tmp_path / "beta.json")
     assert main(["plan", "events", "--prior", str(beta), *events]) == 2
     err = capsys.readouterr().err

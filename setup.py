@@ -1,9 +1,10 @@
-"""Build hook: ship the top-level ``data/`` and ``models/`` inside the wheel.
+"""Build hook: ship the top-level ``data/``, ``models/`` and ``studies/`` inside the wheel.
 
-The evidence base and the model specifications live at the top of the repository, where
-people read and edit them. A wheel holds only what sits under ``pclbayes/``, so the
-``build_py`` step below copies both folders to ``pclbayes/_bundled/data`` and
-``pclbayes/_bundled/models`` in the build directory. ``pclbayes._paths`` finds them there
+The evidence base, the model specifications and the simulation-study specifications live
+at the top of the repository, where people read and edit them. A wheel holds only what
+sits under ``pclbayes/``, so the ``build_py`` step below copies the folders to
+``pclbayes/_bundled/data``, ``pclbayes/_bundled/models`` and ``pclbayes/_bundled/studies``
+in the build directory. ``pclbayes._paths`` finds them there
 with :mod:`importlib.resources` once installed, and falls back to the top-level folders in
 a source checkout or an editable install (where this copy is skipped). Everything else
 about the package is declared in ``pyproject.toml``.
@@ -18,7 +19,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-BUNDLED = ("data", "models")
+BUNDLED = ("data", "models", "studies")
 """Top-level folders copied, whole, to ``pclbayes/_bundled/<name>``."""
 
 
@@ -36,7 +37,7 @@ def _bundled_files() -> list[tuple[Path, Path]]:
 
 
 class BuildPyWithBundled(build_py):
-    """``build_py`` that also copies ``data/`` and ``models/`` into ``pclbayes/_bundled``."""
+    """``build_py`` that also copies the bundled folders into ``pclbayes/_bundled``."""
 
     def run(self) -> None:
         """Build the Python modules, then copy the bundled folders (not when editable)."""

@@ -1,11 +1,11 @@
-"""Locations of the bundled evidence base and model specifications.
+"""Locations of the bundled evidence base, model and simulation-study specifications.
 
-The evidence base (``data/``) and the model specifications (``models/``) live at the top
-of the repository. A built wheel carries copies of both inside the package, as
-``pclbayes/_bundled/data`` and ``pclbayes/_bundled/models`` (``setup.py`` puts them
-there). :func:`locate` prefers those copies, read through :mod:`importlib.resources`, and
-falls back to the top-level folders in a source checkout or an editable install, where no
-copy is made.
+The evidence base (``data/``), the model specifications (``models/``) and the simulation
+studies (``studies/``) live at the top of the repository. A built wheel carries copies of
+them inside the package, as ``pclbayes/_bundled/data``, ``pclbayes/_bundled/models`` and
+``pclbayes/_bundled/studies`` (``setup.py`` puts them there). :func:`locate` prefers those
+copies, read through :mod:`importlib.resources`, and falls back to the top-level folders in
+a source checkout or an editable install, where no copy is made.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 BUNDLE_DIR = "_bundled"
-"""Folder inside the installed package that holds the copies of ``data/`` and ``models/``."""
+"""Folder inside the installed package with the copies of ``data/``, ``models/``, ``studies/``."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 """The directory of the ``pclbayes`` package on disk."""
@@ -48,7 +48,7 @@ def locate(
     package_root: Traversable | None = None,
     project_root: Path = PROJECT_ROOT,
 ) -> Path:
-    """Directory of the bundled folder ``name`` (``"data"`` or ``"models"``).
+    """Directory of the bundled folder ``name`` (``"data"``, ``"models"`` or ``"studies"``).
 
     Parameters
     ----------
@@ -83,3 +83,6 @@ BUNDLED_DATA = locate("data")
 
 BUNDLED_MODELS = locate("models")
 """The bundled model specifications (the repository's ``models/``)."""
+
+BUNDLED_STUDIES = locate("studies")
+"""The bundled simulation-study specifications (the repository's ``studies/``)."""

@@ -15,7 +15,7 @@ from pclbayes.errors import DataValidationError, PclBayesError
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with one sub-command per module in :mod:`pclbayes.cli`."""
-    from pclbayes.cli import data_cmd, fit_cmd, plan_cmd, report_cmd
+    from pclbayes.cli import data_cmd, fit_cmd, plan_cmd, report_cmd, simulate_cmd
 
     parser = argparse.ArgumentParser(
         prog="pclbayes",
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pclbayes {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data_cmd, fit_cmd, plan_cmd, report_cmd):
+    for module in (data_cmd, fit_cmd, plan_cmd, report_cmd, simulate_cmd):
         module.register(sub)
     return parser
 
@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         from pclbayes.cli.fit_cmd import rewrite_spec_argv
+        from pclbayes.cli.simulate_cmd import rewrite_simulate_argv
 
-        args = parser.parse_args(rewrite_spec_argv(argv))
+        args = parser.parse_args(rewrite_simulate_argv(rewrite_spec_argv(argv)))
         verbose = bool(args.verbose)
         logging.basicConfig(
             level=logging.INFO if verbose else logging.WARNING,

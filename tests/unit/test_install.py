@@ -1,4 +1,4 @@
-"""Packaging: a built wheel carries data/ and models/, and pclbayes finds them once installed."""
+"""Packaging: a wheel carries data/, models/ and studies/; pclbayes finds them once installed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pclbayes.data import load
 from pclbayes.errors import DataValidationError
 
 ROOT = Path(pclbayes.__file__).resolve().parents[1]
-BUNDLED = ("data", "models")
+BUNDLED = ("data", "models", "studies")
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "pclbayes", *BUNDLED)
 """What the build reads; copied to a temporary directory so the build never writes here."""
 
@@ -80,14 +80,16 @@ def test_unpacked_wheel_reads_its_own_bundle(wheel, tmp_path):
     probe = subprocess.run(
         [sys.executable, "-c",
          "import pclbayes, pclbayes._paths as p;"
-         "print(pclbayes.__file__); print(p.BUNDLED_DATA); print(p.BUNDLED_MODELS)"],
+         "print(pclbayes.__file__); print(p.BUNDLED_DATA); print(p.BUNDLED_MODELS);"
+         "print(p.BUNDLED_STUDIES)"],
         cwd=work, env=env, capture_output=True, text=True, timeout=120,
     )
     assert probe.returncode == 0, probe.stderr
-    module, data, models = (Path(line) for line in probe.stdout.splitlines())
+    module, data, models, studies = (Path(line) for line in probe.stdout.splitlines())
     assert module == site / "pclbayes" / "__init__.py"
     assert data == site / "pclbayes" / _paths.BUNDLE_DIR / "data"
     assert models == site / "pclbayes" / _paths.BUNDLE_DIR / "models"
+    assert studies == site / "pclbayes" / _paths.BUNDLE_DIR / "studies"
 
     validate = subprocess.run(
         [sys.executable, "-m", "pclbayes", "validate"],
@@ -152,7 +154,8 @@ def test_zipped_package_is_extracted_to_a_real_directory(tmp_path):
 
 
 def test_this_process_reads_real_directories():
-    for path, folder in ((_paths.BUNDLED_DATA, "data"), (_paths.BUNDLED_MODELS, "models")):
+    for path, folder in ((_paths.BUNDLED_DATA, "data"), (_paths.BUNDLED_MODELS, "models"),
+                         (_paths.BUNDLED_STUDIES, "studies")):
         assert isinstance(path, Path) and path.is_dir()
         assert path.name == folder
     assert (_paths.BUNDLED_DATA / "cohorts.csv").is_file()

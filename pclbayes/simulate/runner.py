@@ -15,8 +15,9 @@ the executor, the number of workers, the batching or the order of execution. The
 5. merges the partitions into one file when every task is stored.
 
 A task that raises is stored as an ``error`` row with its message; the run goes on. Only a
-run whose first :data:`ALL_FAIL_AFTER` finished tasks all failed stops, as
-:class:`StudyFailed`: such a study has a bug, not bad luck.
+run whose first finished tasks all failed, at least :data:`ALL_FAIL_AFTER` of them (or
+every task of a smaller run), stops, as :class:`StudyFailed`: such a study has a bug, not
+bad luck.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pclbayes.simulate.store import ResultStore
 if TYPE_CHECKING:
     from pclbayes.simulate.study import Study
 
-#: A run stops when this many of its first finished tasks all failed (and none passed).
+#: A run stops once at least this many finished tasks all failed (and none passed).
 ALL_FAIL_AFTER = 20
 
 
@@ -157,7 +158,7 @@ def run_study(
     StoreError
         If ``out`` is unusable (checked before any worker starts).
     StudyFailed
-        If the first :data:`ALL_FAIL_AFTER` finished tasks of the run all failed.
+        If the run's first finished tasks, at least :data:`ALL_FAIL_AFTER`, all failed.
     RunInterrupted
         On Ctrl-C, after storing every finished batch (a ``KeyboardInterrupt``).
     """

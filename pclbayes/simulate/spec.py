@@ -194,10 +194,10 @@ def study_from_spec(raw: Mapping[str, Any], path: Path | None = None):
     allowed = {"study", "grid", *cls.tables}
     for key, value in raw.items():
         if key not in allowed:
-            extra = f" ({', '.join(cls.tables)} for this kind)" if cls.tables else ""
+            known = ", ".join(f"[{name}]" for name in ("study", "grid", *cls.tables))
             raise _where(path, f"[{key}]" if isinstance(value, Mapping) else key,
                          f"unknown top-level {'table' if isinstance(value, Mapping) else 'key'}"
-                         f"; a {table['kind']!r} study has [study], [grid]{extra}")
+                         f"; a {table['kind']!r} study has {known}")
     spec = dict(raw)
     spec["study"] = table
     for axis in spec.get("grid", {}) if isinstance(spec.get("grid"), Mapping) else ():

@@ -23,7 +23,9 @@ from pclbayes.simulate.study import Study, StudySummary
 
 TOY_KIND = "simulate_toy:BetaBinomialToy"
 _DEFAULTS = {"n": 20, "a": 1.0, "b": 1.0, "threshold": 0.3, "prob": 0.9,
-             "fail_replicates": [], "fail_all": False, "sleep": 0.0, "prepare_log": ""}
+             "fail_replicates": [], "fail_all": False, "prepare_log": ""}
+SLEEP_ENV = "PCLBAYES_TOY_SLEEP"
+"""Seconds each task sleeps (an environment variable, so the spec and its hash stay the same)."""
 
 
 def beta_sf(x: float, a: float, b: float) -> float:
@@ -66,10 +68,10 @@ class BetaBinomialToy(Study):
         o = self.opts
         if o["fail_all"] or replicate in o["fail_replicates"]:
             raise ValueError(f"planned failure of replicate {replicate}")
-        if o["sleep"]:
+        if float(os.environ.get(SLEEP_ENV, "0")):
             import time
 
-            time.sleep(o["sleep"])
+            time.sleep(float(os.environ[SLEEP_ENV]))
         rng = np.random.default_rng(seed)
         y = int(rng.binomial(o["n"], scenario["true_rate"]))
         post_mean = (o["a"] + y) / (o["a"] + o["b"] + o["n"])

@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", metavar="PATH",
                    help="a directory of CSV tables or one CSV file (default: bundled data)")
+    add_time_unit_argument(p)
     p.set_defaults(func=run_validate)
 
     d = subparsers.add_parser(
@@ -35,6 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.set_defaults(func=run_data)
 
 
+def add_time_unit_argument(p: argparse.ArgumentParser) -> None:
+    """``--time-unit``: the unit of the data's times (default: the data's own, else months)."""
+    from pclbayes.data._schema import TIME_UNITS
+
+    p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default=None,
+                   help="unit of the data's times (default: the unit the data declare in a "
+                   "time_unit column, else months; the bundled data are in months)")
+
+
 def _show(df: pd.DataFrame) -> str:
     import pandas as pd
 
@@ -43,7 +53,7 @@ def _show(df: pd.DataFrame) -> str:
         return df.to_string(index=False)
 
 
-def _load_listing_warnings_here(load, path):
+def _load_listing_warnings_here(load, path, time_unit=None):
     """Load the data without logging its warnings: ``validate`` lists them in its output."""
     data_log = logging.getLogger("pclbayes.data._load")
 
@@ -52,7 +62,7 @@ def _load_listing_warnings_here(load, path):
 
     data_log.addFilter(not_a_warning)
     try:
-        return load(path)
+        return load(path, time_unit=time_unit)
     finally:
         data_log.removeFilter(not_a_warning)
 
@@ -61,9 +71,10 @@ def run_validate(args: argparse.Namespace) -> int:
     """Validate and print the per-cohort summary."""
     import pandas as pd
 
-    from pclbayes.data import cohort_summary, load
+    from pclbayes.data import load
+    from pclbayes.data.views import cohort_counts
 
-    eb = _load_listing_warnings_here(load, args.data)
+    eb = _load_listing_warnings_here(load, args.data, getattr(args, "time_unit", None))
     print(f"OK: {eb.source} ({len(eb.cohorts)} cohorts, {len(eb.patients)} patients, "
           f"{len(eb.reinfusions)} re-infusions, {len(eb.aggregates)} aggregate rows)")
     if eb.warnings:
@@ -71,12 +82,21 @@ def run_validate(args: argparse.Namespace) -> int:
         for w in eb.warnings:
             print(f"  - {w}")
     print(f"data hash: {eb.data_hash[:16]}")
-    summary = cohort_summary(eb)
+    if not eb.patients.empty:
+        print(f"time unit: {eb.time_unit_note}")
+    summary = cohort_counts(eb)
     if not summary.empty:
-        print("\nFirst infusions by cohort and target "
-              "(orr = PR or better; pfs events = progression or death):")
-        total = summary.drop(columns=["cohort", "target"]).sum().to_frame().T
-        total.insert(0, "target", "")
+        by_target = "target" in summary
+        notes = [w for col, w in (("orr_responders", "orr = PR or better"),
+                                  ("pfs_events", "pfs events = progression or death"),
+                                  ("events", "events from the event column"))
+                 if col in summary]
+        print("\nFirst infusions by cohort" + (" and target" if by_target else "")
+              + (f" ({'; '.join(notes)})" if notes else "") + ":")
+        keys = ["cohort", "target"] if by_target else ["cohort"]
+        total = summary.drop(columns=keys).sum().to_frame().T
+        if by_target:
+            total.insert(0, "target", "")
         total.insert(0, "cohort", "TOTAL")
         print(_show(pd.concat([summary, total], ignore_index=True)))
     if not eb.reinfusions.empty:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pclbayes.cli._output import (
     add_common_fit_arguments,
@@ -37,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prior", action="append", default=[], metavar="NAME=DIST",
                    help="override a prior, e.g. --prior 'shape=LogNormal(mu=0, sigma=0.3)' "
                    "(names: log_median, effect, shape, sigma_cohort, kendall_tau)")
+    from pclbayes.cli.data_cmd import add_time_unit_argument
+
+    add_time_unit_argument(p)
     add_common_fit_arguments(p)
     p.set_defaults(func=run)
 
@@ -48,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     priors = parse_prior_overrides(args.prior, "shape=LogNormal(mu=0, sigma=0.3)")
     name = f"survival_{args.endpoint}_by_{args.by}"
+    unit = getattr(args, "time_unit", None)
     model = SurvivalModel(endpoint=args.endpoint, by=args.by, shape=args.shape,
                           frailty=args.frailty, episodes=args.episodes,
-                          priors=priors or None, name=name)
+                          priors=priors or None, name=name, time_unit=unit)
     model.resolved_spec()  # check the options before reading any data
     check_out(args)
-    eb = load(args.data)
+    eb = load(args.data, time_unit=unit)
+    if not getattr(args, "json", False):
+        print(f"time unit: {eb.time_unit_note}", file=sys.stderr)
     fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)
     return emit_fit(fitted, args, name=name)

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="neither reuse nor store fits (fit cache: $PCLBAYES_CACHE_DIR, "
                    "default ~/.cache/pclbayes)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    from pclbayes.cli.data_cmd import add_time_unit_argument
+
+    add_time_unit_argument(p)
     p.set_defaults(func=run)
 
 
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
         report = build_report(args.data, models=args.models, out=args.out, seed=args.seed,
                               quick=args.quick, jobs=args.jobs, cache=args.cache,
-                              refit=args.refit,
+                              refit=args.refit, time_unit=args.time_unit,
                               progress=None if args.quiet else progress)
     except KeyboardInterrupt:
         print(f"interrupted: {left_as_it_was(args.out)}", file=sys.stderr, flush=True)

@@ -20,10 +20,13 @@ from pclbayes.data._schema import (
     AGGREGATE_COLUMNS,
     AGGREGATE_VALUE_COLUMNS,
     COHORT_COLUMNS,
+    DEFAULT_TIME_UNIT,
+    MISSING_TOKENS,
     PATIENT_COLUMNS,
     RECORD_COLUMNS,
     REINFUSION_COLUMNS,
     REQUIRED,
+    TIME_UNITS,
 )
 from pclbayes.errors import DataValidationError
 
@@ -56,6 +59,13 @@ class EvidenceBase:
     warnings : list of Problem
         Values accepted but worth a look (an implausible time, a column pclbayes does not
         know); each is also logged as a warning when the data are loaded.
+    time_unit : {"days", "weeks", "months", "years"}
+        Unit of every time column (see :data:`pclbayes.data._schema.TIME_UNITS`).
+    time_unit_source : str
+        Where the unit came from: ``"option"`` (``load(time_unit=...)``, ``--time-unit``),
+        ``"data"`` (the ``time_unit`` column of ``patients.csv``), ``"columns"`` (months:
+        time columns named ``*_months``, as in the bundled data) or ``"default"`` (months:
+        nothing says).
     """
 
     cohorts: pd.DataFrame
@@ -66,6 +76,13 @@ class EvidenceBase:
     data_hash: str
     records: dict[str, pd.DataFrame] = field(default_factory=dict)
     warnings: list[v.Problem] = field(default_factory=list)
+    time_unit: str = DEFAULT_TIME_UNIT
+    time_unit_source: str = "default"
+
+    @property
+    def time_unit_note(self) -> str:
+        """The time unit and where it came from, in words."""
+        return time_unit_note(self.time_unit, self.time_unit_source)
 
     @property
     def episodes(self) -> pd.DataFrame:
@@ -85,7 +102,15 @@ class EvidenceBase:
         return self.records.get("provenance.csv", pd.DataFrame())
 
 
-def load(path: str | Path | None = None) -> EvidenceBase:
+def time_unit_note(unit: str, source: str) -> str:
+    """``"months (the data's time_unit column)"`` and the like."""
+    where = {"option": "as given (--time-unit)", "data": "the data's time_unit column",
+             "columns": "the data's column names, e.g. pfs_months",
+             "default": "the default: the data do not declare a unit"}.get(source, source)
+    return f"{unit} ({where})"
+
+
+def load(path: str | Path | None = None, *, time_unit: str | None = None) -> EvidenceBase:
     """Load and validate an evidence base.
 
     Parameters
@@ -96,6 +121,12 @@ def load(path: str | Path | None = None) -> EvidenceBase:
         record files ``documents.csv``, ``provenance.csv``, ``source_issues.csv``); or a
         single CSV file, read as aggregate counts if it has ``n`` and ``responders``
         columns and as patient rows otherwise.
+    time_unit : {"days", "weeks", "months", "years"}, optional
+        Unit of the time columns. Default: the unit the data declare (a ``time_unit``
+        column of ``patients.csv``, one value for every row; time columns named
+        ``*_months`` declare months, as in the bundled data), else months. A unit given
+        here that contradicts the data's ``time_unit`` column is an error.
+        Times beyond 50 years (in this unit) are accepted with a warning.
 
     Returns
     -------
@@ -126,11 +157,16 @@ def load(path: str | Path | None = None) -> EvidenceBase:
     kind = _path_kind(source)
     if kind is not None:
         raise DataValidationError([v.Problem(str(source), None, None, kind)])
+    if time_unit is not None and time_unit not in TIME_UNITS:
+        raise DataValidationError([v.Problem(
+            "time_unit", None, None,
+            f"unknown time unit {time_unit!r}; one of {', '.join(TIME_UNITS)}")])
     if source.is_dir():
         raws, hasher = _read_dir(source, problems)
     else:
         raws, hasher = _read_single(source, problems)
-    tables = _validate(raws, problems, warnings)
+    unit, unit_source = _time_unit(raws, time_unit, problems)
+    tables = _validate(raws, problems, warnings, unit)
     _check_has_rows(source, raws, tables, problems)
     if problems:
         raise DataValidationError(problems)
@@ -146,6 +182,8 @@ def load(path: str | Path | None = None) -> EvidenceBase:
         data_hash=hasher.hexdigest(),
         records=records,
         warnings=warnings,
+        time_unit=unit,
+        time_unit_source=unit_source,
     )
     logger.info(
         "loaded %s: %d cohorts, %d patients, %d re-infusions, %d aggregate rows",
@@ -386,8 +424,45 @@ _DATA_SUFFIXES = frozenset({".csv", ".tsv", ".xlsx", ".xls", ".xlsm", ".ods", ".
 _SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xls", ".xlsm", ".ods", ".numbers"})
 
 
-def _validate(raws: dict, problems: list[v.Problem],
-              warnings: list[v.Problem]) -> dict[str, pd.DataFrame]:
+def _time_unit(raws: dict, given: str | None, problems: list[v.Problem]) -> tuple[str, str]:
+    """The data's time unit and its source (``option``, ``data`` or ``default``).
+
+    The ``time_unit`` column of ``patients.csv`` must hold one known unit (missing cells
+    allowed); a unit ``given`` must agree with it.
+    """
+    raw = raws.get("patients.csv")
+    declared = None
+    if raw is not None and "time_unit" in raw.columns:
+        label = _file_label(raws, "patients.csv")
+        values = {str(t).strip() for t in raw["time_unit"]} - set(MISSING_TOKENS)
+        unknown = sorted(values - set(TIME_UNITS))
+        if unknown:
+            problems.append(v.Problem(label, None, "time_unit",
+                                      f"unknown time unit(s) {', '.join(unknown)}; one of "
+                                      f"{', '.join(TIME_UNITS)}"))
+        elif len(values) > 1:
+            problems.append(v.Problem(label, None, "time_unit",
+                                      "one time unit for every row, got "
+                                      f"{', '.join(sorted(values))}; convert the times to "
+                                      "one unit"))
+        elif values:
+            declared = values.pop()
+    if given is not None:
+        if declared is not None and declared != given:
+            problems.append(v.Problem(_file_label(raws, "patients.csv"), None, "time_unit",
+                                      f"the data declare times in {declared}, but time unit "
+                                      f"{given} was asked for (--time-unit); drop one of them"))
+        return given, "option"
+    if declared is not None:
+        return declared, "data"
+    named = [c for c in (raw.columns if raw is not None else []) if str(c).endswith("_months")]
+    if named:
+        return "months", "columns"
+    return DEFAULT_TIME_UNIT, "default"
+
+
+def _validate(raws: dict, problems: list[v.Problem], warnings: list[v.Problem],
+              time_unit: str = DEFAULT_TIME_UNIT) -> dict[str, pd.DataFrame]:
     for name in RECORD_FILES:
         if raws.get(name) is not None:
             v.check_columns(list(raws[name].columns), RECORD_COLUMNS[name],
@@ -403,7 +478,7 @@ def _validate(raws: dict, problems: list[v.Problem],
         if raw is None or not v.check_required(raw, REQUIRED[name], label, problems, suggested):
             tables[name] = _empty(REQUIRED[name])
             continue
-        df = v.parse_table(raw, _SPECS[name], label, problems, warnings)
+        df = v.parse_table(raw, _SPECS[name], label, problems, warnings, time_unit)
         v.check_not_missing(df, REQUIRED[name], label, problems)
         tables[name] = df
     pat, rein, agg, coh = (tables[n] for n in TABLE_FILES[1:] + TABLE_FILES[:1])
@@ -421,7 +496,7 @@ def _validate(raws: dict, problems: list[v.Problem],
         v.check_time_event(df, _file_label(raws, name), problems)
     v.check_counts(agg, _file_label(raws, "aggregates.csv"), problems)
     _check_cohorts_defined(raws, tables, problems)
-    _check_reinfusions(raws, pat, rein, problems)
+    _check_reinfusions(raws, pat, rein, problems, time_unit)
     if raws.get("cohorts.csv") is None:
         tables["cohorts.csv"] = _implied_cohorts(pat, agg)
     return tables
@@ -470,7 +545,8 @@ def _check_cohorts_defined(raws, tables, problems: list[v.Problem]) -> None:
                 )
 
 
-def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) -> None:
+def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems,
+                       unit: str = DEFAULT_TIME_UNIT) -> None:
     if rein.empty or "target" not in rein.columns:
         return
     label = _file_label(raws, "reinfusions.csv")
@@ -501,17 +577,17 @@ def _check_reinfusions(raws, pat: pd.DataFrame, rein: pd.DataFrame, problems) ->
         if relapsed and "pfs_months" in pat.columns and not pd.isna(first["pfs_months"]) \
                 and start < first["pfs_months"] - 1e-9:
             problems.append(v.Problem(label, i + 1, "start_months",
-                                      f"re-infusion at {start:g} months precedes the relapse at "
-                                      f"{first['pfs_months']:g} months"))
+                                      f"re-infusion at {start:g} {unit} precedes the relapse at "
+                                      f"{first['pfs_months']:g} {unit}"))
         if "os_months" in pat.columns and not pd.isna(first["os_months"]):
             os_t = float(first["os_months"])
             if start >= os_t:
                 problems.append(v.Problem(label, i + 1, "start_months",
-                                          f"re-infusion at {start:g} months is not before the "
+                                          f"re-infusion at {start:g} {unit} is not before the "
                                           f"patient's OS time {os_t:g}"))
             elif "pfs_months" in rein.columns and not pd.isna(row.pfs_months) and \
                     start + row.pfs_months > os_t + 1e-9:
                 problems.append(v.Problem(
                     label, i + 1, "pfs_months",
                     f"PFS after re-infusion ({row.pfs_months:g}) runs past the patient's OS time "
-                    f"({os_t:g} - {start:g} = {os_t - start:g} months)"))
+                    f"({os_t:g} - {start:g} = {os_t - start:g} {unit})"))

@@ -25,6 +25,15 @@ MISSING_TOKENS = frozenset({"", "NA"})
 
 #: Times beyond this many months (50 years) are implausible: a warning, not an error.
 PLAUSIBLE_MAX_MONTHS = 600.0
+
+#: Time units a data set may be in, with the number of units per month (a month is
+#: :data:`DAYS_PER_MONTH` days, a year 12 months). The bundled data are in months; a
+#: user's data declare their unit in a ``time_unit`` column of ``patients.csv`` (one value
+#: for every row) or by the ``time_unit`` option (``--time-unit``); months otherwise.
+TIME_UNITS: dict[str, float] = {"days": DAYS_PER_MONTH, "weeks": DAYS_PER_MONTH / 7.0,
+                                "months": 1.0, "years": 1.0 / 12.0}
+#: The time unit of data that do not declare one.
+DEFAULT_TIME_UNIT = "months"
 #: A column whose name starts with this prefix is the user's own: kept as text, unchecked.
 EXTRA_PREFIX = "x_"
 
@@ -89,6 +98,7 @@ PATIENT_COLUMNS: dict[str, Column] = {
     "subsequent_therapy_months": _TIME,
     "time": _TIME,
     "event": _BIN,
+    "time_unit": Column("category", tuple(TIME_UNITS)),
 }
 
 REINFUSION_COLUMNS: dict[str, Column] = {

@@ -17,11 +17,13 @@ from pclbayes.data._parse import (
 from pclbayes.data._schema import (
     AGGREGATE_VALUE_COLUMNS,
     CR_CATEGORIES,
+    DEFAULT_TIME_UNIT,
     EXTRA_PREFIX,
     KNOWN_ENDPOINTS,
     MISSING_TOKENS,
     ORR_CATEGORIES,
     TIME_EVENT_PAIRS,
+    TIME_UNITS,
     Column,
 )
 
@@ -64,14 +66,15 @@ def parse_table(
     file: str,
     problems: list[Problem],
     warnings: list[Problem] | None = None,
+    time_unit: str = DEFAULT_TIME_UNIT,
 ) -> pd.DataFrame:
     """Convert a table of strings to typed columns; append a Problem for each bad cell.
 
     Every number goes through :func:`~pclbayes.data._parse.parse_number` and every name
     through :func:`~pclbayes.data._parse.normalise_name`. Columns not in ``schema`` are kept
     as stripped text. Missing cells (empty or ``NA``) become ``pd.NA``/``NaN``; nothing else
-    is coerced. Implausible but valid values (``Column.plausible_max``) are appended to
-    ``warnings``.
+    is coerced. Implausible but valid values (``Column.plausible_max``, in months, compared
+    after conversion from ``time_unit``) are appended to ``warnings``.
     """
     out = pd.DataFrame(index=raw.index)
     for name in raw.columns:
@@ -82,7 +85,7 @@ def parse_table(
             if text.strip() in MISSING_TOKENS:
                 parsed.append(None)
                 continue
-            value, reason, caution = _parse_cell(text, spec)
+            value, reason, caution = _parse_cell(text, spec, time_unit)
             if reason is not None:
                 problems.append(Problem(file, row, name, reason))
             elif caution is not None and warnings is not None:
@@ -98,7 +101,8 @@ _EXTRA = Column("str")
 _MAX_WHOLE = 2.0**53
 
 
-def _parse_cell(text: str, spec: Column) -> tuple[object, str | None, str | None]:
+def _parse_cell(text: str, spec: Column, time_unit: str = DEFAULT_TIME_UNIT
+                ) -> tuple[object, str | None, str | None]:
     """Return ``(value, error, warning)`` for one non-missing cell."""
     if spec.kind == "str":
         return text.strip(), None, None
@@ -117,10 +121,10 @@ def _parse_cell(text: str, spec: Column) -> tuple[object, str | None, str | None
     number, reason = parse_number(text)
     if reason is not None:
         return None, reason, None
-    return _check_number(number, text.strip(), spec)
+    return _check_number(number, text.strip(), spec, time_unit)
 
 
-def _check_number(number: float, text: str, spec: Column
+def _check_number(number: float, text: str, spec: Column, time_unit: str = DEFAULT_TIME_UNIT
                   ) -> tuple[object, str | None, str | None]:
     if spec.kind == "binary":
         if number in (0.0, 1.0):
@@ -139,10 +143,11 @@ def _check_number(number: float, text: str, spec: Column
     if spec.max_value is not None and number > spec.max_value:
         return None, f"{text} must be <= {spec.max_value:g}", None
     caution = None
-    if spec.plausible_max is not None and number > spec.plausible_max:
-        caution = (f"{number:g} months is implausible (more than "
-                   f"{spec.plausible_max / 12:g} years; times are in months): check the "
-                   "value and its unit (days? a typo?)")
+    if spec.plausible_max is not None and number > spec.plausible_max * TIME_UNITS[time_unit]:
+        other = "months? days?" if time_unit in ("years", "weeks") else "days? weeks?"
+        caution = (f"{number:g} {time_unit} is implausible (more than "
+                   f"{spec.plausible_max / 12:g} years; times are in {time_unit}): check the "
+                   f"value and its unit ({other} a typo?)")
     return number, None, caution
 
 

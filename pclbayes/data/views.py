@@ -210,7 +210,7 @@ def _aggregate_counts(eb, endpoint: str, by: str, include_codata: bool,
 
 
 def survival_table(eb: EvidenceBase, endpoint: str = "pfs") -> pd.DataFrame:
-    """Return the episodes with ``time`` (months) and ``event`` (1 event, 0 censored).
+    """Return the episodes with ``time`` (in ``eb.time_unit``) and ``event`` (1 or 0).
 
     Uses the columns ``{endpoint}_months`` and ``{endpoint}_event``, or the generic
     ``time`` and ``event`` columns of a user's file. Episodes without a time for the
@@ -250,7 +250,11 @@ def survival_table(eb: EvidenceBase, endpoint: str = "pfs") -> pd.DataFrame:
 
 
 def cohort_summary(eb: EvidenceBase) -> pd.DataFrame:
-    """Per cohort and first-infusion target: patients, responders, CR, PFS events and more."""
+    """Per cohort and first-infusion target: patients, responders, CR, PFS events and more.
+
+    Counts of a column the data lack are 0 (:func:`cohort_counts` keeps only the counts
+    the data can give). Generic ``time``/``event`` files add ``events`` and ``censored``.
+    """
     eps = episodes(eb)
     if eps.empty:
         return pd.DataFrame()
@@ -272,5 +276,33 @@ def cohort_summary(eb: EvidenceBase) -> pd.DataFrame:
             "pfs_events": count(g, "pfs_event"), "pfs_censored": count(g, "pfs_event", 0),
             "os_deaths": count(g, "os_event"), "os_censored": count(g, "os_event", 0),
             "reinfusions": len(switch),
+            **({"events": count(g, "event"), "censored": count(g, "event", 0)}
+               if "event" in g.columns else {}),
         })
     return pd.DataFrame(rows)
+
+
+#: Columns of :func:`cohort_summary` and the data column each count needs.
+COUNT_SOURCES = {"orr_responders": "orr", "cr_or_better": "cr_or_better",
+                 "pfs_events": "pfs_event", "pfs_censored": "pfs_event",
+                 "os_deaths": "os_event", "os_censored": "os_event",
+                 "events": "event", "censored": "event"}
+
+
+def cohort_counts(eb: EvidenceBase) -> pd.DataFrame:
+    """:func:`cohort_summary` with only the counts the data can give.
+
+    A count is kept when its data column exists (``orr`` for responders, ``pfs_event``
+    for PFS events, ``event`` for the events of a generic ``time``/``event`` file);
+    ``target`` when the data name targets; re-infusions when the data record any.
+    """
+    summary = cohort_summary(eb)
+    if summary.empty:
+        return summary
+    cols = set(eb.patients.columns)
+    drop = [c for c, need in COUNT_SOURCES.items() if c in summary and need not in cols]
+    if "target" in summary and not summary["target"].ne("unknown").any():
+        drop.append("target")
+    if "reinfusions" in summary and eb.reinfusions.empty:
+        drop.append("reinfusions")
+    return summary.drop(columns=drop)

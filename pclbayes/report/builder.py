@@ -169,6 +169,8 @@ def adapt_specs(specs: list[Spec], eb: EvidenceBase) -> tuple[list[Spec], list[s
             notes.append(f"{spec.name}: '{by}' has a single level in these data, so it was "
                          "fitted without grouping (by = none)")
             opts["by"] = "none"
+        if spec.family == "survival" and "time_unit" not in opts:
+            opts["time_unit"] = eb.time_unit  # the data's unit, stated in every survival fit
         adapted = dataclasses.replace(spec, options=opts)
         resolved = resolved_spec(adapted)
         if "endpoint" in resolved:
@@ -390,6 +392,7 @@ def build_report(
     cache: bool = True,
     refit: bool = False,
     progress: Progress | None = None,
+    time_unit: str | None = None,
 ) -> Report:
     """Fit every specification in ``models`` and write the report into ``out``.
 
@@ -420,6 +423,9 @@ def build_report(
         Fit everything again (and update the cache).
     progress : callable, optional
         Called with one line of text per step.
+    time_unit : {"days", "weeks", "months", "years"}, optional
+        Unit of the data's times (default: the unit the data declare, else months); used
+        by every survival fit, table, axis and JSON field.
 
     Returns
     -------
@@ -443,7 +449,7 @@ def build_report(
         check_seed(seed)
     specs = _read_specs(Path(models or BUNDLED_MODELS), quick=quick, seed=seed)
     with OutputFolder(out) as folder:
-        eb = load(data)
+        eb = load(data, time_unit=time_unit)
         fitted, notes = adapt_specs(specs, eb)
         if not fitted:
             raise SpecError(f"{models or BUNDLED_MODELS}: none of the {len(specs)} "

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pclbayes.data import EvidenceBase, cohort_summary
+from pclbayes.data import EvidenceBase
 from pclbayes.plots import swimmer
 from pclbayes.report import labels
 from pclbayes.report.html import Page, esc, para, table
 
 
 def follow_up(eb: EvidenceBase) -> pd.DataFrame:
-    """Per cohort: patients, data level, product and the range of follow-up in months."""
+    """Per cohort: patients, data level, product and the range of follow-up (data's unit)."""
     pat = eb.patients
     rows = []
     for cohort, g in pat.groupby("cohort", sort=True):
@@ -19,13 +19,15 @@ def follow_up(eb: EvidenceBase) -> pd.DataFrame:
             else pd.Series(dtype=object)
         fu = g["os_months"] if "os_months" in g else pd.Series(dtype=float)
         fu = fu.fillna(g["pfs_months"]) if "pfs_months" in g else fu
+        fu = fu.fillna(g["time"]) if "time" in g else fu
         rows.append({
             "cohort": cohort,
             "data level": info.get("data_level", "user"),
             "product": info.get("product", ""),
             "targets": ", ".join(sorted(g["target"].dropna().unique())) if "target" in g else "",
             "patients": len(g),
-            "follow-up, months (min-max)": f"{fu.min():.1f}-{fu.max():.1f}" if fu.notna().any()
+            f"follow-up, {eb.time_unit} (min-max)": f"{fu.min():.1f}-{fu.max():.1f}"
+            if fu.notna().any()
             else "not reported",
             "data cutoff": info.get("data_cutoff", ""),
         })
@@ -37,33 +39,18 @@ def _words(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns={c: labels.column(c) for c in df.columns})
 
 
-#: Columns of the cohort counts, the data column each needs and how the caption names it.
-_COUNT_SOURCES = {"orr_responders": "orr", "cr_or_better": "cr_or_better",
-                  "pfs_events": "pfs_event", "pfs_censored": "pfs_event",
-                  "os_deaths": "os_event", "os_censored": "os_event"}
+#: Columns of the cohort counts and how the caption names each.
 _COUNT_WORDS = (("orr_responders", "responders (ORR = PR or better)"),
                 ("cr_or_better", "CR or better"),
                 ("pfs_events", "PFS events (progression or death)"), ("os_deaths", "deaths"),
-                ("reinfusions", "re-infusions"))
+                ("events", "events"), ("reinfusions", "re-infusions"))
 
 
 def _cohort_counts(eb: EvidenceBase) -> pd.DataFrame:
-    """:func:`cohort_summary` with only the counts the data can give.
+    """:func:`pclbayes.data.views.cohort_counts`: only the counts the data can give."""
+    from pclbayes.data.views import cohort_counts
 
-    A column is kept when its data column exists (``orr`` for responders, ``pfs_event``
-    for PFS events, ...); ``target`` when the data name targets; re-infusions when the data
-    record any.
-    """
-    summary = cohort_summary(eb)
-    if summary.empty:
-        return summary
-    cols = set(eb.patients.columns)
-    drop = [c for c, src in _COUNT_SOURCES.items() if c in summary and src not in cols]
-    if "target" in summary and not summary["target"].ne("unknown").any():
-        drop.append("target")
-    if "reinfusions" in summary and eb.reinfusions.empty:
-        drop.append("reinfusions")
-    return summary.drop(columns=drop)
+    return cohort_counts(eb)
 
 
 def evidence_section(page: Page, eb: EvidenceBase) -> None:

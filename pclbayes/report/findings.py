@@ -176,12 +176,14 @@ def _survival_findings(rec: FitRecord, *, reinfusion: bool = False) -> list[Find
         sub = eps[eps["group"] == str(row["level"])] if by != "none" else eps
         ev = int(sub["event"].sum())
         unit = "episodes" if reinfusion else "patients"
-        est = labels.months(row["median"]) + (" (mostly prior)" if _mostly_prior(row) else "")
+        tu = labels.time_unit(m)
+        est = labels.months(row["median"], time_unit=tu) + (
+            " (mostly prior)" if _mostly_prior(row) else "")
         out.append(Finding(
             endpoint=title, group=labels.level(row["level"]) if by != "none" else "all",
             estimate=est,
             interval=f"{labels.months(row['lower'], unit=False)} to "
-                     f"{labels.months(row['upper'], unit=False)} months",
+                     f"{labels.months(row['upper'], unit=False)} {tu}",
             data=f"{ev} {what} / {len(sub)} {unit}", caveat=caveat))
     return out
 
@@ -208,7 +210,8 @@ def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
         return []
     from pclbayes.survival.reinfusion import reinfusion_summary
 
-    summary = reinfusion_summary(eb)
+    tu = str(getattr(eb, "time_unit", None) or "months")
+    summary = reinfusion_summary(eb, time_unit=tu)
     km = summary.pfs_after_reinfusion
     if km.empty:
         return []
@@ -219,9 +222,9 @@ def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
     return [Finding(
         endpoint="PFS after a target-switched re-infusion (descriptive)",
         group="from the second infusion",
-        estimate=labels.months(r["median"]),
+        estimate=labels.months(r["median"], time_unit=tu),
         interval=f"{labels.months(r['lower'], unit=False)} to "
-                 f"{labels.months(r['upper'], unit=False)} months",
+                 f"{labels.months(r['upper'], unit=False)} {tu}",
         data=f"{int(r['events'])} events / {int(r['n'])} re-infusions",
         caveat=f"{who}, selected by having relapsed, survived and been fit for it: a "
                "description at a later line, not an effect of switching the target.")]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMN", "INTERNAL_NAMES", "column", "count", "endpoint_long", "endpoint_short",
            "fit_title", "grouping", "humanise", "level", "months", "note", "number", "pct",
-           "quantity", "relabel", "variant"]
+           "quantity", "relabel", "time_unit", "variant"]
 
 #: Endpoints by their short and long names.
 _ENDPOINTS = {
@@ -114,13 +114,18 @@ def pct(x: Any) -> str:
     return f"{v:.0f}%"
 
 
-def months(x: Any, *, unit: bool = True) -> str:
-    """A time in months (one decimal); ``"not reached"`` for an infinite median."""
+def months(x: Any, *, unit: bool = True, time_unit: str = "months") -> str:
+    """A time (one decimal) in ``time_unit``; ``"not reached"`` for an infinite median."""
     if _missing(x):
         return ""
     if not math.isfinite(float(x)):
         return "not reached"
-    return f"{float(x):.1f}" + (" months" if unit else "")
+    return f"{float(x):.1f}" + (f" {time_unit}" if unit else "")
+
+
+def time_unit(model: Any) -> str:
+    """The time unit of a fitted survival model (months for one that has none)."""
+    return str(getattr(model, "time_unit_", None) or "months")
 
 
 def number(x: Any, digits: int = 2) -> str:
@@ -174,7 +179,7 @@ def column(name: str) -> str:
 _SURV_AT = re.compile(r"survival_at_(?P<h>[0-9.]+)(?P<new>_new_cohort)?$")
 
 
-def quantity(name: str, endpoint: str | None = None) -> str:
+def quantity(name: str, endpoint: str | None = None, time_unit: str = "months") -> str:
     """A summary quantity in words, for ``endpoint`` where it depends on it.
 
     ``survival_at_12_new_cohort`` of OS is "alive at 12 months, new cohort", of PFS
@@ -184,7 +189,7 @@ def quantity(name: str, endpoint: str | None = None) -> str:
     m = _SURV_AT.match(name)
     if m:
         free = _FREE.get(endpoint or "time", "event-free")
-        return f"{free} at {m['h']} months" + (", new cohort" if m["new"] else "")
+        return f"{free} at {m['h']} {time_unit}" + (", new cohort" if m["new"] else "")
     fixed = {
         "pooled_rate": "pooled rate (population mean)",
         "predictive_rate": "rate a new cohort should expect",

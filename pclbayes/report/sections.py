@@ -330,7 +330,9 @@ def planning_section(page: Page, fits: list[FitRecord]) -> None:
         s = rec.model.summary()
         post = s[s.get("source", "posterior") == "posterior"]
         q = "predictive_rate" if rec.spec.family == "response" else "median_time_new_cohort"
-        fmt = pct if rec.spec.family == "response" else (lambda v: labels.months(v))
+        unit = labels.time_unit(rec.model)
+        fmt = pct if rec.spec.family == "response" else (
+            lambda v, unit=unit: labels.months(v, time_unit=unit))
         for _, r in post[post["quantity"] == q].iterrows():
             rows.append({"endpoint": labels.endpoint_long(endpoint),
                          "quantity": labels.quantity(q, endpoint),
@@ -355,7 +357,7 @@ def _reinfusion_summary(parts: list[str], eb: EvidenceBase) -> None:
         return
     from pclbayes.survival.reinfusion import reinfusion_summary
 
-    summary = reinfusion_summary(eb)
+    summary = reinfusion_summary(eb, time_unit=eb.time_unit)
     parts.append("<h3>Re-infusion on its own time scale (descriptive)</h3>")
     parts.append(para(summary.text))
     paired = summary.paired
@@ -368,10 +370,10 @@ def _reinfusion_summary(parts: list[str], eb: EvidenceBase) -> None:
                                                    strict=True)],
             "first target": paired["first_target"].astype(str),
             "re-infusion target": paired["reinfusion_target"].astype(str),
-            "PFS after first infusion (months)": [
+            f"PFS after first infusion ({eb.time_unit})": [
                 labels.months(t, unit=False) + ("" if e == 1 else "+")
                 for t, e in zip(paired["pfs1_months"], paired["pfs1_event"], strict=True)],
-            "PFS after re-infusion (months)": [
+            f"PFS after re-infusion ({eb.time_unit})": [
                 labels.months(t, unit=False) + ("" if e == 1 else "+")
                 for t, e in zip(paired["pfs2_months"], paired["pfs2_event"], strict=True)],
             "ratio (re-infusion / first)": [ratio(v, b) for v, b in zip(
@@ -523,10 +525,6 @@ _SURVIVAL_INTRO = (
     "comparison; they are not the model.")
 
 
-def _months(x: float) -> str:
-    return labels.months(x)
-
-
 def _free(endpoint: str) -> str:
     return {"os": "alive", "pfs": "progression-free"}.get(endpoint, "event-free")
 
@@ -536,14 +534,18 @@ def _survival_text(model, summary: pd.DataFrame, endpoint: str | None = None) ->
     endpoint = endpoint or model.endpoint
     name = labels.endpoint_short(endpoint)
     free = _free(endpoint)
+    unit = labels.time_unit(model)
+    horizons = [f"{h:g}" for h in getattr(model, "horizons_", (6.0, 12.0))]
     bits = []
     for _, r in post[post["quantity"] == "median_time"].iterrows():
-        s6 = post[(post.quantity == "survival_at_6") & (post.level == r["level"])]
-        s12 = post[(post.quantity == "survival_at_12") & (post.level == r["level"])]
-        text = f"{labels.level(r['level'])}: median {name} {ci(r, _months)}"
-        if not s6.empty and not s12.empty:
-            text += (f"; {free} at 6 months {ci(s6.iloc[0])}, at 12 months "
-                     f"{ci(s12.iloc[0])}")
+        text = (f"{labels.level(r['level'])}: median {name} "
+                f"{ci(r, lambda v: labels.months(v, time_unit=unit))}")
+        at = [(h, post[(post.quantity == f"survival_at_{h}") & (post.level == r["level"])])
+              for h in horizons]
+        at = [(h, rows) for h, rows in at if not rows.empty]
+        if at:
+            text += f"; {free} " + ", ".join(f"at {h} {unit} {ci(rows.iloc[0])}"
+                                              for h, rows in at)
         bits.append(text + ".")
     for _, r in post[post["quantity"] == "hazard_ratio"].iterrows():
         bits.append(f"Hazard ratio {labels.level(r['level'])}: {r['median']:.2f} "
@@ -558,11 +560,12 @@ def _survival_data(model) -> pd.DataFrame:
     return df
 
 
-def _survival_estimates(df: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+def _survival_estimates(df: pd.DataFrame, endpoint: str, time_unit: str = "months"
+                        ) -> pd.DataFrame:
     fmt = [(lambda v: labels.months(v, unit=False)) if q.startswith("median") else pct
            for q in df["quantity"]]
     out = pd.DataFrame({
-        "quantity": [labels.quantity(q, endpoint) for q in df["quantity"]],
+        "quantity": [labels.quantity(q, endpoint, time_unit) for q in df["quantity"]],
         "group": [labels.level(v) for v in df["level"]],
         "estimate": [f(v) for f, v in zip(fmt, df["median"], strict=True)],
         "95% interval": [f"{f(lo)} to {f(hi)}" for f, lo, hi in zip(fmt, df["lower"],
@@ -573,7 +576,7 @@ def _survival_estimates(df: pd.DataFrame, endpoint: str) -> pd.DataFrame:
     return out
 
 
-def _km_table(km: pd.DataFrame) -> pd.DataFrame:
+def _km_table(km: pd.DataFrame, time_unit: str = "months") -> pd.DataFrame:
     def m(v):
         return labels.months(v, unit=False)
 
@@ -582,8 +585,8 @@ def _km_table(km: pd.DataFrame) -> pd.DataFrame:
         "group": [labels.level(v) for v in km["value"]],
         "n": [labels.count(v) for v in km["n"]],
         "events": [labels.count(v) for v in km["events"]],
-        "median (months)": [m(v) for v in km["median"]],
-        "95% CI (months)": ["not estimable" if not np.isfinite(lo) else f"{m(lo)} to {m(hi)}"
+        f"median ({time_unit})": [m(v) for v in km["median"]],
+        f"95% CI ({time_unit})": ["not estimable" if not np.isfinite(lo) else f"{m(lo)} to {m(hi)}"
                             for lo, hi in zip(km["lower"], km["upper"], strict=True)],
     })
     if "episodes" in km:
@@ -596,6 +599,8 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     m, s = rec.model, rec.model.summary()
     ep = endpoint_of(rec)
     endpoint = labels.endpoint_short(ep)
+    unit = labels.time_unit(m)
+    horizons = " and ".join(f"{h:g}" for h in getattr(m, "horizons_", (6.0, 12.0)))
     title = title_of(rec)
     parts.append(f"<h3>{esc(title)}</h3>")
     tab = survival_table(eb, m.endpoint)
@@ -608,9 +613,9 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     parts.append(para(_survival_text(m, s, endpoint_of(rec))))
     post = s[s.get("source", "posterior") == "posterior"]
     groups = post[post["quantity"].str.startswith(("median_time", "survival_at"))]
-    est_html = table(_survival_estimates(groups, ep),
-                     caption=f"Median {endpoint} (months) and probability "
-                     f"{_free(ep)} at 6 and 12 months: posterior median and 95% "
+    est_html = table(_survival_estimates(groups, ep, unit),
+                     caption=f"Median {endpoint} ({unit}) and probability "
+                     f"{_free(ep)} at {horizons} {unit}: posterior median and 95% "
                      "interval")
     eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
     eff_html = ""
@@ -624,14 +629,14 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
             "P(> 1)": [pct(v) for v in eff["prob_gt"]],
         }), caption="Effects: time ratio (> 1 = longer) and hazard ratio (> 1 = higher hazard)")
     parts.append(row(est_html, eff_html) if eff_html else est_html)
-    km_html = table(_km_table(m.km_table()), caption="Kaplan-Meier cross-check (lifelines): "
-                    "median and 95% confidence interval, months")
+    km_html = table(_km_table(m.km_table(), unit), caption="Kaplan-Meier cross-check "
+                    f"(lifelines): median and 95% confidence interval, {unit}")
     curves = m.survival_curves()
     curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
     data = _survival_data(m)
     parts.append(row(km_html, page.figure(
         plots.km_bands(data, curves, group_col="group", title=_wrap(title),
-                       time_label="months since infusion",
+                       time_label=f"{unit} since infusion",
                        survival_label=f"probability {_free(ep)}",
                        level_label=labels.level),
         f"km_{rec.spec.name}",
@@ -710,12 +715,12 @@ def _ppc_view(ppc: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _label_censored_axes(fig, endpoint: str) -> None:
+def _label_censored_axes(fig, endpoint: str, time_unit: str = "months") -> None:
     """Units on every axis of ArviZ's censored-data check (it leaves them bare)."""
     for ax in fig.axes:
         if not ax.get_visible() or not ax.has_data():
             continue
-        ax.set_xlabel("months since infusion")
+        ax.set_xlabel(f"{time_unit} since infusion")
         ax.set_ylabel(f"probability {_free(endpoint)}")
 
 
@@ -748,7 +753,7 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
         else:
             pc = azp.plot_ppc_censored(m.idata_, backend="matplotlib")
             fig = pc.viz["figure"].item()
-            _label_censored_axes(fig, endpoint_of(rec))
+            _label_censored_axes(fig, endpoint_of(rec), labels.time_unit(rec.model))
             fig.suptitle(_wrap(f"Censored-data check: {title}", 60), fontsize=10)
             what = "survival curves"
         cap = ("Red crosses: observed responders per cohort; blue bars: 95% interval of "
@@ -845,7 +850,8 @@ def _headline(rec: FitRecord) -> pd.DataFrame:
     return out
 
 
-def _headline_view(tab: pd.DataFrame, family: str, endpoint: str) -> pd.DataFrame:
+def _headline_view(tab: pd.DataFrame, family: str, endpoint: str,
+                   time_unit: str = "months") -> pd.DataFrame:
     """The headline numbers in words and units.
 
     One row per quantity and group, one column per variant (``estimate (95% interval)``).
@@ -860,7 +866,8 @@ def _headline_view(tab: pd.DataFrame, family: str, endpoint: str) -> pd.DataFram
     for r in tab.itertuples(index=False):
         f = fmt(r.quantity)
         key = (labels.quantity(r.quantity, endpoint)
-               + (" (months)" if r.quantity == "median_time" else ""), labels.level(r.level))
+               + (f" ({time_unit})" if r.quantity == "median_time" else ""),
+               labels.level(r.level))
         rows.setdefault(key, {})[labels.variant(r.variant)] = \
             f"{f(r.median)} ({f(r.lower)} to {f(r.upper)})"
     variants = list(dict.fromkeys(labels.variant(v) for v in tab["variant"]))
@@ -903,7 +910,8 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         endpoint = endpoint_of(recs[0])
         title = titles.get(name, title_of(recs[0]))
         parts.append(f"<h3>{esc(title)}</h3>")
-        head_html = table(_headline_view(tab.drop(columns="fit"), family, endpoint),
+        unit = labels.time_unit(recs[0].model)
+        head_html = table(_headline_view(tab.drop(columns="fit"), family, endpoint, unit),
                           caption="Headline numbers by variant: posterior median (95% "
                           "interval)")
         key = "pooled_rate" if family == "response" else "median_time"
@@ -913,7 +921,7 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
         parts.append(row(head_html, page.figure(
             plots.sensitivity(plot_tab, title=_wrap(f"Sensitivity: {title}", 60),
                               xlabel="pooled response rate (proportion of patients)"
-                              if family == "response" else "median time (months)",
+                              if family == "response" else f"median time ({unit})",
                               baseline=labels.variant("default")),
             f"sensitivity_{name}",
             "Posterior median (dot) and 95% interval (bar) of the headline quantity under each "

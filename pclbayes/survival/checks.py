@@ -131,7 +131,7 @@ def survival_curves(model: SurvivalModel, times: Sequence[float] | None = None) 
     else:
         grid = np.asarray(times, dtype=float)
         if grid.ndim != 1 or not np.all(np.isfinite(grid)) or np.any(grid < 0):
-            raise ValueError("times must be a 1-D sequence of non-negative months")
+            raise ValueError("times must be a 1-D sequence of non-negative times")
     shapes = _group_shapes(model)
     eps = profile_episodes(model)
     rows = []
@@ -204,7 +204,14 @@ def ppc_table(model: SurvivalModel) -> pd.DataFrame:
 
 
 def prior_median_check(model: SurvivalModel) -> pd.DataFrame:
-    """Prior-predictive median times per group (months) and tail shares."""
+    """Prior-predictive median times per group (in the fit's unit) and tail shares.
+
+    ``p_below_half_month`` and ``p_above_60_months`` use half a month and 60 months
+    converted to the fit's time unit.
+    """
+    from pclbayes.data._schema import TIME_UNITS
+
+    per_month = TIME_UNITS[getattr(model, "time_unit_", "months")]
     prior = model.idata_["prior"]
     rows = []
     for group in model.design_.groups:
@@ -214,8 +221,8 @@ def prior_median_check(model: SurvivalModel) -> pd.DataFrame:
             q = np.quantile(m, [0.025, 0.25, 0.5, 0.75, 0.975])
             rows.append({"group": group, "cohort": label, "q2.5": q[0], "q25": q[1],
                          "q50": q[2], "q75": q[3], "q97.5": q[4],
-                         "p_below_half_month": float((m < 0.5).mean()),
-                         "p_above_60_months": float((m > 60).mean())})
+                         "p_below_half_month": float((m < 0.5 * per_month).mean()),
+                         "p_above_60_months": float((m > 60 * per_month).mean())})
     return pd.DataFrame(rows)
 
 

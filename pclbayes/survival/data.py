@@ -23,7 +23,7 @@ _KEYS = ("cohort", "patient_id", "episode")
 
 @dataclass(frozen=True)
 class SurvivalData:
-    """Episodes of one endpoint with ``time`` (months) and ``event`` (1 event, 0 censored).
+    """Episodes of one endpoint with ``time`` and ``event`` (1 event, 0 censored).
 
     Attributes
     ----------
@@ -41,6 +41,10 @@ class SurvivalData:
         Cohorts with no episode left for this endpoint.
     notes : tuple of str
         What :func:`apply_estimand` changed (episodes recoded, censored or left out).
+    time_unit : str or None
+        The unit the data declare for ``time`` (None: not declared; months are assumed).
+    time_unit_source : str
+        Where the unit came from (see :attr:`pclbayes.data.EvidenceBase.time_unit_source`).
     """
 
     table: pd.DataFrame
@@ -50,6 +54,8 @@ class SurvivalData:
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
     cohorts_without_data: list[str] = field(default_factory=list)
     notes: tuple[str, ...] = ()
+    time_unit: str | None = None
+    time_unit_source: str = "default"
 
 
 def prepare_data(data: Any, endpoint: str = "pfs") -> SurvivalData:
@@ -77,10 +83,13 @@ def prepare_data(data: Any, endpoint: str = "pfs") -> SurvivalData:
         excluded = table.attrs.get("excluded", pd.DataFrame())
         empty = list(table.attrs.get("cohorts_without_data", []))
         source, digest = str(data.source), data.data_hash
+        unit_source = data.time_unit_source
+        unit = None if unit_source == "default" else data.time_unit
     elif isinstance(data, pd.DataFrame):
         table, excluded = _from_frame(data, endpoint)
         empty = []
         source = "data frame"
+        unit, unit_source = _frame_unit(data)
         digest = hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()
     else:
         raise DataValidationError([Problem(
@@ -90,7 +99,23 @@ def prepare_data(data: Any, endpoint: str = "pfs") -> SurvivalData:
     table = _check(table.reset_index(drop=True), source)
     if excluded is None or not isinstance(excluded, pd.DataFrame):
         excluded = pd.DataFrame()
-    return SurvivalData(table, endpoint, source, digest, excluded.reset_index(drop=True), empty)
+    return SurvivalData(table, endpoint, source, digest, excluded.reset_index(drop=True), empty,
+                        time_unit=unit, time_unit_source=unit_source)
+
+
+def _frame_unit(df: pd.DataFrame) -> tuple[str | None, str]:
+    """The unit a data frame declares in a ``time_unit`` column (one value), if any."""
+    from pclbayes.data._schema import TIME_UNITS
+
+    if "time_unit" not in df.columns:
+        return None, "default"
+    values = set(df["time_unit"].dropna().astype(str).str.strip())
+    if len(values) != 1 or next(iter(values)) not in TIME_UNITS:
+        raise DataValidationError([Problem(
+            "data frame", None, "time_unit",
+            f"time_unit must hold one of {', '.join(TIME_UNITS)} for every row, got "
+            f"{', '.join(sorted(values)) or 'no value'}")])
+    return values.pop(), "data"
 
 
 def _from_frame(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, pd.DataFrame]:

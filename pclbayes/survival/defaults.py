@@ -1,11 +1,17 @@
 """Default priors, options and sampler settings of the Weibull survival model.
 
-Every prior is on the **months** scale and comes with a one-line reason; override any of
-them from Python (``SurvivalModel(priors={"shape": "LogNormal(mu=0, sigma=0.3)"})``) or in
-the ``[priors]`` table of a specification file.
+Every prior is stated on the **months** scale (given or default, whatever the data's time
+unit) and comes with a one-line reason; override any of them from Python
+(``SurvivalModel(priors={"shape": "LogNormal(mu=0, sigma=0.3)"})``) or in the ``[priors]``
+table of a specification file. Only the ``log_median`` prior depends on the unit: for data
+in another unit its location is shifted by ``log(units per month)``
+(:func:`prior_in_unit`); time ratios, hazard ratios, the shape, the cohort SD and
+Kendall's tau do not depend on the unit.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from pclbayes.priors import Prior
 from pclbayes.sampling import SamplerSettings
@@ -24,6 +30,10 @@ UNKNOWN = "unknown"
 
 #: Horizons (months) at which survival probabilities are reported.
 DEFAULT_HORIZONS = (6.0, 12.0)
+
+#: Default horizons in each time unit: about six months and one year.
+DEFAULT_HORIZONS_BY_UNIT = {"days": (180.0, 365.0), "weeks": (26.0, 52.0),
+                            "months": DEFAULT_HORIZONS, "years": (0.5, 1.0)}
 
 #: A covariate or grouping column may have at most this many levels.
 MAX_LEVELS = 12
@@ -89,3 +99,21 @@ def default_priors(endpoint: str = "pfs") -> dict[str, Prior]:
     if endpoint == "os":
         priors["log_median"] = _OS_LOG_MEDIAN
     return priors
+
+
+def prior_in_unit(name: str, prior: Prior, unit: str) -> Prior:
+    r"""``prior`` (stated in months) for times in ``unit``.
+
+    The log median in ``unit`` is :math:`\log m_u = \log m + \log c`, with :math:`c`
+    units per month (:data:`pclbayes.data._schema.TIME_UNITS`), so the location of the
+    ``log_median`` prior moves by :math:`\log c` and its scale is unchanged; every other
+    parameter is unit-free and returned as it is.
+    """
+    from pclbayes.data._schema import TIME_UNITS
+
+    if name != "log_median" or unit == "months" or "mu" not in prior.params:
+        return prior
+    shift = float(np.log(TIME_UNITS[unit]))
+    return Prior(prior.dist, {**prior.params, "mu": prior.params["mu"] + shift},
+                 f"{prior.reason} [stated in months; location + log({TIME_UNITS[unit]:.6g}) "
+                 f"= {shift:+.4g} for times in {unit}]")

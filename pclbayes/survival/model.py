@@ -37,13 +37,14 @@ from pclbayes.survival.data import (
     prepare_data,
 )
 from pclbayes.survival.defaults import (
-    DEFAULT_HORIZONS,
+    DEFAULT_HORIZONS_BY_UNIT,
     DEFAULT_PRIOR_DRAWS,
     DEFAULT_SAMPLER,
     POSITIVE,
     REAL,
     SUPPORT,
     default_priors,
+    prior_in_unit,
 )
 from pclbayes.survival.derived import (
     SAMPLE_DIMS,
@@ -124,8 +125,15 @@ class SurvivalModel(Model):
     priors : mapping, optional
         Overrides of :func:`pclbayes.survival.defaults.default_priors` by name
         (``log_median, effect, shape, sigma_cohort, kendall_tau``).
-    horizons : sequence of float, default (6, 12)
-        Months at which survival probabilities are reported.
+    horizons : sequence of float, optional
+        Times (in ``time_unit``) at which survival probabilities are reported. Default:
+        about six months and a year (:data:`~pclbayes.survival.defaults.DEFAULT_HORIZONS_BY_UNIT`:
+        6 and 12 months, 26 and 52 weeks, 180 and 365 days, 0.5 and 1 year).
+    time_unit : {"days", "weeks", "months", "years"}, optional
+        Unit of the data's times and of every reported time. Default: the unit the data
+        declare (:attr:`pclbayes.data.EvidenceBase.time_unit`), else months. Priors are
+        stated in months whatever the unit (the ``log_median`` location is shifted:
+        :func:`pclbayes.survival.defaults.prior_in_unit`).
     sampler : SamplerSettings, optional
         Default: 4 chains x 1000 draws, ``target_accept=0.99``.
     prior_draws : int
@@ -155,7 +163,8 @@ class SurvivalModel(Model):
         exclude_cohorts: str | Sequence[str] | None = None,
         cohort_parametrisation: str = "auto",
         priors: Mapping[str, Any] | None = None,
-        horizons: Sequence[float] = DEFAULT_HORIZONS,
+        horizons: Sequence[float] | None = None,
+        time_unit: str | None = None,
         sampler: SamplerSettings | None = None,
         prior_draws: int = DEFAULT_PRIOR_DRAWS,
         name: str | None = None,
@@ -177,6 +186,7 @@ class SurvivalModel(Model):
         self.cohort_parametrisation = cohort_parametrisation
         self.priors = priors
         self.horizons = horizons
+        self.time_unit = time_unit
         self.sampler = sampler
         self.prior_draws = prior_draws
         self.name = name
@@ -193,7 +203,8 @@ class SurvivalModel(Model):
             "episodes": self.episodes, "cohort_parametrisation": self.cohort_parametrisation,
             **self._estimand_params(),
             "priors": {k: Prior.parse(v).to_dict() for k, v in dict(self.priors or {}).items()},
-            "horizons": [float(h) for h in self.horizons],
+            "horizons": None if self.horizons is None else [float(h) for h in self.horizons],
+            "time_unit": self.time_unit,
             "sampler": dict((self.sampler or DEFAULT_SAMPLER).__dict__),
             "prior_draws": self.prior_draws, "name": self.name,
         }
@@ -217,10 +228,31 @@ class SurvivalModel(Model):
             censor_cohort_events=self.censor_cohort_events,
             exclude_cohorts=self.exclude_cohorts)
 
-    def _resolved_options(self) -> dict[str, Any]:
-        priors, sampler, horizons = self._validated()
+    def _resolved_options(self, unit: str | None = None) -> dict[str, Any]:
+        unit = self._unit(None) if unit is None else unit
+        priors, sampler, horizons = self._validated(unit)
         return {**self.get_params(), "priors": prior_record(priors),
-                "sampler": dict(sampler.__dict__), "horizons": list(horizons)}
+                "sampler": dict(sampler.__dict__), "horizons": list(horizons),
+                "time_unit": unit}
+
+    def _unit(self, sdata: SurvivalData | None) -> str:
+        """The time unit: the option, else the data's declared unit, else months.
+
+        Raises
+        ------
+        SpecError
+            For an unknown unit, or one that contradicts the unit the data declare.
+        """
+        from pclbayes.data._schema import DEFAULT_TIME_UNIT, TIME_UNITS
+
+        given = self.time_unit
+        if given is not None and given not in TIME_UNITS:
+            raise SpecError(f"time_unit must be one of {', '.join(TIME_UNITS)}, got {given!r}")
+        declared = None if sdata is None else sdata.time_unit
+        if given is not None and declared is not None and given != declared:
+            raise SpecError(f"time_unit {given!r} contradicts the data ({sdata.source}), "
+                            f"whose times are in {declared}")
+        return given or declared or DEFAULT_TIME_UNIT
 
     @classmethod
     def from_resolved(cls, spec: dict[str, Any]) -> SurvivalModel:
@@ -249,7 +281,9 @@ class SurvivalModel(Model):
         """Name used in messages: ``name`` or ``<endpoint>_by_<by>``."""
         return self.name or f"{self.endpoint}_by_{self.by}"
 
-    def _validated(self) -> tuple[dict[str, Prior], SamplerSettings, tuple[float, ...]]:
+    def _validated(self, unit: str | None = None
+                   ) -> tuple[dict[str, Prior], SamplerSettings, tuple[float, ...]]:
+        unit = self._unit(None) if unit is None else unit
         if not isinstance(self.endpoint, str) or not self.endpoint:
             raise SpecError(f"endpoint must be a non-empty string, got {self.endpoint!r}")
         if not isinstance(self.by, str) or not self.by:
@@ -257,15 +291,17 @@ class SurvivalModel(Model):
         priors = parse_priors(self.priors, default_priors(self.endpoint))
         for name, prior in priors.items():
             _check_support(name, prior)
+        priors = {name: prior_in_unit(name, prior, unit) for name, prior in priors.items()}
         sampler = self.sampler or DEFAULT_SAMPLER
         if not isinstance(sampler, SamplerSettings):
             raise SpecError("sampler must be a pclbayes.sampling.SamplerSettings")
         try:
-            horizons = tuple(float(h) for h in self.horizons)
+            horizons = (DEFAULT_HORIZONS_BY_UNIT[unit] if self.horizons is None
+                        else tuple(float(h) for h in self.horizons))
         except (TypeError, ValueError):
-            raise SpecError(f"horizons must be numbers of months, got {self.horizons!r}") from None
+            raise SpecError(f"horizons must be numbers of {unit}, got {self.horizons!r}") from None
         if not horizons or not all(np.isfinite(h) and h > 0 for h in horizons):
-            raise SpecError(f"horizons must be positive numbers of months, got {horizons!r}")
+            raise SpecError(f"horizons must be positive numbers of {unit}, got {horizons!r}")
         if self.fixed_shape is not None and not (
                 isinstance(self.fixed_shape, int | float) and 0 < self.fixed_shape < np.inf):
             raise SpecError(f"fixed_shape must be a positive number, got {self.fixed_shape!r}")
@@ -295,9 +331,11 @@ class SurvivalModel(Model):
             ``priors_`` set.
         """
         seed = check_seed(seed)
-        priors, sampler, horizons = self._validated()
-        spec = self.resolved_spec(seed)
+        self._validated()
         sdata = apply_estimand(prepare_data(data, self.endpoint), self._estimand())
+        unit = self._unit(sdata)
+        priors, sampler, horizons = self._validated(unit)
+        spec = {"family": self.family, **self._resolved_options(unit), "seed": seed}
         design = self._design(sdata)
         for note in design.notes:
             logger.info("%s: %s", self.label, note)
@@ -319,6 +357,7 @@ class SurvivalModel(Model):
                                        rngs[_STREAM_PRIOR])
         self.design_, self.data_, self.priors_ = design, sdata, priors
         self.horizons_, self.sampler_, self.seed_ = horizons, sampler, seed
+        self.time_unit_ = unit
         tree = self._assemble(idata, post, draws, prior_draws, rngs)
         recorded = {"data": _data_to_json(sdata)}
         provenance.stamp(tree, family=self.family, spec=spec, data_hash=sdata.data_hash,
@@ -342,11 +381,12 @@ class SurvivalModel(Model):
 
     def _restore(self, tree: xr.DataTree, inputs: dict[str, Any]) -> None:
         """Set every fitted attribute from the DataTree and the recorded episodes."""
-        priors, sampler, horizons = self._validated()
         sdata = _data_from_json(inputs["data"])
+        unit = self._unit(sdata)
+        priors, sampler, horizons = self._validated(unit)
         design = self._design(sdata)
         self.design_, self.data_, self.priors_ = design, sdata, priors
-        self.horizons_, self.sampler_ = horizons, sampler
+        self.horizons_, self.sampler_, self.time_unit_ = horizons, sampler, unit
         self.seed_ = int(tree.attrs["pclbayes_seed"])
         self.data_hash_ = str(tree.attrs["pclbayes_data_hash"])
         self.idata_ = tree
@@ -427,7 +467,18 @@ class SurvivalModel(Model):
         priors = getattr(self, "priors_", None)
         if priors is None:
             priors, _, _ = self._validated()
-        return report.prior_lines(priors, getattr(self, "design_", None), self.fixed_shape)
+        return report.prior_lines(priors, getattr(self, "design_", None), self.fixed_shape,
+                                  getattr(self, "time_unit_", self.time_unit or "months"))
+
+    @property
+    def time_unit_source(self) -> str:
+        """Where the fitted time unit came from, in words."""
+        from pclbayes.data._load import time_unit_note
+
+        self._check_fitted()
+        src = "option" if self.time_unit is not None and self.data_.time_unit is None \
+            else self.data_.time_unit_source
+        return time_unit_note(self.time_unit_, src).split(" (", 1)[1].rstrip(")")
 
     def describe(self) -> str:
         """A methods paragraph generated from the options, data and priors."""
@@ -538,7 +589,8 @@ def _data_to_json(sdata: SurvivalData) -> dict[str, Any]:
             "source": sdata.source, "data_hash": sdata.data_hash,
             "excluded": frame_to_json(excluded),
             "cohorts_without_data": list(sdata.cohorts_without_data),
-            "notes": list(sdata.notes)}
+            "notes": list(sdata.notes), "time_unit": sdata.time_unit,
+            "time_unit_source": sdata.time_unit_source}
 
 
 def _data_from_json(obj: dict[str, Any]) -> SurvivalData:
@@ -546,7 +598,9 @@ def _data_from_json(obj: dict[str, Any]) -> SurvivalData:
                         source=obj["source"], data_hash=obj["data_hash"],
                         excluded=frame_from_json(obj["excluded"]),
                         cohorts_without_data=list(obj["cohorts_without_data"]),
-                        notes=tuple(obj.get("notes", ())))
+                        notes=tuple(obj.get("notes", ())),
+                        time_unit=obj.get("time_unit"),
+                        time_unit_source=obj.get("time_unit_source", "default"))
 
 
 def _select_episodes(table: pd.DataFrame, episodes: str | None, endpoint: str,

@@ -63,7 +63,8 @@ class ReinfusionSummary:
     text: str
 
 
-def reinfusion_summary(data: EvidenceBase | str | Path | None = None) -> ReinfusionSummary:
+def reinfusion_summary(data: EvidenceBase | str | Path | None = None, *,
+                       time_unit: str | None = None) -> ReinfusionSummary:
     """Describe who was re-infused after progression, and what followed.
 
     Parameters
@@ -71,6 +72,8 @@ def reinfusion_summary(data: EvidenceBase | str | Path | None = None) -> Reinfus
     data : EvidenceBase, path or None
         ``None`` loads the bundled evidence base; a path is read with
         :func:`pclbayes.data.load`.
+    time_unit : str, optional
+        Unit of the times in the paragraph (default: the data's, else months).
 
     Returns
     -------
@@ -78,11 +81,13 @@ def reinfusion_summary(data: EvidenceBase | str | Path | None = None) -> Reinfus
         Three tables and a paragraph; empty tables (and a paragraph saying so) when the
         data record no re-infusion.
     """
+    unit = time_unit or str(getattr(data, "time_unit", None) or "months")
     eps = _episodes(data)
-    relapses = relapse_table(eps)
+    relapses = relapse_table(eps, unit=unit)
     km = pfs_after_reinfusion(eps)
     paired = paired_pfs_table(eps)
-    return ReinfusionSummary(relapses, km, paired, summary_text(relapses, km, paired))
+    return ReinfusionSummary(relapses, km, paired,
+                             summary_text(relapses, km, paired, unit=unit))
 
 
 def _episodes(data: EvidenceBase | str | Path | pd.DataFrame | None) -> pd.DataFrame:
@@ -115,7 +120,7 @@ def _key(df: pd.DataFrame) -> pd.Series:
     return df["cohort"].astype(str) + "/" + df["patient_id"].astype(str)
 
 
-def relapse_table(data: Any = None) -> pd.DataFrame:
+def relapse_table(data: Any = None, *, unit: str = "months") -> pd.DataFrame:
     """Patients whose disease progressed after the first infusion, re-infused or not.
 
     Only cohorts that report at least one re-infusion are described (elsewhere, whether a
@@ -155,16 +160,16 @@ def relapse_table(data: Any = None) -> pd.DataFrame:
         "os_months": os_m, "os_event": _float(rel.get("os_event")),
         "months_after_progression": after,
     })
-    out["outcome"] = [_outcome(e, a) for e, a in zip(out["os_event"], after, strict=True)]
+    out["outcome"] = [_outcome(e, a, unit) for e, a in zip(out["os_event"], after, strict=True)]
     return out[list(RELAPSE_COLUMNS)]
 
 
-def _outcome(os_event: float, after: float) -> str:
+def _outcome(os_event: float, after: float, unit: str = "months") -> str:
     if not np.isfinite(after):
         return "survival not reported"
     if os_event == 1:
-        return f"died {after:g} months after progression"
-    return f"alive at last follow-up, {after:g} months after progression"
+        return f"died {after:g} {unit} after progression"
+    return f"alive at last follow-up, {after:g} {unit} after progression"
 
 
 def pfs_after_reinfusion(data: Any = None) -> pd.DataFrame:
@@ -227,14 +232,14 @@ def _bound(pfs1_event: float, pfs2_event: float) -> str:
 
 
 # ---------------------------------------------------------------- text
-def _months(values: np.ndarray) -> str:
+def _months(values: np.ndarray, unit: str = "months") -> str:
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return "unknown"
     if values.size == 1:
-        return f"{values[0]:g} months"
-    return f"a median of {np.median(values):g} months (range {values.min():g}-{values.max():g})"
+        return f"{values[0]:g} {unit}"
+    return f"a median of {np.median(values):g} {unit} (range {values.min():g}-{values.max():g})"
 
 
 def _patients(df: pd.DataFrame) -> str:
@@ -249,7 +254,7 @@ def _switches(paired: pd.DataFrame) -> str:
     return ", ".join(f"{a} to {b}: {n}" for (a, b), n in pairs.items())
 
 
-def _not_reinfused_text(rel: pd.DataFrame) -> str:
+def _not_reinfused_text(rel: pd.DataFrame, unit: str = "months") -> str:
     no = rel[~rel["reinfused"]]
     if no.empty:
         return "every one of them was re-infused."
@@ -259,21 +264,21 @@ def _not_reinfused_text(rel: pd.DataFrame) -> str:
     if len(died) == len(no):
         bits.append(f"{'both' if len(no) == 2 else 'all'} died"
                     if len(no) > 1 else "and died")
-        bits[-1] += (f" within {died['months_after_progression'].max():g} months of "
+        bits[-1] += (f" within {died['months_after_progression'].max():g} {unit} of "
                      "progression")
     else:
         if len(died):
-            bits.append(f"{len(died)} died, {_months(died['months_after_progression'])} "
+            bits.append(f"{len(died)} died, {_months(died['months_after_progression'], unit)} "
                         "after progression")
         if len(alive):
             bits.append(f"{len(alive)} were alive at last follow-up, "
-                        f"{_months(alive['months_after_progression'])} after progression")
+                        f"{_months(alive['months_after_progression'], unit)} after progression")
     return "; ".join(bits[:1]) + (", and " + "; ".join(bits[1:]) if len(bits) > 1 else "") + "."
 
 
-def _km_text(km: pd.DataFrame) -> str:
+def _km_text(km: pd.DataFrame, unit: str = "months") -> str:
     r = km.iloc[0]
-    med = "not reached" if not np.isfinite(r["median"]) else f"{r['median']:g} months"
+    med = "not reached" if not np.isfinite(r["median"]) else f"{r['median']:g} {unit}"
     hi = "not reached" if not np.isfinite(r["upper"]) else f"{r['upper']:g}"
     lo = "-" if not np.isfinite(r["lower"]) else f"{r['lower']:g}"
     return (f"PFS counted from the second infusion: {r['n']} re-infusions, {r['events']} "
@@ -293,13 +298,16 @@ def _paired_text(paired: pd.DataFrame) -> str:
             + (f" ({censored} of them still censored)" if censored else "") + ".")
 
 
-def summary_text(relapses: pd.DataFrame, km: pd.DataFrame, paired: pd.DataFrame) -> str:
+def summary_text(relapses: pd.DataFrame, km: pd.DataFrame, paired: pd.DataFrame, *,
+                 unit: str = "months") -> str:
     """One paragraph: the selection into re-infusion, then what followed, from the data.
 
     Parameters
     ----------
     relapses, km, paired : DataFrame
         :func:`relapse_table`, :func:`pfs_after_reinfusion`, :func:`paired_pfs_table`.
+    unit : str
+        Unit of the times (the data's time unit).
     """
     if paired.empty:
         return "No target-switched re-infusion is recorded in the data."
@@ -309,10 +317,10 @@ def summary_text(relapses: pd.DataFrame, km: pd.DataFrame, paired: pd.DataFrame)
     first = (f"Re-infusions are reported by {', '.join(cohorts)} only. Of the {len(rel)} "
              f"patients there whose disease progressed after the first infusion, {n_re} "
              f"received a target-switched re-infusion ({_switches(paired)}), "
-             f"{_months(rel.loc[rel['reinfused'], 'months_to_reinfusion'])} after "
-             f"progression; {_not_reinfused_text(rel)}")
+             f"{_months(rel.loc[rel['reinfused'], 'months_to_reinfusion'], unit)} after "
+             f"progression; {_not_reinfused_text(rel, unit)}")
     selection = ("The re-infused patients were thus selected by having relapsed, survived "
                  "and been fit for a second infusion, and were treated at a later line: "
                  "what follows describes them and is not an effect of switching the target; "
                  "PFS2/PFS1 compares each patient's two lines, not two treatments.")
-    return " ".join([first, selection, _km_text(km), _paired_text(paired)])
+    return " ".join([first, selection, _km_text(km, unit), _paired_text(paired)])

@@ -174,7 +174,8 @@ def to_dict(m: SurvivalModel) -> dict[str, Any]:
         "name": m.label,
         "endpoint": m.endpoint,
         "by": d.by,
-        "time_unit": "months",
+        "time_unit": m.time_unit_,
+        "time_unit_source": m.time_unit_source,
         "parametrisation": "log median time (AFT); hazard_ratio = time_ratio ** (-shape)",
         "profile": {"fixed": dict(d.at), "averaged": [t.column for t in d.terms
                                                       if t.column not in d.at
@@ -231,9 +232,11 @@ def _used(name: str, d: Design | None, fixed_shape: float | None) -> bool:
 
 
 # ------------------------------------------------------------------ text
-def prior_lines(priors: dict[str, Prior], d: Design | None, fixed_shape: float | None) -> str:
+def prior_lines(priors: dict[str, Prior], d: Design | None, fixed_shape: float | None,
+                unit: str = "months") -> str:
     """One line per prior: name, distribution and reason."""
-    lines = ["Priors (months scale):"]
+    lines = ["Priors (months scale):" if unit == "months" else
+             f"Priors (times in {unit}; log_median stated in months and shifted to {unit}):"]
     for name in _PARAMETER_ORDER:
         if name not in priors:
             continue
@@ -300,7 +303,7 @@ def model_card(m: SurvivalModel) -> str:
 
     km_by = out["kaplan_meier"].get(d.by, {}) if d.by != "none" else {}
     hs = [_h(h) for h in m.horizons_]
-    lines += ["", f"Median {end} (months) and survival, posterior median [95% CrI]:",
+    lines += ["", f"Median {end} ({m.time_unit_}) and survival, posterior median [95% CrI]:",
               f"  {'group':<16} {'median':<20} " + " ".join(f"{'S(' + h + ')':<19}" for h in hs)
               + " KM median [95% CI]"]
     for g, r in out["groups"].items():
@@ -345,7 +348,8 @@ def model_card(m: SurvivalModel) -> str:
             continue
         lines.append(f"  {col}: " + "; ".join(
             f"{v} {_km(r)} ({int(r['n'])}, {int(r['events'])})" for v, r in block.items()))
-    lines += ["", prior_lines(m.priors_, d, m.fixed_shape), "", f"Diagnostics: {m.diagnostics_}"]
+    lines += ["", prior_lines(m.priors_, d, m.fixed_shape, m.time_unit_), "",
+              f"Diagnostics: {m.diagnostics_}"]
     return "\n".join(lines)
 
 
@@ -354,6 +358,7 @@ def methods_text(m: SurvivalModel) -> str:
     d = m.design_
     terms = ", ".join(t.column for t in d.terms) or "no covariates"
     parts = [
+        f"Times are in {m.time_unit_} ({m.time_unit_source}).",
         f"{m.endpoint.upper()} was modelled at episode level with a Weibull distribution and "
         "exact right censoring (log density for events, log survival for censored times). "
         f"The log median time depends on {terms}"

@@ -13,7 +13,7 @@ from pclbayes.survival.model import SurvivalModel
 OPTION_KEYS = ("model", "endpoint", "by", "covariates", "reference", "at", "shape",
                "fixed_shape", "cohort_effect", "cohort_parametrisation", "frailty", "episodes",
                "pfs_coding", "censor_at", "censor_cohort_events", "exclude_cohorts",
-               "horizons", "prior_draws")
+               "horizons", "time_unit", "prior_draws")
 
 
 def from_spec(spec: Any, data: Any, *, seed: int | None = None) -> SurvivalModel:

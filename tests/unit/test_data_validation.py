@@ -139,7 +139,11 @@ def test_summary_of_user_file_without_target(tmp_path, capsys):
     f.write_text("cohort,arm,time,event\na,X,3.5,1\na,Y,10,0\nb,X,7.25,1\n")
     assert main(["validate", "--data", str(f)]) == 0
     out = capsys.readouterr().out
-    assert "TOTAL" in out and "unknown" in out
+    # no target column in the file: no target in the summary; events from 'event'
+    assert "TOTAL" in out and "unknown" not in out and " target " not in out
+    assert "First infusions by cohort (events from the event column):" in out
+    total = next(line for line in out.splitlines() if line.strip().startswith("TOTAL"))
+    assert total.split() == ["TOTAL", "3", "2", "1"]  # patients, events, censored
 
 
 def test_new_cohort_added_by_rows(data_copy):

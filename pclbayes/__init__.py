@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 _PLANNING_VERBS = (
     "assurance",
     "borrow_response",
+    "borrowed_map_prior",
     "build_map_prior",
     "build_survival_map_prior",
     "codata_map",

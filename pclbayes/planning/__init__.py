@@ -15,10 +15,12 @@ See ``docs/planning.md`` for the statistics and references.
 from __future__ import annotations
 
 from pclbayes.planning.borrowing import (
+    BorrowedMapPrior,
     BorrowingResult,
     CellDistribution,
     HierarchicalPosterior,
     borrow_response,
+    borrowed_map_prior,
     codata_map,
     conflict_check,
     exnex,
@@ -105,6 +107,7 @@ from pclbayes.planning.update import (
 __all__ = [
     "BetaBinomialMixture",
     "BetaMixture",
+    "BorrowedMapPrior",
     "BorrowingResult",
     "CellDistribution",
     "Criterion",
@@ -128,6 +131,7 @@ __all__ = [
     "TwoArmSampleSize",
     "assurance",
     "borrow_response",
+    "borrowed_map_prior",
     "build_map_prior",
     "build_survival_map_prior",
     "codata_map",

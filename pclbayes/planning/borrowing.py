@@ -90,10 +90,12 @@ from pclbayes.planning.mixture import BetaMixture, robustify
 __all__ = [
     "BORROW_METHODS",
     "BUNDLED_CODATA_POPULATION",
+    "BorrowedMapPrior",
     "BorrowingResult",
     "CellDistribution",
     "LogitGrid",
     "borrow_response",
+    "borrowed_map_prior",
     "codata_map",
     "conflict_check",
     "exnex",
@@ -173,6 +175,7 @@ def load_codata(
                                                                          regex=False)]
     if by != "none" and level is not None and by in agg.columns:
         agg = agg[agg[by].astype(str) == str(level)]
+    group = agg[by].astype(str).to_numpy() if by != "none" and by in agg.columns else None
     if agg.empty:
         what = f"endpoint '{endpoint}'" + ("" if population is None
                                            else f", population containing '{population}'")
@@ -192,6 +195,8 @@ def load_codata(
         "n": agg["n"].astype(int).to_numpy(),
         "responders": agg["responders"].astype(int).to_numpy(),
     })
+    if group is not None:
+        out["group"] = group
     out.attrs.update(source=where, endpoint=endpoint)
     return out
 
@@ -978,3 +983,175 @@ def exnex(
 ) -> HierarchicalPosterior:
     """EXNEX posterior: :func:`hierarchical_posterior` with ``p_exchangeable`` given."""
     return hierarchical_posterior(pcl, codata, p_exchangeable=p_exchangeable, **kwargs)
+
+
+# ---------------------------------------------------------------------------- MAP with co-data
+#: Prior probabilities of exchangeability of the EXNEX sensitivity table.
+DEFAULT_PEX_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _exact_row(label: str, dist: CellDistribution, prob: float = 0.95) -> dict[str, Any]:
+    lo, hi = dist.interval(prob)
+    return {"prior": label, "mean": dist.mean, "sd": dist.sd, "lower": lo, "upper": hi,
+            "moment_ess": dist.moment_ess()}
+
+
+@dataclass(frozen=True)
+class BorrowedMapPrior:
+    """MAP prior of a new PCL cohort with co-data borrowed, next to the PCL-only MAP prior.
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`BORROW_METHODS`.
+    settings : dict
+        Discount parameters, priors, number of predictive draws, seed.
+    comparison : pandas.DataFrame
+        Exact (quadrature) summaries of the PCL-only and the borrowed MAP distribution:
+        ``prior, mean, sd, lower, upper, moment_ess``.
+    map_prior : MapPrior
+        The borrowed MAP prior as a (robust) beta mixture, from ``n_draws`` draws of the exact
+        distribution (:func:`pclbayes.planning.build_map_prior`).
+    conflict : pandas.DataFrame
+        :func:`conflict_check` of the PCL cohorts under the co-data MAP prior.
+    sensitivity : pandas.DataFrame or None
+        Exact MAP summaries over ``a0`` (power) or ``p_exchangeable`` (EXNEX).
+    exchangeability : pandas.DataFrame or None
+        EXNEX: ``cohort, n, responders, p_exchangeable`` (posterior).
+    codata : pandas.DataFrame
+        The co-data rows used.
+    """
+
+    method: str
+    settings: dict[str, Any]
+    comparison: pd.DataFrame
+    map_prior: Any
+    conflict: pd.DataFrame
+    sensitivity: pd.DataFrame | None
+    exchangeability: pd.DataFrame | None
+    codata: pd.DataFrame
+
+    @property
+    def prior(self) -> BetaMixture:
+        """The prior to plan with (robust mixture if robustified)."""
+        return self.map_prior.prior
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the borrowed MAP prior under ``map_prior``)."""
+        return {"method": self.method, "settings": dict(self.settings),
+                "codata": _records(self.codata), "comparison": _records(self.comparison),
+                "map_prior": self.map_prior.to_dict(), "conflict": _records(self.conflict),
+                "sensitivity": _records(self.sensitivity),
+                "exchangeability": _records(self.exchangeability)}
+
+    def __str__(self) -> str:
+        s = self.settings
+        what = {"none": "none (PCL cohorts only; the co-data enter only the conflict check)",
+                "robust-map": "co-data as one more exchangeable cohort, then robustified",
+                "power": f"power prior, co-data likelihood ^ a0 = {s.get('a0')}",
+                "exnex": f"EXNEX, prior P(exchangeable) = {s.get('p_exchangeable')}"}
+        co = ", ".join(f"{c} {r}/{n}" for c, n, r in
+                       self.codata[["cohort", "n", "responders"]].itertuples(index=False))
+        lines = [f"MAP prior of a new PCL cohort, borrowing: {what[self.method]}",
+                 f"Co-data: {co}; robust weight {s.get('robust_weight')}",
+                 "PCL-only vs borrowed MAP distribution (exact quadrature, before the "
+                 "mixture fit):", _fmt_table(self.comparison)]
+        if self.exchangeability is not None:
+            lines += ["Posterior probability that each PCL cohort is exchangeable with the "
+                      "co-data:", _fmt_table(self.exchangeability)]
+        if self.sensitivity is not None:
+            lines += ["Discount sensitivity of the borrowed MAP distribution:",
+                      _fmt_table(self.sensitivity)]
+        lines += ["Prior-data conflict: PCL counts under the co-data MAP prior (Box p-value):",
+                  _fmt_table(self.conflict), "Borrowed MAP prior as a beta mixture:",
+                  str(self.map_prior)]
+        return "\n".join(lines)
+
+
+def borrowed_map_prior(
+    pcl: pd.DataFrame | Sequence[tuple[int, int]],
+    codata: pd.DataFrame,
+    method: str = "robust-map",
+    *,
+    a0: float = 0.5,
+    p_exchangeable: float = 0.5,
+    robust_weight: float = 0.2,
+    robust_mean: float | None = None,
+    mu_prior: Any = DEFAULT_MU_PRIOR,
+    tau_prior: Any = DEFAULT_TAU_PRIOR,
+    nex_prior: Any = DEFAULT_NEX_PRIOR,
+    n_draws: int = 10_000,
+    max_components: int = 4,
+    seed: int = 0,
+    a0_grid: Sequence[float] = DEFAULT_A0_GRID,
+    pex_grid: Sequence[float] = DEFAULT_PEX_GRID,
+    settings: Mapping[str, Any] | None = None,
+) -> BorrowedMapPrior:
+    r"""MAP prior of a new PCL cohort from the PCL cohorts and discounted co-data.
+
+    The PCL cohorts and the co-data share the logit-normal model of
+    :func:`hierarchical_posterior`; the discount is
+
+    * ``none``: co-data left out (PCL-only MAP; the co-data enter the conflict check only);
+    * ``robust-map``: co-data as exchangeable cohorts, the MAP prior robustified;
+    * ``power``: co-data likelihood raised to ``a0`` (table over ``a0_grid``);
+    * ``exnex``: PCL cohorts EX with probability ``p_exchangeable`` (table over
+      ``pex_grid``); the new PCL cohort is EX with that probability, else NEX.
+
+    ``robust_weight`` robustifies every borrowed prior (0 for none). The PCL-only MAP prior
+    is the same model without co-data.
+    """
+    from pclbayes.planning.io import make_provenance
+    from pclbayes.planning.map_prior import build_map_prior
+
+    if method not in BORROW_METHODS:
+        raise SpecError(f"borrow must be one of {', '.join(BORROW_METHODS)}, got {method!r}")
+    a0 = _unit(a0, "a0")
+    p_ex = _unit(p_exchangeable, "p_exchangeable")
+    if not isinstance(n_draws, int | np.integer) or n_draws < 100:
+        raise SpecError(f"the number of predictive draws must be an integer >= 100, got "
+                        f"{n_draws!r}")
+    kw = {"mu_prior": mu_prior, "tau_prior": tau_prior, "nex_prior": nex_prior}
+    only = hierarchical_posterior(pcl, (), **kw)
+    co_post = hierarchical_posterior(codata, (), **kw)
+    if method == "none":
+        post = only
+    elif method == "exnex":
+        post = hierarchical_posterior(pcl, codata, p_exchangeable=p_ex, **kw)
+    else:
+        post = hierarchical_posterior(pcl, codata, a0=a0 if method == "power" else 1.0, **kw)
+    comparison = pd.DataFrame([_exact_row("PCL only", only.predictive()),
+                               _exact_row("borrowed", post.new_cohort())])
+    sensitivity = exchangeability = None
+    if method == "power":
+        sensitivity = pd.DataFrame([
+            {"a0": float(v), **_exact_row("", hierarchical_posterior(
+                pcl, codata, a0=v, **kw).predictive())} for v in sorted({*a0_grid, a0})
+        ]).drop(columns="prior")
+    elif method == "exnex":
+        sensitivity = pd.DataFrame([
+            {"p_exchangeable": float(v), **_exact_row("", hierarchical_posterior(
+                pcl, codata, p_exchangeable=v, **kw).new_cohort())}
+            for v in sorted({*pex_grid, p_ex})]).drop(columns="prior")
+        r, n, labels = _counts(pcl, "PCL")
+        exchangeability = pd.DataFrame({"cohort": labels, "n": n.astype(int),
+                                        "responders": r.astype(int),
+                                        "p_exchangeable": post.p_exchangeable})
+    rng = np.random.default_rng([seed, 13])
+    draws = np.clip(post.sample(int(n_draws), rng, new_pcl=method == "exnex"),
+                    1e-12, 1 - 1e-12)
+    out_settings = {**dict(settings or {}), "method": method, "robust_weight": robust_weight,
+                    "robust_mean": robust_mean, "mu_prior": str(mu_prior),
+                    "tau_prior": str(tau_prior), "n_draws": int(n_draws), "seed": seed}
+    if method == "power":
+        out_settings["a0"] = a0
+    if method == "exnex":
+        out_settings.update(p_exchangeable=p_ex, nex_prior=str(nex_prior))
+    spec = {**out_settings, "codata": _records(codata)}
+    mp = build_map_prior(draws, robust_weight=robust_weight, robust_mean=robust_mean,
+                         max_components=max_components, rng=np.random.default_rng(seed),
+                         provenance=make_provenance(data_hash=(settings or {}).get(
+                             "data_hash"), spec=spec, seed=seed))
+    return BorrowedMapPrior(method, out_settings, comparison, mp,
+                            conflict_check(pcl, co_post), sensitivity, exchangeability,
+                            codata.reset_index(drop=True))

@@ -8,6 +8,7 @@ from pclbayes.cli._checks import integer, real
 from pclbayes.cli._output import (
     add_common_fit_arguments,
     check_out,
+    dumps,
     emit_fit,
     parse_prior_overrides,
 )
@@ -52,15 +53,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", default="nutpie", choices=("nutpie", "pymc"),
                    help="NUTS implementation (default nutpie)")
     add_common_fit_arguments(p)
+    from pclbayes.cli.borrow_args import add_borrow_arguments
+
+    add_borrow_arguments(p, robust_weight=True)
+    p.add_argument("--threshold", type=real(0, 1, low_open=True, high_open=True), default=0.5,
+                   metavar="T", help="with --codata: report P(rate > T), T in (0, 1) "
+                   "(default 0.5)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Fit the response model and print or save the result."""
+    from pclbayes.cli.borrow_args import check_borrow_arguments
     from pclbayes.data import load
     from pclbayes.response import ResponseModel
     from pclbayes.sampling import SamplerSettings
 
+    method = check_borrow_arguments(args, robust_weight=True)
+    if method is not None:
+        return _run_borrowing(args, method)
     sampler = SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains,
                               target_accept=args.target_accept, sampler=args.sampler)
     priors = parse_prior_overrides(args.prior, "kappa=Gamma(alpha=2, beta=0.05)")
@@ -72,3 +83,36 @@ def run(args: argparse.Namespace) -> int:
     eb = load(args.data)
     fitted = model.fit(eb, seed=1 if args.seed is None else args.seed)
     return emit_fit(fitted, args, name=f"response_{args.endpoint}_by_{args.by}")
+
+
+def _run_borrowing(args: argparse.Namespace, method: str) -> int:
+    """``--codata``: the PCL-only and the borrowed answer side by side (no model fit)."""
+    from pathlib import Path
+
+    from pclbayes._files import atomic_write_text
+    from pclbayes.cli.borrow_args import codata_path
+    from pclbayes.data import load
+    from pclbayes.data.views import response_counts
+    from pclbayes.planning.borrowing import borrow_response, load_codata
+
+    check_out(args)
+    codata = load_codata(codata_path(args), endpoint=args.endpoint,
+                         population=args.codata_population, by=args.by)
+    pcl = response_counts(load(args.data), args.endpoint, args.by)
+    kwargs = {k: v for k, v in (("a0", args.a0), ("p_exchangeable", args.p_exchangeable),
+                                ("robust_weight", args.robust_weight),
+                                ("n_draws", args.predictive_draws)) if v is not None}
+    res = borrow_response(pcl, codata, method, threshold=args.threshold,
+                          seed=0 if args.seed is None else args.seed,
+                          settings={"endpoint": args.endpoint, "by": args.by,
+                                    "codata": args.codata}, **kwargs)
+    text = dumps(res.to_dict())
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        name = f"borrowing_{args.endpoint}_{method}.json"
+        atomic_write_text(out / name, text + "\n")
+    print(text if args.json else res)
+    if args.out and not args.json:
+        print(f"\nwrote {name} to {args.out}")
+    return 0

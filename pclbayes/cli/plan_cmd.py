@@ -286,8 +286,12 @@ def _grouping(args: argparse.Namespace) -> str:
 def _run_map_prior(args: argparse.Namespace) -> int:
     import sys
 
+    from pclbayes.cli.borrow_args import check_borrow_arguments
     from pclbayes.planning import map_prior_from_evidence, save_prior
 
+    method = check_borrow_arguments(args, robust_weight=False)
+    if method is not None:
+        return _run_borrowed_map_prior(args, method)
     res = map_prior_from_evidence(
         args.data,
         endpoint=args.endpoint,
@@ -319,6 +323,57 @@ def _run_map_prior(args: argparse.Namespace) -> int:
             "The ESS depends on the heterogeneity prior: --ess-range refits the MAP prior over "
             "tau ~ HalfNormal(0.5), (1), (2) and two intercept priors."
         )
+    if args.out is not None:
+        print(f"Prior written to {args.out}")
+    return 0
+
+
+def _run_borrowed_map_prior(args: argparse.Namespace, method: str) -> int:
+    """``plan map-prior --codata``: exact MAP prior with co-data discounted (no MCMC)."""
+    from pclbayes.cli.borrow_args import codata_path
+    from pclbayes.data import load
+    from pclbayes.data.views import response_counts
+    from pclbayes.planning import save_prior
+    from pclbayes.planning.borrowing import (
+        DEFAULT_MU_PRIOR,
+        DEFAULT_TAU_PRIOR,
+        borrowed_map_prior,
+        load_codata,
+    )
+
+    if args.ess_range:
+        raise SpecError("--ess-range refits the MCMC MAP prior and does not combine with "
+                        "--codata; the co-data MAP prior reports its own discount table")
+    by = _grouping(args)
+    codata = load_codata(codata_path(args), endpoint=args.endpoint,
+                         population=args.codata_population, by=by, level=args.level)
+    eb = load(args.data)
+    pcl = response_counts(eb, args.endpoint, by)
+    levels = list(dict.fromkeys(pcl["group"].astype(str)))
+    if args.level is None and len(levels) > 1:
+        raise SpecError(f"--by {by} has levels {', '.join(levels)}: name the new cohort's "
+                        "level with --target LEVEL")
+    if args.level is not None:
+        if args.level not in levels:
+            raise SpecError(f"--target {args.level} is not a level of '{by}'; levels: "
+                            f"{', '.join(levels)}")
+        pcl = pcl[pcl["group"].astype(str) == args.level]
+    kwargs = {k: v for k, v in (("a0", args.a0), ("p_exchangeable", args.p_exchangeable),
+                                ("n_draws", args.predictive_draws)) if v is not None}
+    res = borrowed_map_prior(
+        pcl, codata, method, robust_weight=args.robust, robust_mean=args.robust_mean,
+        mu_prior=args.intercept_prior or DEFAULT_MU_PRIOR,
+        tau_prior=args.tau_prior or DEFAULT_TAU_PRIOR, max_components=args.max_components,
+        seed=args.seed,
+        settings={"endpoint": args.endpoint, "by": by, "level": args.level,
+                  "codata": args.codata, "data_hash": getattr(eb, "data_hash", None)},
+        **kwargs)
+    if args.out is not None:
+        save_prior(res.prior, args.out, provenance=res.map_prior.provenance)
+    if args.json:
+        _emit(res.to_dict())
+        return 0
+    print(res)
     if args.out is not None:
         print(f"Prior written to {args.out}")
     return 0
@@ -577,8 +632,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(five more MCMC fits, the default priors' fit is reused; about 1-2 s each "
                     "once compiled, so off by default)")
     mp.add_argument(
-        "--robust", type=real(0, 1, high_open=True), default=0.2, metavar="W",
-        help="robust weight, in [0, 1) (default 0.2; 0 off)"
+        "--robust", "--robust-weight", type=real(0, 1, high_open=True), default=0.2,
+        metavar="W", help="robust weight, in [0, 1) (default 0.2; 0 off)"
     )
     mp.add_argument(
         "--robust-mean", type=real(0, 1, low_open=True, high_open=True), metavar="M",
@@ -591,6 +646,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mp.add_argument("--out", metavar="FILE", type=output_file,
                     help="write the (robust) prior as JSON (checked before fitting)")
     mp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    __import__("pclbayes.cli.borrow_args", fromlist=["x"]).add_borrow_arguments(
+        mp, robust_weight=False)
     mp.set_defaults(func=_run_map_prior)
 
     sp = sub.add_parser(

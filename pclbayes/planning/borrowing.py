@@ -771,7 +771,8 @@ class BorrowingResult:
         One row per quantity (pooled PCL rate, or each PCL cohort for EXNEX): ``stratum,
         quantity, n, responders``, then ``pcl_mean, pcl_lower, pcl_upper, pcl_prob_gt`` and
         ``borrowed_mean, borrowed_lower, borrowed_upper, borrowed_prob_gt`` (and
-        ``p_exchangeable`` for EXNEX).
+        ``p_exchangeable`` for EXNEX), and ``codata_rows``: co-data rows of the stratum
+        (0: nothing to borrow, the borrowed answer is the PCL-only one).
     conflict : pandas.DataFrame
         :func:`conflict_check` per stratum.
     sensitivity : pandas.DataFrame or None
@@ -852,7 +853,8 @@ def borrow_response(
     r"""Borrow co-data into the PCL response analysis, next to the PCL-only answer.
 
     Each stratum (``group`` of ``pcl``) is analysed on its own, with the co-data of the same
-    stratum when ``codata`` has a ``group`` column, else all co-data.
+    stratum when ``codata`` has a ``group`` column, else all co-data; a stratum without
+    co-data rows gets its PCL-only answer in both columns (``codata_rows`` 0).
 
     * ``none``, ``power``, ``robust-map``: one rate for the stratum's PCL patients (pooled
       counts). PCL only: :math:`\mathrm{Beta}(a, b)` prior (``base_prior``, uniform).
@@ -901,11 +903,14 @@ def borrow_response(
     for level in dict.fromkeys(groups):
         part = pcl[groups.to_numpy() == level]
         cod = _stratum_codata(codata, by, level)
-        if cod.empty:
-            raise SpecError(f"stratum '{level}': no co-data rows of that stratum to borrow from")
+        r_tot, n_tot = int(part["responders"].sum()), int(part["n"].sum())
+        if cod.empty:  # nothing to borrow in this stratum: the PCL-only answer twice
+            only_rows = _pcl_only_rows(part, level, method, base, threshold, prob, nex_prior,
+                                       mu_prior, tau_prior)
+            rows += only_rows
+            continue
         co_post = hierarchical_posterior(cod, (), mu_prior=mu_prior, tau_prior=tau_prior)
         conflicts.append(conflict_check(part, co_post).assign(stratum=level))
-        r_tot, n_tot = int(part["responders"].sum()), int(part["n"].sum())
         if method == "exnex":
             only = hierarchical_posterior(part, cod, p_exchangeable=0.0, mu_prior=mu_prior,
                                           tau_prior=tau_prior, nex_prior=nex_prior)
@@ -917,7 +922,8 @@ def borrow_response(
                              "responders": int(rj),
                              **_prefixed(only.cohorts[j].summary(threshold, prob), "pcl"),
                              **_prefixed(ex.cohorts[j].summary(threshold, prob), "borrowed"),
-                             "p_exchangeable": float(ex.p_exchangeable[j])})
+                             "p_exchangeable": float(ex.p_exchangeable[j]),
+                             "codata_rows": len(cod)})
             continue
         pcl_only = posterior(base, r_tot, n_tot)
         row = {"stratum": level, "quantity": "pooled PCL rate", "n": n_tot,
@@ -947,7 +953,11 @@ def borrow_response(
                               **_beta_summary(post_w, threshold, prob),
                               "posterior_robust_weight": float(rob)})
             sens.append(pd.DataFrame(table))
-        rows.append({**row, **_prefixed(_beta_summary(borrowed, threshold, prob), "borrowed")})
+        rows.append({**row, **_prefixed(_beta_summary(borrowed, threshold, prob), "borrowed"),
+                     "codata_rows": len(cod)})
+    if not conflicts:
+        raise SpecError("no stratum has co-data rows to borrow from (the co-data file's "
+                        f"'{by}' values match no PCL stratum)")
     conflict = pd.concat(conflicts, ignore_index=True)
     conflict = conflict[["stratum", *[c for c in conflict.columns if c != "stratum"]]]
     sensitivity = None
@@ -969,6 +979,31 @@ def borrow_response(
         out_settings["base_prior"] = list(base_prior)
     return BorrowingResult(method, out_settings, pd.DataFrame(rows), conflict, sensitivity,
                            codata.reset_index(drop=True), priors)
+
+
+def _pcl_only_rows(part: pd.DataFrame, level: str, method: str, base: BetaMixture,
+                   threshold: float, prob: float, nex_prior: Any, mu_prior: Any,
+                   tau_prior: Any) -> list[dict[str, Any]]:
+    """Rows of a stratum without co-data: borrowed = PCL only, ``codata_rows`` 0."""
+    from pclbayes.planning.update import posterior
+
+    if method == "exnex":
+        only = hierarchical_posterior(part, (), p_exchangeable=0.0, mu_prior=mu_prior,
+                                      tau_prior=tau_prior, nex_prior=nex_prior)
+        out = []
+        for j, (label, rj, nj) in enumerate(zip(only.pcl_labels, part["responders"],
+                                                part["n"], strict=True)):
+            summ = only.cohorts[j].summary(threshold, prob)
+            out.append({"stratum": level, "quantity": label, "n": int(nj),
+                        "responders": int(rj), **_prefixed(summ, "pcl"),
+                        **_prefixed(summ, "borrowed"), "p_exchangeable": float("nan"),
+                        "codata_rows": 0})
+        return out
+    summ = _beta_summary(posterior(base, int(part["responders"].sum()), int(part["n"].sum())),
+                         threshold, prob)
+    return [{"stratum": level, "quantity": "pooled PCL rate", "n": int(part["n"].sum()),
+             "responders": int(part["responders"].sum()), **_prefixed(summ, "pcl"),
+             **_prefixed(summ, "borrowed"), "codata_rows": 0}]
 
 
 def _prefixed(summary: Mapping[str, float], prefix: str) -> dict[str, float]:

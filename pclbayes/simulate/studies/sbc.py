@@ -37,6 +37,7 @@ Study specification (``studies/sbc_*.toml``)::
     model = "beta-binomial"          # beta-binomial | logit-normal | weibull | weibull-frailty
     method = "auto"                  # response models: auto | exact | mcmc
     heterogeneity = "shared"         # response models: shared | stratum
+    shared_graph = true              # Weibull models: one compiled graph per process
     thin = 1                         # keep every thin-th draw (default 8 for MCMC, 1 exact)
     alpha = 0.01                     # study-wise false-failure rate of the verdict
 
@@ -67,8 +68,8 @@ from pclbayes.simulate.studies._sbc_models import MODELS
 from pclbayes.simulate.study import Scalar, Study, StudySummary
 
 #: Keys of the ``[sbc]`` table.
-SBC_KEYS = ("model", "method", "heterogeneity", "thin", "alpha", "design", "sampler",
-            "priors", "fit_priors")
+SBC_KEYS = ("model", "method", "heterogeneity", "shared_graph", "thin", "alpha", "design",
+            "sampler", "priors", "fit_priors")
 #: ``[sbc.design]`` keys of the response and the survival models, with their defaults.
 RESPONSE_DESIGN = {"n": [8, 12, 20, 15, 10, 25], "groups": None}
 SURVIVAL_DESIGN = {"cohorts": 3, "patients": 30, "groups": ["BCMA", "GPRC5D"],
@@ -145,6 +146,13 @@ class SBCStudy(Study):
             if key in table and not self.response:
                 raise _err(path, f"[sbc] {key}", f"applies to the response models only, "
                                                  f"not to {model!r}")
+        if "shared_graph" in table and self.response:
+            raise _err(path, "[sbc] shared_graph", "applies to the Weibull models only (a "
+                                                   "response fit reuses its graph anyway)")
+        self.shared_graph = table.get("shared_graph", True)
+        if not isinstance(self.shared_graph, bool):
+            raise _err(path, "[sbc] shared_graph",
+                       f"expected true or false, got {self.shared_graph!r}")
         self.method = table.get("method", "auto")
         self.heterogeneity = table.get("heterogeneity", "shared")
         for key, value, allowed in (("method", self.method, ("auto", "exact", "mcmc")),
@@ -268,7 +276,7 @@ class SBCStudy(Study):
         return SurvivalSBC(self.model == "weibull-frailty", d["cohorts"], d["patients"],
                            d["groups"], float(d["accrual_months"]),
                            float(d["follow_up_months"]), float(d["reinfused_share"]),
-                           self.priors, fit_priors, self.sampler)
+                           self.priors, fit_priors, self.sampler, self.shared_graph)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -286,9 +294,9 @@ class SBCStudy(Study):
 
         The compiled model lives in :mod:`pclbayes.nuts`'s cache, keyed by the model's
         structure; every task's fit swaps its own data in, so the warm-up fit (fixed seed,
-        a few draws) changes no task's draws. The Weibull graph's key includes the data's
-        median time, so survival fits compile per data set (see
-        :meth:`~pclbayes.simulate.studies._sbc_models.SurvivalSBC.warm_up`).
+        a few draws) changes no task's draws. The Weibull models share one graph only
+        with ``shared_graph`` (the default; see
+        :meth:`~pclbayes.simulate.studies._sbc_models.SurvivalSBC.fit`).
         """
         self._model_helper().warm_up()
 

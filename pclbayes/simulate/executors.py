@@ -29,12 +29,13 @@ Executors
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from typing import TYPE_CHECKING, Any
@@ -183,6 +184,24 @@ def _run_batch_in_process(key: str, tasks: Sequence[Task]) -> list[dict[str, Any
     return run_batch(study, key, study_seed, tasks)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT inside the block (main thread only).
+
+    Processes started inside inherit the ignored signal across ``exec``, so a Ctrl-C at the
+    terminal (sent to the whole process group) reaches the runner only, which then stops
+    the workers itself. A Ctrl-C that arrives inside the block is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Executor:
     """Runs batches of tasks; subclasses say where.
 
@@ -268,17 +287,9 @@ class ProcessExecutor(Executor):
         from concurrent.futures import ProcessPoolExecutor
 
         super().start(study, key, study_seed)
-        previous = signal.getsignal(signal.SIGINT)
-        in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # not while workers are forked
-        try:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_mp_context(study),
-                initializer=_init_process_worker, initargs=(study, key, study_seed))
-        finally:
-            if in_main:
-                signal.signal(signal.SIGINT, previous)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=_mp_context(study),
+            initializer=_init_process_worker, initargs=(study, key, study_seed))
 
     def submit(self, tasks: Sequence[Task]) -> Future:
         """Queue a batch on the pool."""
@@ -354,10 +365,11 @@ class DaskExecutor(Executor):
                 logger.setLevel(logging.WARNING)
         try:
             if self.scheduler is None:
-                self._cluster = LocalCluster(
-                    n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, scheduler_kwargs={"dashboard": False},
-                    silence_logs=logging.WARNING)
+                with _sigint_ignored():  # the worker processes inherit the ignored signal
+                    self._cluster = LocalCluster(
+                        n_workers=self.local_workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None, scheduler_kwargs={"dashboard": False},
+                        silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.scheduler, timeout="20s")

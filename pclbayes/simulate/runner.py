@@ -219,9 +219,10 @@ def _run(study: Study, store: ResultStore, executor: Executor, key: str,
             pending[executor.submit(batch)] = batch
 
     try:
-        with _sigint_postponed():
-            executor.start(study, key, seed)
         try:
+            with _sigint_postponed():  # a half-started cluster could not be closed
+                executor.start(study, key, seed)
+            progress.start = time.monotonic()  # the rate counts the tasks' time only
             fill()
             while pending:
                 for future in executor.wait(pending):

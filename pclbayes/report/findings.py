@@ -10,10 +10,12 @@ where the models report it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from pclbayes.data import EvidenceBase
@@ -23,7 +25,8 @@ from pclbayes.report.html import esc
 if TYPE_CHECKING:
     from pclbayes.report.builder import FitRecord
 
-__all__ = ["Finding", "findings", "key_findings_html", "limitations", "limitations_html"]
+__all__ = ["Finding", "findings", "key_findings_html", "limitations", "limitations_html",
+           "mostly_prior_note", "prior_interval", "prior_text"]
 
 #: Quantities that are reported as headline numbers (checked for ``mostly_prior``).
 HEADLINE = ("pooled_rate", "predictive_rate", "contrast", "median_time", "time_ratio",
@@ -99,6 +102,86 @@ def _mostly_prior(row: pd.Series) -> bool:
     return bool(value is not None and not pd.isna(value) and bool(value))
 
 
+_SURVIVAL_AT = re.compile(r"survival_at_(?P<h>[0-9.]+)(?P<new>_new_cohort)?$")
+
+
+def prior_draws(model: Any, quantity: str, level: Any) -> np.ndarray | None:
+    """Draws of a summary row's quantity under the prior (the fit's ``prior`` group).
+
+    The same draws ``prior_sd_ratio`` compares with: response quantities by
+    :data:`pclbayes.response.results.PRIOR_VARIABLES`; survival quantities by their
+    variable (``survival_at_<h>`` from ``survival`` at horizon ``h``, a cohort's time
+    ratio from ``exp(cohort_effect)``). None where the fit holds no prior draws of it.
+    """
+    idata = getattr(model, "idata_", None)
+    if idata is None or "prior" not in idata.children:
+        return None
+    prior = idata["prior"]
+    sel: dict[str, Any] = {}
+    transform = None
+    if getattr(model, "family", "") == "response":
+        from pclbayes.response.results import PRIOR_VARIABLES
+
+        var = PRIOR_VARIABLES.get(quantity)
+    else:
+        m = _SURVIVAL_AT.match(quantity)
+        var = quantity
+        if m:
+            var = "survival_new_cohort" if m["new"] else "survival"
+            sel["horizon"] = float(m["h"])
+        elif quantity == "cohort_time_ratio":
+            var, transform = "cohort_effect", np.exp
+    if var is None or var not in prior.data_vars:
+        return None
+    da = prior[var]
+    try:
+        da = da.sel(sel) if sel else da
+    except (KeyError, ValueError):
+        return None
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if len(extra) > 1:
+        return None
+    if extra:
+        names = [str(v) for v in da[extra[0]].values]
+        if str(level) not in names:
+            return None
+        da = da.isel({extra[0]: names.index(str(level))})
+    values = np.asarray(da.values, dtype=float).ravel()
+    values = transform(values) if transform is not None else values
+    values = values[np.isfinite(values)]
+    return values if values.size >= 10 else None
+
+
+def prior_interval(model: Any, quantity: str, level: Any
+                   ) -> tuple[float, float, float] | None:
+    """Median and equal-tailed 95% interval of a quantity under the prior (or None)."""
+    values = prior_draws(model, quantity, level)
+    if values is None:
+        return None
+    lo, med, hi = np.quantile(values, [0.025, 0.5, 0.975])
+    return float(med), float(lo), float(hi)
+
+
+def prior_text(model: Any, quantity: str, level: Any, fmt) -> str:
+    """``"prior 50% (2% to 98%)"``: the prior of a number, to print next to it."""
+    got = prior_interval(model, quantity, level)
+    if got is None:
+        return ""
+    med, lo, hi = got
+    return f"prior {fmt(med)} ({fmt(lo)} to {fmt(hi)})"
+
+
+def mostly_prior_note(model: Any, row: pd.Series, fmt) -> str:
+    """``" (mostly prior; prior 50%, 2% to 98%)"`` for a row marked mostly prior, else ``""``."""
+    if not _mostly_prior(row):
+        return ""
+    got = prior_interval(model, str(row["quantity"]), row["level"])
+    if got is None:
+        return " (mostly prior)"
+    med, lo, hi = got
+    return f" (mostly prior; prior {fmt(med)}, {fmt(lo)} to {fmt(hi)})"
+
+
 def survival_episodes(model: Any) -> pd.DataFrame:
     """The episodes a survival fit used: ``episode, time, event, group`` (one per row)."""
     idata = model.idata_
@@ -141,7 +224,7 @@ def _response_findings(rec: FitRecord) -> list[Finding]:
     out = []
     for _, row in pooled.iterrows():
         r, n, _ = _response_data(s, row["level"] if by != "none" else None)
-        est = labels.pct(row["median"]) + (" (mostly prior)" if _mostly_prior(row) else "")
+        est = labels.pct(row["median"]) + mostly_prior_note(rec.model, row, labels.pct)
         out.append(Finding(
             endpoint=title, group=labels.level(row["level"]) if by != "none" else "all",
             estimate=est, interval=f"{labels.pct(row['lower'])} to {labels.pct(row['upper'])}",
@@ -177,8 +260,8 @@ def _survival_findings(rec: FitRecord, *, reinfusion: bool = False) -> list[Find
         ev = int(sub["event"].sum())
         unit = "episodes" if reinfusion else "patients"
         tu = labels.time_unit(m)
-        est = labels.months(row["median"], time_unit=tu) + (
-            " (mostly prior)" if _mostly_prior(row) else "")
+        est = labels.months(row["median"], time_unit=tu) + mostly_prior_note(
+            m, row, lambda v: labels.months(v, unit=False))
         out.append(Finding(
             endpoint=title, group=labels.level(row["level"]) if by != "none" else "all",
             estimate=est,

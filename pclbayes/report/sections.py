@@ -430,15 +430,31 @@ def _fmt_table(df: pd.DataFrame, cols: list[str], rename: dict | None = None) ->
     return out.rename(columns=rename or {})
 
 
-def _prior_mark(df: pd.DataFrame) -> list[str]:
-    """``yes`` for rows marked mostly prior (the column exists in newer summaries)."""
+def _prior_mark(df: pd.DataFrame, model: Any = None, fmts: Any = None) -> list[str]:
+    """``yes`` for rows marked mostly prior, with the prior of the same number.
+
+    With ``model``, a marked row reads ``yes: prior 50% (2% to 98%)``: the median and 95%
+    interval of the quantity under the prior (:func:`pclbayes.report.findings.prior_text`),
+    formatted by ``fmts`` (one formatter, or one per row).
+    """
+    from pclbayes.report.findings import prior_text
+
     if "mostly_prior" not in df:
         return [""] * len(df)
-    return ["yes" if pd.notna(v) and bool(v) else "" for v in df["mostly_prior"]]
+    fmts = fmts if isinstance(fmts, list) else [fmts or labels.number] * len(df)
+    out = []
+    for (_, r), fmt in zip(df.iterrows(), fmts, strict=True):
+        v = r["mostly_prior"]
+        if not (pd.notna(v) and bool(v)):
+            out.append("")
+            continue
+        shown = prior_text(model, str(r["quantity"]), r["level"], fmt) if model else ""
+        out.append(f"yes: {shown}" if shown else "yes")
+    return out
 
 
 def _estimates(df: pd.DataFrame, fmt, endpoint: str | None = None,
-               level_name: str = "group") -> pd.DataFrame:
+               level_name: str = "group", model: Any = None) -> pd.DataFrame:
     """quantity, group, estimate, 95% interval (and 'mostly prior' when reported)."""
     out = pd.DataFrame({
         "quantity": [labels.quantity(q, endpoint) for q in df["quantity"]],
@@ -448,7 +464,7 @@ def _estimates(df: pd.DataFrame, fmt, endpoint: str | None = None,
                                                                      strict=True)],
     })
     if "mostly_prior" in df and any(_prior_mark(df)):
-        out["mostly prior"] = _prior_mark(df)
+        out["mostly prior"] = _prior_mark(df, model, fmt)
     return out
 
 
@@ -459,7 +475,7 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
     parts.append(f"<h3>{esc(title)}</h3>")
     parts.append(para(_response_text(m, s, endpoint_of(rec))))
     head = s[s["quantity"].isin(["pooled_rate", "predictive_rate"])]
-    head_html = table(_estimates(head, pct),
+    head_html = table(_estimates(head, pct, model=m),
                       caption="Population-mean (pooled) and new-cohort (predictive) rates: "
                       "posterior median and 95% interval")
     coh = _rows(s, "cohort_rate")
@@ -474,14 +490,17 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
     }), caption="Cohorts: raw rate next to the shrunken estimate")))
     con = _rows(s, "contrast")
     if not con.empty:
-        parts.append(table(pd.DataFrame({
+        con_view = pd.DataFrame({
             "contrast": [labels.level(v) for v in con["level"]],
             "difference (percentage points)": [_pp(v) for v in con["median"]],
             "95% interval": [f"{_pp(lo)} to {_pp(hi)}" for lo, hi in zip(con["lower"],
                                                                         con["upper"],
                                                                         strict=True)],
             "P(> 0)": [pct(v) for v in con["prob_gt"]],
-        }), caption="Contrasts of pooled rates"))
+        })
+        if any(_prior_mark(con)):
+            con_view["mostly prior"] = _prior_mark(con, m, _pp)
+        parts.append(table(con_view, caption="Contrasts of pooled rates"))
     name = labels.endpoint_long(endpoint_of(rec))
     figs = [page.figure(
         plots.forest(s, title=_wrap(title), xlabel=f"rate of {name} (proportion of patients)",
@@ -560,8 +579,8 @@ def _survival_data(model) -> pd.DataFrame:
     return df
 
 
-def _survival_estimates(df: pd.DataFrame, endpoint: str, time_unit: str = "months"
-                        ) -> pd.DataFrame:
+def _survival_estimates(df: pd.DataFrame, endpoint: str, time_unit: str = "months",
+                        model: Any = None) -> pd.DataFrame:
     fmt = [(lambda v: labels.months(v, unit=False)) if q.startswith("median") else pct
            for q in df["quantity"]]
     out = pd.DataFrame({
@@ -572,7 +591,7 @@ def _survival_estimates(df: pd.DataFrame, endpoint: str, time_unit: str = "month
                                                                     df["upper"], strict=True)],
     })
     if "mostly_prior" in df and any(_prior_mark(df)):
-        out["mostly prior"] = _prior_mark(df)
+        out["mostly prior"] = _prior_mark(df, model, fmt)
     return out
 
 
@@ -613,21 +632,25 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     parts.append(para(_survival_text(m, s, endpoint_of(rec))))
     post = s[s.get("source", "posterior") == "posterior"]
     groups = post[post["quantity"].str.startswith(("median_time", "survival_at"))]
-    est_html = table(_survival_estimates(groups, ep, unit),
+    est_html = table(_survival_estimates(groups, ep, unit, m),
                      caption=f"Median {endpoint} ({unit}) and probability "
                      f"{_free(ep)} at {horizons} {unit}: posterior median and 95% "
                      "interval")
     eff = post[post["quantity"].isin(["time_ratio", "hazard_ratio"])]
     eff_html = ""
     if not eff.empty:
-        eff_html = table(pd.DataFrame({
+        eff_view = pd.DataFrame({
             "quantity": [labels.quantity(q) for q in eff["quantity"]],
             "contrast": [labels.level(v) for v in eff["level"]],
             "estimate": [labels.number(v) for v in eff["median"]],
             "95% interval": [f"{labels.number(lo)} to {labels.number(hi)}"
                              for lo, hi in zip(eff["lower"], eff["upper"], strict=True)],
             "P(> 1)": [pct(v) for v in eff["prob_gt"]],
-        }), caption="Effects: time ratio (> 1 = longer) and hazard ratio (> 1 = higher hazard)")
+        })
+        if any(_prior_mark(eff)):
+            eff_view["mostly prior"] = _prior_mark(eff, m, labels.number)
+        eff_html = table(eff_view, caption="Effects: time ratio (> 1 = longer) and hazard "
+                         "ratio (> 1 = higher hazard)")
     parts.append(row(est_html, eff_html) if eff_html else est_html)
     km_html = table(_km_table(m.km_table(), unit), caption="Kaplan-Meier cross-check "
                     f"(lifelines): median and 95% confidence interval, {unit}")

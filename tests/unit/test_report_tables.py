@@ -167,13 +167,14 @@ def test_sensitivity_specs_are_the_declared_variants() -> None:
     specs = {s.name: s for s in list_specs(BUNDLED_MODELS)}
     derived = sections.sensitivity_specs(specs["response_orr_by_target"])
     assert [d.name for d in derived] == ["response_orr_by_target@more-heterogeneity",
-                                         "response_orr_by_target@less-heterogeneity"]
+                                         "response_orr_by_target@less-heterogeneity",
+                                         "response_orr_by_target@jeffreys-mean"]
     assert derived[0].priors["kappa"] == {"dist": "Gamma", "alpha": 2, "beta": 0.4}
     assert derived[0].priors["mu"] == specs["response_orr_by_target"].priors["mu"]
     assert derived[0].sensitivity == ()
     ln = sections.sensitivity_specs(specs["response_orr_by_target_logit_normal"])
     assert {d.name.split("@")[1]: d.priors["sigma"]["sigma"] for d in ln} == {
-        "less-heterogeneity": 0.5, "more-heterogeneity": 2}
+        "less-heterogeneity": 0.5, "more-heterogeneity": 2, "wider-intercept": 1}
     os_variants = sections.sensitivity_specs(specs["survival_os"])
     assert [d.name.split("@")[1] for d in os_variants] == ["reinfusion-censored"]
     assert os_variants[0].options["censor_at"] == "reinfusion"

@@ -118,6 +118,9 @@ def _check_oc_work(args: argparse.Namespace, prior: Any, rule: Any) -> None:
                     * SECONDS_PER_TWO_STAGE_CELL)
         what += f" and {(n1 + 1) * (n2 + 1):.3g} two-stage responder pairs"
     options = ["--n"] if args.futility is None else ["--n", "the --futility N1"]
+    if getattr(args, "robust_weights", None):  # one design per robust weight (+1 component)
+        seconds *= len(args.robust_weights) * (prior.weights.size + 1) / prior.weights.size
+        options.append("--robust-weights")
     check_work("plan oc", seconds, (args.n + 1) * (BYTES_PER_N + 8 * rates), options=options,
                allow_large=args.allow_large, what=what, shows_progress=False)
 
@@ -142,6 +145,8 @@ def _run_oc(args: argparse.Namespace) -> int:
         operating_characteristics,
     )
 
+    if args.robust_mean is not None and args.robust_weights is None:
+        raise SpecError("--robust-mean applies with --robust-weights W[,W...]")
     prior = _load_beta(args.prior)
     _warn_unconverged(args.prior)
     rule = _rule(args)
@@ -150,6 +155,13 @@ def _run_oc(args: argparse.Namespace) -> int:
     if args.futility is not None:
         n1, thr, prob = args.futility
         futility = InterimFutility(n1, decision_rule(thr, prob, "<"))
+    if args.robust_weights is not None:
+        from pclbayes.planning import oc_by_robust_weight
+
+        table = oc_by_robust_weight(prior, args.n, rule, args.true, args.robust_weights,
+                                    robust_mean=args.robust_mean, futility=futility)
+        _emit(table.to_dict()) if args.json else print(table)
+        return 0
     res = operating_characteristics(prior, args.n, rule, args.true, futility=futility)
     pos = assurance(prior, args.n, rule, futility=futility)
     if args.json:
@@ -554,6 +566,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N1:T:C",
         help="interim after N1 >= 1 patients; stop if P(rate < T | data) > C (T, C in (0, 1))",
     )
+    oc.add_argument(
+        "--robust-weights", type=real_list(0, 1, high_open=True), metavar="W[,W...]",
+        help="the same design with each robust weight, side by side, e.g. 0,0.1,0.2,0.5: the "
+        "prior's robust component is replaced by one of weight W (0: the informative part "
+        "alone); each W in [0, 1)")
+    oc.add_argument(
+        "--robust-mean", type=real(0, 1, low_open=True, high_open=True), metavar="M",
+        help="with --robust-weights: mean of the vague component, in (0, 1) (default: that "
+        "of the prior's robust component, else 0.5)")
     _add_allow_large(oc)
     oc.add_argument("--json", action="store_true", help="print JSON instead of a table")
     oc.set_defaults(func=_run_oc)

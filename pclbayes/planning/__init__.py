@@ -73,6 +73,7 @@ from pclbayes.planning.monitor import (
     two_arm_interim_oc,
 )
 from pclbayes.planning.normal import NormalMixture
+from pclbayes.planning.robust_oc import RobustWeightOC, informative_part, oc_by_robust_weight
 from pclbayes.planning.survival_map import (
     SurvivalMapPrior,
     build_survival_map_prior,
@@ -122,6 +123,7 @@ __all__ = [
     "MonitoringOC",
     "NormalMixture",
     "OperatingCharacteristics",
+    "RobustWeightOC",
     "SampleSizeResult",
     "SurvivalMapPrior",
     "TwoArmDesign",
@@ -148,6 +150,7 @@ __all__ = [
     "fit_beta_mixture",
     "fit_normal_mixture",
     "hierarchical_posterior",
+    "informative_part",
     "load_codata",
     "load_convergence",
     "load_prior",
@@ -158,6 +161,7 @@ __all__ = [
     "map_prior_from_evidence",
     "monitored_design",
     "monitoring_oc",
+    "oc_by_robust_weight",
     "operating_characteristics",
     "posterior",
     "posterior_prob",

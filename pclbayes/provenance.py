@@ -16,7 +16,10 @@ import numpy as np
 import xarray as xr
 
 from pclbayes import __version__
+from pclbayes._xarray_dask import defer_dask
 from pclbayes.errors import ProvenanceError
+
+defer_dask()  # xarray imports dask only once something uses dask
 
 _PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
              "pandas", "xarray", "lifelines")

@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pclbayes.checks import mostly_prior, sd_ratio
+from pclbayes._xarray_dask import defer_dask
+from pclbayes.checks import mostly_prior
 from pclbayes.model import CI_PROB, SUMMARY_COLUMNS
 from pclbayes.response.counts import CountData
+
+defer_dask()  # xarray imports dask only once something uses dask
 
 #: Quantiles of every interval (equal-tailed 95%).
 PROBS = (0.025, 0.5, 0.975)
@@ -93,24 +96,43 @@ def mcmc_diagnostics(posterior: xr.Dataset) -> dict[str, xr.Dataset]:
     return out
 
 
+def _columns(da: xr.DataArray) -> tuple[list, np.ndarray]:
+    """Labels of ``da``'s (single) non-sample dimension and its draws, one row per label.
+
+    The draws come as a C-contiguous ``(label, chain * draw)`` array, so a statistic of one
+    row is computed exactly as on that label's draws alone (``da.sel(...)`` and ravel).
+    """
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if not extra:
+        return [None], np.ascontiguousarray(np.asarray(da.values).reshape(1, -1))
+    values = np.asarray(da.transpose(extra[0], "chain", "draw").values)
+    return list(da[extra[0]].values), np.ascontiguousarray(values.reshape(values.shape[0], -1))
+
+
 def rows_from_draws(posterior: xr.Dataset, var: str, quantity: str,
                     diag: dict[str, xr.Dataset] | None) -> list[dict]:
-    """One summary row per label of ``var``'s (single) non-sample dimension."""
-    da = posterior[var]
-    extra = [d for d in da.dims if d not in ("chain", "draw")]
-    labels = [None] if not extra else list(da[extra[0]].values)
+    """One summary row per label of ``var``'s (single) non-sample dimension.
+
+    Vectorised over the labels: one pass over the ``(label, draws)`` array (quantiles, mean
+    and SD per row) instead of a selection per label.
+    """
+    labels, flat = _columns(posterior[var])
+    flat = flat.astype(float, copy=False)
+    lo, med, hi = np.quantile(flat, PROBS, axis=1)
+    mean, sd = flat.mean(axis=1), flat.std(axis=1, ddof=1)
+    positive = np.mean(flat > 0, axis=1) if quantity in ("contrast", "log_odds_ratio") else None
+    diags = {} if diag is None else {
+        key: np.asarray(ds[var].values, dtype=float).ravel() for key, ds in diag.items()}
     rows = []
-    for label in labels:
-        sel = {} if label is None else {extra[0]: label}
-        values = da.sel(sel).values
+    for i, label in enumerate(labels):
         row = {"quantity": quantity, "level": "shared" if label is None else str(label),
-               "source": "posterior", **draw_stats(values)}
-        if quantity in ("contrast", "log_odds_ratio"):
-            row["prob_gt"] = float(np.mean(values > 0))
+               "source": "posterior", "mean": float(mean[i]), "median": float(med[i]),
+               "lower": float(lo[i]), "upper": float(hi[i]), "sd": float(sd[i])}
+        if positive is not None:
+            row["prob_gt"] = float(positive[i])
             row["prob_gt_value"] = 0.0
-        if diag is not None:
-            for key, ds in diag.items():
-                row[key] = float(ds[var].sel(sel).values)
+        for key, values in diags.items():
+            row[key] = float(values[i])
         rows.append(row)
     return rows
 
@@ -133,18 +155,29 @@ def add_cohort_columns(frame: pd.DataFrame, data: CountData) -> pd.DataFrame:
     return frame
 
 
-def prior_draws_of(prior: xr.Dataset, quantity: str, level: str) -> np.ndarray | None:
-    """Prior draws of a summary row's quantity at ``level`` (None if there are none)."""
+def prior_sds(prior: xr.Dataset, quantity: str) -> dict[str, float]:
+    """SD (``ddof=1``, finite draws only) of a quantity's prior draws, by level.
+
+    ``{None: sd}`` for a quantity without a label dimension (its SD at every level);
+    ``{}`` when the prior group holds no draws of it. Each level's SD is computed from
+    that level's draws alone, as :func:`pclbayes.checks.sd_ratio` computes it, in one
+    pass over all levels.
+    """
     var = PRIOR_VARIABLES.get(quantity)
     if var is None or var not in prior:
-        return None
-    da = prior[var]
-    extra = [d for d in da.dims if d not in ("chain", "draw")]
-    if not extra:
-        return da.values
-    if level not in [str(v) for v in da[extra[0]].values]:
-        return None
-    return da.sel({extra[0]: level}).values
+        return {}
+    labels, flat = _columns(prior[var])
+    flat = flat.astype(float, copy=False)
+    finite = np.isfinite(flat)
+    sds = np.full(len(labels), np.nan)
+    whole = finite.all(axis=1) & (flat.shape[1] >= 2)
+    if whole.any():
+        sds[whole] = flat[whole].std(axis=1, ddof=1)
+    for i in np.flatnonzero(~whole):
+        v = flat[i][finite[i]]
+        sds[i] = v.std(ddof=1) if v.size >= 2 else np.nan
+    return {None if label is None else str(label): float(sd)
+            for label, sd in zip(labels, sds, strict=True)}
 
 
 def add_prior_ratio(frame: pd.DataFrame, prior: xr.Dataset | None) -> pd.DataFrame:
@@ -157,15 +190,21 @@ def add_prior_ratio(frame: pd.DataFrame, prior: xr.Dataset | None) -> pd.DataFra
     :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO`. Prior rows and quantities without prior
     draws get NaN and False. A prior without a finite SD (Cauchy-like) makes the ratio
     small and meaningless.
+
+    The prior SDs are computed once per quantity for all its levels (:func:`prior_sds`),
+    so the cost is linear in the number of rows.
     """
-    ratios = []
-    for row in frame.itertuples(index=False):
-        if prior is None or row.source not in ("posterior", "exact"):
-            ratios.append(float("nan"))
-            continue
-        ratios.append(sd_ratio(float(row.sd), prior_draws_of(prior, row.quantity,
-                                                              str(row.level))))
-    frame["prior_sd_ratio"] = np.asarray(ratios, dtype=float)
+    ratios = np.full(len(frame), np.nan)
+    if prior is not None:
+        sds = {q: prior_sds(prior, q) for q in frame["quantity"].unique()}
+        post = frame["source"].isin(("posterior", "exact")).to_numpy()
+        for i, (q, level, sd) in enumerate(zip(frame["quantity"], frame["level"],
+                                               frame["sd"], strict=True)):
+            by_level = sds[q]
+            prior_sd = by_level.get(None, by_level.get(str(level), np.nan)) if post[i] else np.nan
+            if np.isfinite(sd) and prior_sd > 0:
+                ratios[i] = float(sd) / prior_sd
+    frame["prior_sd_ratio"] = ratios
     frame["mostly_prior"] = [mostly_prior(r) for r in ratios]
     return frame
 

@@ -117,4 +117,7 @@ def test_exact_response_fit_loads_no_sampler(tmp_path: Path) -> None:
     codes, modules = _run([argv], tmp_path)
     assert codes == [0]
     assert _loaded(modules, SAMPLING) == []
+    # xarray asks whether each array is a dask array; with dask not imported, the answer
+    # is "no" without importing it (pclbayes._xarray_dask), a second of a fresh process
+    assert "dask" not in modules
 

@@ -66,6 +66,7 @@ _PLANNING_VERBS = (
     "prior_to_dict",
     "prob_difference",
     "robustify",
+    "robustify_log_median",
     "sample_size",
     "save_prior",
     "survival_map_prior_from_evidence",

@@ -395,6 +395,9 @@ def _run_borrowed_map_prior(args: argparse.Namespace, method: str) -> int:
 def _run_survival_prior(args: argparse.Namespace) -> int:
     from pclbayes.planning.survival_map import survival_map_prior_from_evidence
 
+    if args.robust_median is not None and args.robust == 0:
+        raise SpecError("--robust-median centres the vague component: give its weight with "
+                        "--robust W (W > 0)")
     res = survival_map_prior_from_evidence(
         args.data,
         endpoint=args.endpoint,
@@ -402,6 +405,8 @@ def _run_survival_prior(args: argparse.Namespace) -> int:
         level=args.level,
         seed=args.seed,
         max_components=args.max_components,
+        robust_weight=args.robust,
+        robust_median=args.robust_median,
     )
     if args.out is not None:
         res.save(args.out)
@@ -686,6 +691,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-components", type=integer(1, 6), default=3,
         help="largest mixture size, 1 to 6 (default 3)"
     )
+    sp.add_argument(
+        "--robust", "--robust-weight", type=real(0, 1, high_open=True), default=0.0,
+        metavar="W", help="weight of a vague component worth one event at the Weibull shape, "
+        "in [0, 1) (default 0: off; 0.2 as for the response MAP prior bounds prior-data "
+        "conflict)")
+    sp.add_argument("--robust-median", type=real(0, low_open=True), metavar="MONTHS",
+                    help="centre of the vague component, a median in months > 0 (default: "
+                    "the mixture mean)")
     sp.add_argument("--out", metavar="FILE", type=output_file,
                     help="write the log-median prior as JSON (checked before fitting)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of text")

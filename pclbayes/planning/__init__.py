@@ -77,6 +77,7 @@ from pclbayes.planning.robust_oc import RobustWeightOC, informative_part, oc_by_
 from pclbayes.planning.survival_map import (
     SurvivalMapPrior,
     build_survival_map_prior,
+    robustify_log_median,
     survival_map_prior_from_evidence,
 )
 from pclbayes.planning.survival_prior import (
@@ -174,6 +175,7 @@ __all__ = [
     "prior_to_dict",
     "prob_difference",
     "robustify",
+    "robustify_log_median",
     "sample_size",
     "save_prior",
     "survival_map_prior_from_evidence",

@@ -14,7 +14,11 @@ together with the matching Weibull shape draws :math:`k`. This module
 2. reports its effective sample size in *events* at the posterior-median shape
    :math:`\tilde k` (:func:`pclbayes.planning.ess_events`; a single normal with variance
    :math:`v` is worth :math:`1/(\tilde k^2 v)` events);
-3. records provenance (data hash, specification, seed, shape) so the prior can be written
+3. optionally robustifies it like the response MAP prior (:func:`robustify_log_median`):
+   :math:`(1 - w)\, p_{MAP} + w\, N(m_r, 1/\tilde k^2)`, a vague component worth one event
+   at the shape :math:`\tilde k` (the unit information of a log median is :math:`k^2` per
+   event), centred at the mixture mean unless another median is given (Schmidli et al. 2014);
+4. records provenance (data hash, specification, seed, shape) so the prior can be written
    with :func:`pclbayes.planning.save_prior` and used by ``pclbayes plan events``.
 
 The shape is treated as known at :math:`\tilde k` for the ESS; its uncertainty is reported
@@ -43,6 +47,7 @@ from pclbayes.planning.survival_prior import log_median_prior
 __all__ = [
     "SurvivalMapPrior",
     "build_survival_map_prior",
+    "robustify_log_median",
     "survival_map_prior_from_evidence",
 ]
 
@@ -152,13 +157,20 @@ class SurvivalMapPrior:
     penalty: float
     ess: dict[str, float | None]
     provenance: dict[str, Any]
+    robust: NormalMixture | None = None
+    robust_ess: dict[str, float | None] | None = None
 
     @property
-    def prior(self) -> NormalMixture:
-        """The normal-mixture prior for ``log(median)`` (months)."""
+    def mixture(self) -> NormalMixture:
+        """The (non-robust) normal-mixture approximation of ``log(median)`` (months)."""
         mix = self.fit.mixture
         assert isinstance(mix, NormalMixture)
         return mix
+
+    @property
+    def prior(self) -> NormalMixture:
+        """The prior to plan with: the robust mixture if present, else the approximation."""
+        return self.robust if self.robust is not None else self.mixture
 
     @property
     def shape(self) -> float:
@@ -177,7 +189,9 @@ class SurvivalMapPrior:
             "level": self.level,
             "median": dict(self.median_summary),
             "mixture_median": dict(self.mixture_summary),
-            "mixture": self.prior.to_dict()["components"],
+            "mixture": self.mixture.to_dict()["components"],
+            "robust": None if self.robust is None else self.robust.to_dict()["components"],
+            "robust_ess_events": None if self.robust_ess is None else dict(self.robust_ess),
             "shape": dict(self.shape_summary),
             "ess_events": dict(self.ess),
             "fit": {
@@ -210,8 +224,62 @@ class SurvivalMapPrior:
                 f"Weibull shape: {k['median']:.3f} (posterior median), 95% interval "
                 f"[{k['lower']:.3f}, {k['upper']:.3f}]",
                 f"ESS in events at shape {k['median']:.3f}: {ess_text}",
+                *self._robust_lines(),
             ]
         )
+
+    def _robust_lines(self) -> list[str]:
+        if self.robust is None or self.robust_ess is None:
+            return []
+        text = ", ".join(f"{key} {'n/a' if v is None else f'{v:.1f}'}"
+                         for key, v in self.robust_ess.items())
+        return ["Robust prior (vague component worth one event):", str(self.robust),
+                f"ESS in events of the robust prior: {text}"]
+
+
+def robustify_log_median(
+    mix: NormalMixture, weight: float, shape: float, *, median: float | None = None,
+    events: float = 1.0,
+) -> NormalMixture:
+    r"""Add a vague ("robust") component to a log-median prior.
+
+    .. math:: (1 - w)\, p(\log m) + w\, N\bigl(\log m_r,\; 1 / (e\, k^2)\bigr),
+
+    a component worth ``events`` (:math:`e`, default one) events at Weibull shape :math:`k`
+    (:func:`pclbayes.planning.ess_events`: a normal with variance :math:`v` is worth
+    :math:`1/(k^2 v)` events), centred at the mixture mean (``median`` None) or at
+    :math:`\log m_r` for a given median :math:`m_r` (months). Under prior-data conflict the
+    posterior moves to the vague component, as for the response MAP prior (Schmidli et al.
+    2014).
+
+    Parameters
+    ----------
+    mix : NormalMixture
+        Prior of the log median (months).
+    weight : float
+        Weight of the vague component, in (0, 1).
+    shape : float
+        Weibull shape (> 0).
+    median : float, optional
+        Centre of the vague component as a median in months (> 0).
+    events : float, default 1
+        Information of the vague component in events (> 0).
+    """
+    from pclbayes.planning._common import check_probability
+
+    w = check_probability(weight, "robust weight")
+    if not (np.isfinite(shape) and shape > 0):
+        raise SpecError(f"Weibull shape must be > 0, got {shape!r}")
+    if not (np.isfinite(events) and events > 0):
+        raise SpecError(f"events must be > 0, got {events!r}")
+    if median is not None and not (np.isfinite(median) and median > 0):
+        raise SpecError(f"the robust median must be > 0 months, got {median!r}")
+    if "robust" in mix.names:
+        raise SpecError("the mixture already has a component named 'robust'")
+    centre = mix.mean if median is None else float(np.log(median))
+    sd = 1.0 / (float(shape) * np.sqrt(float(events)))
+    return NormalMixture(np.append(mix.weights * (1 - w), w), np.append(mix.means, centre),
+                         np.append(mix.sds, sd), names=[*mix.names, "robust"])
 
 
 def build_survival_map_prior(
@@ -223,6 +291,8 @@ def build_survival_map_prior(
     max_components: int = 3,
     rng: np.random.Generator | None = None,
     provenance: Mapping[str, Any] | None = None,
+    robust_weight: float = 0.0,
+    robust_median: float | None = None,
 ) -> SurvivalMapPrior:
     """Summarise new-cohort median draws, fit a normal mixture to the log and compute ESS.
 
@@ -240,11 +310,17 @@ def build_survival_map_prior(
         Generator for the EM random starts (default: seed 0).
     provenance : mapping, optional
         Provenance record; the Weibull shape used for the ESS is added as ``weibull_shape``.
+    robust_weight : float, default 0
+        Weight of the vague component (:func:`robustify_log_median`), in [0, 1); 0 for none.
+    robust_median : float, optional
+        Centre of the vague component as a median in months (default: the mixture mean).
 
     Returns
     -------
     SurvivalMapPrior
     """
+    if not (np.isfinite(robust_weight) and 0 <= robust_weight < 1):
+        raise SpecError(f"robust weight must lie in [0, 1), got {robust_weight!r}")
     median, shape = _check_draws(draws)
     rng = np.random.default_rng(0) if rng is None else rng
     fit, penalty = _fit_log_median(median, max_components, rng)
@@ -270,6 +346,18 @@ def build_survival_map_prior(
             ess[method] = None
     prov = dict(provenance) if provenance is not None else make_provenance()
     prov["weibull_shape"] = k
+    robust = robust_ess = None
+    if robust_weight > 0:
+        robust = robustify_log_median(mix, robust_weight, k, median=robust_median)
+        robust_ess = {}
+        for method in _ESS_METHODS:
+            try:
+                robust_ess[method] = ess_events(robust, k, method)
+            except SpecError as exc:
+                logger.warning("ESS (%s) of the robust prior not available: %s", method, exc)
+                robust_ess[method] = None
+        prov["robust_weight"] = float(robust_weight)
+        prov["robust_median"] = robust_median
     return SurvivalMapPrior(
         endpoint=endpoint,
         by=by,
@@ -281,6 +369,8 @@ def build_survival_map_prior(
         penalty=penalty,
         ess=ess,
         provenance=prov,
+        robust=robust,
+        robust_ess=robust_ess,
     )
 
 
@@ -293,6 +383,8 @@ def survival_map_prior_from_evidence(
     seed: int = 0,
     max_components: int = 3,
     draws: Mapping[str, Any] | None = None,
+    robust_weight: float = 0.0,
+    robust_median: float | None = None,
 ) -> SurvivalMapPrior:
     """Prior for a new cohort's log median PFS or OS from the evidence base.
 
@@ -320,6 +412,8 @@ def survival_map_prior_from_evidence(
         Precomputed ``{"median", "shape"}`` draws to use instead of fitting the survival
         model (e.g. from a saved fit). The data are then not read; the provenance records
         ``draws_source = "supplied"`` and the data hash of ``data_path`` if one is given.
+    robust_weight, robust_median : float
+        Robustification (:func:`build_survival_map_prior`); weight 0 (default) for none.
 
     Returns
     -------
@@ -363,4 +457,6 @@ def survival_map_prior_from_evidence(
         max_components=max_components,
         rng=np.random.default_rng(seed),
         provenance=prov,
+        robust_weight=robust_weight,
+        robust_median=robust_median,
     )

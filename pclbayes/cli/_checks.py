@@ -10,7 +10,9 @@ Bounded work
     ``plan events``) estimate their run time from the arguments before starting, with
     conservative per-operation costs measured on a small machine, and refuse with a one-line
     error when the estimate exceeds :data:`TIME_LIMIT_SECONDS`, naming the options that drive
-    the cost. ``--allow-large`` runs them anyway; progress is then shown on stderr.
+    the cost. ``--allow-large`` runs them anyway; progress is then shown on stderr. A run
+    estimated at :data:`ANNOUNCE_SECONDS` or more first prints its estimate on stderr
+    (``plan sample-size: about 12 s of work (...); progress follows``).
     Memory does not grow with the product of arguments: the planning functions work in
     chunks of bounded size.
 
@@ -31,6 +33,7 @@ from collections.abc import Callable, Sequence
 from pclbayes.errors import SpecError
 
 __all__ = [
+    "ANNOUNCE_SECONDS",
     "MEMORY_LIMIT_BYTES",
     "PROGRESS_AFTER_SECONDS",
     "PROGRESS_EVERY_SECONDS",
@@ -55,6 +58,9 @@ TIME_LIMIT_SECONDS = 60.0
 
 MEMORY_LIMIT_BYTES = 2**30
 """Largest estimated memory (1 GiB) a planning command takes without ``--allow-large``."""
+
+ANNOUNCE_SECONDS = 5.0
+"""A command estimated to run at least this long says so on stderr before it starts."""
 
 PROGRESS_AFTER_SECONDS = 1.0
 """Progress lines start once a command has run this long."""
@@ -224,6 +230,10 @@ def check_work(command: str, seconds: float, memory: float = 0.0, *, options: Se
         When the estimate is beyond the limit and ``allow_large`` is false.
     """
     if allow_large or (seconds <= TIME_LIMIT_SECONDS and memory <= MEMORY_LIMIT_BYTES):
+        if seconds >= ANNOUNCE_SECONDS:
+            print(f"{command}: about {format_seconds(seconds)} of work ({what})"
+                  f"{'; progress follows' if shows_progress else ''}", file=sys.stderr,
+                  flush=True)
         return
     opts = " or ".join(options)
     raise SpecError(

@@ -23,8 +23,9 @@ Executors
     :class:`DaskExecutor`
         A ``dask.distributed`` cluster: an existing one (``scheduler="tcp://host:8786"``) or
         a :class:`distributed.LocalCluster` of ``N`` single-threaded worker processes that
-        the executor starts and closes. The study is scattered once to every worker.
-        Workers need pclbayes (and the module of a ``module:Class`` study) installed.
+        the executor starts and closes. The study (its spec, a few kB) travels with every
+        batch, so a worker that joins late needs nothing from its peers. Workers need
+        pclbayes (and the module of a ``module:Class`` study) installed.
 """
 
 from __future__ import annotations
@@ -350,10 +351,9 @@ class DaskExecutor(Executor):
         self.workers = self.local_workers
         self._client = None
         self._cluster = None
-        self._remote_study = None
 
     def start(self, study: Study, key: str, study_seed: int) -> None:
-        """Connect (or start the local cluster) and scatter the study to every worker."""
+        """Connect to the scheduler, or start the local cluster."""
         import logging
 
         from distributed import Client, LocalCluster
@@ -379,11 +379,15 @@ class DaskExecutor(Executor):
         info = self._client.scheduler_info()
         self.workers = max(1, sum(int(w.get("nthreads", 1))
                                   for w in info.get("workers", {}).values()))
-        self._remote_study = self._client.scatter(study, broadcast=True, hash=False)
 
     def submit(self, tasks: Sequence[Task]) -> Any:
-        """Submit a batch as one Dask task."""
-        return self._client.submit(run_batch, self._remote_study, self._key, self._seed,
+        """Submit a batch as one Dask task.
+
+        The study travels with every batch (a spec: a few kB), not scattered once, so a
+        worker that joins late or replaces a lost one needs nothing from its peers; each
+        worker process still prepares it only once (the memo of :func:`prepared`).
+        """
+        return self._client.submit(run_batch, self._study, self._key, self._seed,
                                    list(tasks), pure=False)
 
     def wait(self, pending: Iterable[Any], timeout: float | None = None) -> set[Any]:
@@ -400,7 +404,7 @@ class DaskExecutor(Executor):
     def close(self, *, cancel: bool = False) -> None:
         """Close the client, and the local cluster if this executor started it."""
         client, cluster = self._client, self._cluster
-        self._client = self._cluster = self._remote_study = None
+        self._client = self._cluster = None
         if client is not None:
             client.close()
         if cluster is not None:

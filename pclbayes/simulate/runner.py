@@ -190,8 +190,6 @@ def _run(study: Study, store: ResultStore, executor: Executor, key: str,
     if not todo:
         store.compact()
         return result
-    progress.message(f"{study.spec['study']['name']}: {len(todo)} of {total} tasks to run on "
-                     f"{executor.describe()}; results in {store.path}")
     seed = int(study.spec["study"]["seed"])
     pending: dict[Any, list[Task]] = {}
     timing = [0.0, 0]  # seconds, tasks
@@ -223,6 +221,8 @@ def _run(study: Study, store: ResultStore, executor: Executor, key: str,
             with _sigint_postponed():  # a half-started cluster could not be closed
                 executor.start(study, key, seed)
             progress.start = time.monotonic()  # the rate counts the tasks' time only
+            progress.message(f"{study.spec['study']['name']}: {len(todo)} of {total} tasks to "
+                             f"run on {executor.describe()}; results in {store.path}")
             fill()
             while pending:
                 for future in executor.wait(pending):

@@ -138,16 +138,17 @@ class ResultStore:
         study : Study
             The study the rows belong to.
         resume : bool
-            Continue an existing store of the same spec. Without it an existing store is an
-            error (rows are never mixed or overwritten by accident).
+            Continue an existing store of the same spec. Without it an existing store that
+            holds rows is an error (rows are never mixed or overwritten by accident); one
+            without rows (a run that stopped before its first task finished) is reused.
         spec_path : Path or None
             The spec file, recorded in ``study.json``.
 
         Raises
         ------
         StoreError
-            If ``path`` is a store and ``resume`` is false; if it is a store of another spec
-            (hash); if it exists and is not a store (a file, or a non-empty folder).
+            If ``path`` is a store with rows and ``resume`` is false; if it is a store of
+            another spec (hash); if it exists and is not a store (a file, a non-empty folder).
         """
         path = Path(path)
         record = study_record(study, spec_path)
@@ -160,7 +161,7 @@ class ResultStore:
                     f"{path}: holds results of another spec (study {store.record.get('name')!r}"
                     f", spec hash {str(store.record.get('spec_hash'))[:12]}); this spec's hash "
                     f"is {record['spec_hash'][:12]}. Choose another --out for it")
-            if not resume:
+            if not resume and store.finished():
                 raise StoreError(
                     f"{path}: a results store already exists ({len(store.finished())} of "
                     f"{store.record['tasks']} tasks finished); add --resume to continue it, or "

@@ -23,7 +23,7 @@ from pclbayes.simulate.study import Study, StudySummary
 
 TOY_KIND = "simulate_toy:BetaBinomialToy"
 _DEFAULTS = {"n": 20, "a": 1.0, "b": 1.0, "threshold": 0.3, "prob": 0.9,
-             "fail_replicates": [], "fail_all": False, "prepare_log": ""}
+             "fail_replicates": [], "fail_all": False, "fail_prepare": False, "prepare_log": ""}
 SLEEP_ENV = "PCLBAYES_TOY_SLEEP"
 """Seconds each task sleeps (an environment variable, so the spec and its hash stay the same)."""
 
@@ -52,6 +52,8 @@ class BetaBinomialToy(Study):
     def prepare(self) -> None:
         if self._ready:
             return
+        if self.opts["fail_prepare"]:
+            raise RuntimeError("no compiler here")
         self._ready = True
         log = self.opts["prepare_log"]
         if log:

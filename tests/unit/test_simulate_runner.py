@@ -107,6 +107,17 @@ def test_a_study_whose_every_task_fails_stops(tmp_path):
     assert f"first {len(stored)} tasks" in str(e.value)
 
 
+@pytest.mark.parametrize("executor", [SerialExecutor, lambda: ProcessExecutor(2)])
+def test_a_failing_prepare_stops_the_run_with_its_message(tmp_path, executor):
+    from pclbayes.simulate.executors import ExecutorError
+
+    study = load_study(write_spec(tmp_path / "p.toml", extra="fail_prepare = true\n"))
+    with pytest.raises(ExecutorError, match=r"BetaBinomialToy\.prepare\(\) failed: "
+                       "RuntimeError: no compiler here"):
+        run_study(study, tmp_path / "p", executor=executor())
+    assert ResultStore.open(tmp_path / "p").finished() == set()
+
+
 def test_small_study_of_failures_stops_after_all(tmp_path):
     study = load_study(write_spec(tmp_path / "y.toml", replicates=2, extra="fail_all = true\n"))
     with pytest.raises(StudyFailed, match="first 4 tasks"):

@@ -53,6 +53,13 @@ def test_existing_store_needs_resume_and_the_same_spec(tmp_path):
         run_study(other, tmp_path / "s", executor=SerialExecutor(), resume=True)
 
 
+def test_a_store_without_rows_is_reused_without_resume(tmp_path):
+    study = _study(tmp_path, replicates=2)
+    ResultStore.create(tmp_path / "s", study)  # as left by a run stopped before any task
+    result = run_study(study, tmp_path / "s", executor=SerialExecutor())
+    assert result.ran == 4 and result.complete
+
+
 def test_out_that_is_not_a_store_is_refused(tmp_path):
     study = _study(tmp_path)
     (tmp_path / "file").write_text("x")

@@ -105,6 +105,14 @@ def _mostly_prior(row: pd.Series) -> bool:
 _SURVIVAL_AT = re.compile(r"survival_at_(?P<h>[0-9.]+)(?P<new>_new_cohort)?$")
 
 
+def time_interval(lower: Any, upper: Any, time_unit: str = "months") -> str:
+    """``"2.0 to 16.8 months"``; ``"2.0 months to not reached"`` for an open upper limit."""
+    lo = labels.months(lower, unit=False)
+    if not np.isfinite(float(upper)):
+        return f"{lo} {time_unit} to not reached"
+    return f"{lo} to {labels.months(upper, unit=False)} {time_unit}"
+
+
 def prior_draws(model: Any, quantity: str, level: Any) -> np.ndarray | None:
     """Draws of a summary row's quantity under the prior (the fit's ``prior`` group).
 
@@ -265,8 +273,7 @@ def _survival_findings(rec: FitRecord, *, reinfusion: bool = False) -> list[Find
         out.append(Finding(
             endpoint=title, group=labels.level(row["level"]) if by != "none" else "all",
             estimate=est,
-            interval=f"{labels.months(row['lower'], unit=False)} to "
-                     f"{labels.months(row['upper'], unit=False)} {tu}",
+            interval=time_interval(row["lower"], row["upper"], tu),
             data=f"{ev} {what} / {len(sub)} {unit}", caveat=caveat))
     return out
 
@@ -306,8 +313,7 @@ def _reinfusion_findings(eb: EvidenceBase) -> list[Finding]:
         endpoint="PFS after a target-switched re-infusion (descriptive)",
         group="from the second infusion",
         estimate=labels.months(r["median"], time_unit=tu),
-        interval=f"{labels.months(r['lower'], unit=False)} to "
-                 f"{labels.months(r['upper'], unit=False)} {tu}",
+        interval=time_interval(r["lower"], r["upper"], tu),
         data=f"{int(r['events'])} events / {int(r['n'])} re-infusions",
         caveat=f"{who}, selected by having relapsed, survived and been fit for it: a "
                "description at a later line, not an effect of switching the target.")]

@@ -566,10 +566,27 @@ def _survival_text(model, summary: pd.DataFrame, endpoint: str | None = None) ->
             text += f"; {free} " + ", ".join(f"at {h} {unit} {ci(rows.iloc[0])}"
                                               for h, rows in at)
         bits.append(text + ".")
-    for _, r in post[post["quantity"] == "hazard_ratio"].iterrows():
+    hrs = post[post["quantity"] == "hazard_ratio"]
+    for _, r in hrs.iterrows():
         bits.append(f"Hazard ratio {labels.level(r['level'])}: {r['median']:.2f} "
                     f"({r['lower']:.2f} to {r['upper']:.2f}), P(HR > 1) = {pct(r['prob_gt'])}.")
+    pooled = [labels.level(v) for v in hrs["level"] if _pools_reinfusions(model, str(v))]
+    if pooled:
+        bits.append(f"The contrasts {', '.join(pooled)} of this fit pool first infusions with "
+                    "target-switched re-infusions under additive effects, which treats a "
+                    "re-infusion as a crossover without carry-over although the switch "
+                    "follows antigen escape: read the first-infusion fit for them.")
     return " ".join(bits)
+
+
+def _pools_reinfusions(model: Any, contrast: str) -> bool:
+    """A contrast other than the strategy's, in a fit whose episodes include re-infusions."""
+    design = getattr(model, "design_", None)
+    eps = getattr(design, "episodes", None)
+    if eps is None or "strategy" not in eps or not (eps["strategy"] == "switch").any():
+        return False
+    levels = set(eps["strategy"].astype(str))
+    return not any(level in contrast for level in levels)
 
 
 def _survival_data(model) -> pd.DataFrame:
@@ -728,14 +745,53 @@ def _ppc_view(ppc: pd.DataFrame) -> pd.DataFrame:
     out["cohort"] = [labels.level(v) for v in out["cohort"]]
     if "group" in out:
         out["group"] = [labels.level(v) for v in out["group"]]
-    fmts = {}
-    for col in ("n", "observed"):
-        if col in out:
+    for col in ("n", "observed", "lower", "upper"):
+        # counts and the quantiles of replicated counts are whole numbers
+        if col in out and _whole(out[col]):
             out[col] = [labels.count(v) for v in out[col]]
-    if "p_value" in out:
-        fmts["p_value"] = labels.number
     out = out.rename(columns={c: labels.column(c) for c in out.columns})
     return out
+
+
+def _whole(values: pd.Series) -> bool:
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(v.size) and bool(np.all(v == np.round(v)))
+
+
+#: The checks of ``check_table()`` in words, and what each compares.
+CHECK_WORDS = {
+    "loo_predictive": "leave-one-cohort-out: predicted from the other cohorts",
+    "prior_conflict": "prior-data conflict: predicted from the prior alone",
+    "dispersion": "between-cohort spread (posterior predictive)",
+    "dispersion_prior": "between-cohort spread (prior predictive)",
+}
+_STATISTIC_WORDS = {"chi_square": "Pearson X² of the cohort rates",
+                    "responders": "responders", "events": "events"}
+
+
+def _check_view(checks: pd.DataFrame, n_label: str = "patients") -> pd.DataFrame:
+    """The checks that can fail (``check_table()``) in words, integers as integers."""
+    def fmt(v: Any, stat: str) -> str:
+        whole = pd.notna(v) and np.isfinite(float(v)) and float(v).is_integer()
+        return labels.count(v) if stat != "chi_square" and whole else labels.number(v)
+
+    return pd.DataFrame({
+        "cohort": [labels.level(v) for v in checks["cohort"]],
+        n_label: [labels.count(v) for v in checks["n"]],
+        "check": [CHECK_WORDS.get(str(c), labels.humanise(str(c))) for c in checks["check"]],
+        "statistic": [_STATISTIC_WORDS.get(str(v), labels.humanise(str(v)))
+                      for v in checks["statistic"]],
+        "observed": [fmt(v, st) for v, st in zip(checks["observed"], checks["statistic"],
+                                                 strict=True)],
+        "expected (95% interval)": [
+            f"{labels.number(e)} ({fmt(lo, st)} to {fmt(hi, st)})"
+            for e, lo, hi, st in zip(checks["expected"], checks["lower"], checks["upper"],
+                                     checks["statistic"], strict=True)],
+        "p-value": ["not computed" if pd.isna(p) else labels.number(p)
+                    for p in checks["p_value"]],
+        "flagged": ["yes" if bool(f) else "" for f in checks["flag"]],
+    })
 
 
 def _label_censored_axes(fig, endpoint: str, time_unit: str = "months") -> None:
@@ -753,11 +809,17 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
 
     parts = page.section("checks", "How well the models reproduce the data")
     parts.append(para(
-        "Posterior-predictive checks replicate each cohort's data from the fitted model. A "
-        "predictive p-value near 0 or 1 (two-sided values near 0) flags a cohort the model "
-        "does not reproduce. PSIS-LOO estimates out-of-sample predictive accuracy; Pareto k "
-        "above 0.7 marks observations whose removal changes the fit a lot, common when each "
-        "observation is a whole cohort."))
+        "Posterior-predictive checks replicate each cohort's data from the fitted model. "
+        "Because every cohort helped to fit the model, its own replicates are centred on it: "
+        "two-sided p-values near 1 (as here) are expected and say little, and this check "
+        "can hardly fail. The checks that can fail are in the second table of each fit: each "
+        "cohort predicted from the other cohorts (leave-one-cohort-out, exact refits where "
+        "the engine allows, otherwise importance-weighted), each cohort predicted from the "
+        "prior alone (prior-data conflict), and the spread between cohorts against its "
+        "predictive distribution; a p-value below 0.05 flags the row (about one row in "
+        "twenty is flagged by chance under a correct model). PSIS-LOO estimates "
+        "out-of-sample predictive accuracy; Pareto k above 0.7 marks observations whose "
+        "removal changes the fit a lot, common when each observation is a whole cohort."))
     loo_rows = []
     for rec in ordered(fits):
         m = rec.model
@@ -786,6 +848,15 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
                "of uncensored times drawn from the posterior predictive: the observed curve "
                "should lie within the cloud of replicated curves.")
         parts.append(row(ppc_html, page.figure(fig, f"ppc_{rec.spec.name}", cap, svg=False)))
+        checks = m.check_table() if hasattr(m, "check_table") else pd.DataFrame()
+        if not checks.empty:
+            flagged = int(checks["flag"].sum())
+            n_label = "patients" if rec.spec.family == "response" else "episodes"
+            parts.append(table(_check_view(checks, n_label), caption=(
+                "Checks that can fail: "
+                + (f"{flagged} of {len(checks)} rows flagged (p < 0.05)" if flagged
+                   else f"none of {len(checks)} rows flagged (p < 0.05)")
+                + "; mid-p values, two-sided for counts, upper tail for the spread")))
         try:
             loo_rows.append(_loo_row(title, m))
         except (AttributeError, ValueError, TypeError) as exc:

@@ -71,7 +71,7 @@ def test_declared_unit_is_the_default_and_must_agree(tmp_path):
 def test_bundled_data_are_months_by_their_column_names():
     eb = load()
     assert (eb.time_unit, eb.time_unit_source) == ("months", "columns")
-    assert "pfs_months" in eb.time_unit_note
+    assert "named in months" in eb.time_unit_note
 
 
 # ------------------------------------------------------------------ validate

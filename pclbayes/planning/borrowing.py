@@ -97,6 +97,7 @@ __all__ = [
     "borrow_response",
     "borrowed_map_prior",
     "codata_map",
+    "codata_rows",
     "conflict_check",
     "exnex",
     "hierarchical_posterior",
@@ -156,7 +157,18 @@ def load_codata(
     """
     from pclbayes.data import load
 
-    eb = load(path)
+    if population is None and path is None:
+        population = BUNDLED_CODATA_POPULATION
+    return codata_rows(load(path), endpoint=endpoint, population=population, by=by,
+                       level=level)
+
+
+def codata_rows(eb: Any, *, endpoint: str = "orr", population: str | None = None,
+                by: str = "none", level: str | None = None) -> pd.DataFrame:
+    """The co-data rows of a loaded evidence base (:func:`load_codata` without reading).
+
+    Parameters are those of :func:`load_codata`; ``population`` has no default here.
+    """
     where = str(eb.source / "aggregates.csv") if eb.source.is_dir() else str(eb.source)
     agg = eb.aggregates.copy()
     if agg.empty:
@@ -166,8 +178,6 @@ def load_codata(
         agg = agg[agg["is_pcl"].fillna(0) == 0]
     if "endpoint" in agg.columns:
         agg = agg[agg["endpoint"] == endpoint]
-    if population is None and path is None:
-        population = BUNDLED_CODATA_POPULATION
     if "population" not in agg.columns:
         agg = agg.assign(population="")
     if population is not None:

@@ -311,6 +311,7 @@ def results_sections(page: Page, fits: list[FitRecord], eb: EvidenceBase) -> Non
             else:
                 _survival_fit(page, parts, rec, eb)
     planning_section(page, fits)
+    __import__("pclbayes.report.codata", fromlist=["codata_section"]).codata_section(page, eb)
 
 
 def planning_section(page: Page, fits: list[FitRecord]) -> None:

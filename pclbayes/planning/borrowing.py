@@ -948,9 +948,7 @@ def borrow_response(
                 r_tot, n_tot, cod, a0_grid=sorted({*a0_grid, a0}), threshold=threshold,
                 prob=prob, a=base_prior[0], b=base_prior[1]).assign(stratum=level))
         else:
-            mp, _ = codata_map(cod, robust_weight=0.0, mu_prior=mu_prior, tau_prior=tau_prior,
-                               n_draws=n_draws, seed=seed)
-            mix = mp.mixture
+            mix = _draws_mixture(co_post, n_draws, seed)
             prior = robustify(mix, robust_weight, mean=robust_mean) if robust_weight > 0 else mix
             borrowed = posterior(prior, r_tot, n_tot)
             priors[level] = prior.to_dict()
@@ -989,6 +987,20 @@ def borrow_response(
         out_settings["base_prior"] = list(base_prior)
     return BorrowingResult(method, out_settings, pd.DataFrame(rows), conflict, sensitivity,
                            codata.reset_index(drop=True), priors)
+
+
+def _draws_mixture(post: HierarchicalPosterior, n_draws: int, seed: int) -> BetaMixture:
+    """Beta mixture fitted to seeded draws of the MAP distribution (as :func:`codata_map`)."""
+    from pclbayes.planning.fit import fit_beta_mixture
+
+    if not isinstance(n_draws, int | np.integer) or n_draws < 100:
+        raise SpecError(f"the number of predictive draws must be an integer >= 100, got "
+                        f"{n_draws!r}")
+    draws = np.clip(post.sample(int(n_draws), np.random.default_rng([seed, 13])),
+                    1e-12, 1 - 1e-12)
+    mix = fit_beta_mixture(draws, max_components=3, rng=np.random.default_rng(seed)).mixture
+    assert isinstance(mix, BetaMixture)
+    return mix
 
 
 def _pcl_only_rows(part: pd.DataFrame, level: str, method: str, base: BetaMixture,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from scipy import special, stats
 
 from pclbayes.checks import two_sided_p
 from pclbayes.errors import SpecError
-from pclbayes.simulate.studies import study_class
+from pclbayes.simulate.spec import load_study, study_from_spec
 from pclbayes.simulate.studies.borrowing_design import BorrowingDesignStudy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +44,8 @@ def _spec(evidence: Path | str, **changes) -> dict:
              "threshold": C, "data": str(evidence), "conflict_alpha": ALPHA}
     table.update(changes)
     table = {k: v for k, v in table.items() if v is not None}
-    return {"study": {"kind": "borrowing-design", "name": "b", "seed": 3, "replicates": 10},
+    return {"study": {"kind": "borrowing-design", "name": "b", "title": "test", "seed": 3,
+                      "replicates": 10},
             "grid": {"true_rate": [0.4, 0.6, 0.8]}, "borrowing_design": table}
 
 
@@ -55,7 +55,7 @@ def _reference(n: int, p0: float) -> tuple[np.ndarray, np.ndarray]:
     Beta(1, 1) on mu (each stratum), Gamma(2, 0.1) on the shared kappa (the response
     model's defaults), midpoint rule on a uniform grid.
     """
-    xe, ye = np.linspace(-20, 20, 601), np.linspace(-9, 8, 341)
+    xe, ye = np.linspace(-20, 20, 481), np.linspace(-9, 8, 261)
     x, y = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
     mu, kappa = special.expit(x)[:, None], np.exp(y)[None, :]
     a, b = mu * kappa, (1 - mu) * kappa
@@ -203,10 +203,31 @@ def test_relative_data_path_is_read_from_the_spec_folder(counts_csv):
 
 def test_bundled_spec_reads_and_runs_on_the_bundled_evidence():
     path = ROOT / "studies" / "borrowing_new_cohort.toml"
-    spec = tomllib.loads(path.read_text())
-    study = study_class(spec["study"]["kind"])(spec, path)
+    study = load_study(path)
+    assert isinstance(study, BorrowingDesignStudy)
     assert study.data_path is None and len(study.scenarios()) == 6
     rows = _run(study, 3)
     summary = study.summarise(rows)
     assert "bundled evidence base" in summary.lines[0]
     assert summary.tables["operating characteristics"]["tasks"].eq(3).all()
+
+
+def test_runner_stores_the_rows_of_the_direct_loop(counts_csv, tmp_path):
+    from pclbayes.simulate.executors import make_executor
+    from pclbayes.simulate.runner import run_study
+    from pclbayes.simulate.store import ResultStore
+
+    spec = _spec(counts_csv)
+    spec["study"]["replicates"] = 15
+    study = study_from_spec(spec, tmp_path / "b.toml")
+    result = run_study(study, tmp_path / "store", executor=make_executor(serial=True))
+    assert result.complete and result.errors == 0
+    stored = ResultStore.open(tmp_path / "store").results(timing=False)
+    direct = _run(BorrowingDesignStudy(spec), 15, seed=spec["study"]["seed"])
+    key = ["true_rate", "replicate"]
+    stored = stored.sort_values(key).reset_index(drop=True)
+    direct = direct.sort_values(key).reset_index(drop=True)
+    for column in ("responders", "success", "prob", "conflict_p", "success_alone"):
+        assert stored[column].tolist() == direct[column].tolist(), column
+    summary = study.summarise(stored).tables["operating characteristics"]
+    assert summary["tasks"].tolist() == [15, 15, 15]

@@ -9,7 +9,6 @@ conjugate simulation written here, not in the study.
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from scipy import integrate, optimize, special, stats
 from pclbayes.errors import SpecError
 from pclbayes.planning.normal import NormalMixture
 from pclbayes.priors import Prior
+from pclbayes.simulate.spec import load_study, study_from_spec
 from pclbayes.simulate.studies import study_class
 from pclbayes.simulate.studies.survival_design import (
     SurvivalAnalysis,
@@ -38,7 +38,7 @@ def _spec(design: dict | None = None, grid: dict | None = None, prior: dict | No
     table.update(design or {})
     table = {k: v for k, v in table.items() if v is not None}
     table["prior"] = prior or {"rate": {"dist": "Gamma", "alpha": 2.0, "beta": 15.0}}
-    return {"study": {"kind": "survival-design", "name": "t", "seed": 5,
+    return {"study": {"kind": "survival-design", "name": "t", "title": "test", "seed": 5,
                       "replicates": replicates},
             "grid": grid or {"true_median": [6.0, 10.0], "true_shape": [1.0]},
             "survival_design": table}
@@ -296,10 +296,31 @@ def test_prior_file_and_robust_component(tmp_path):
 
 def test_bundled_spec_reads_and_runs_a_few_tasks():
     path = ROOT / "studies" / "survival_single_arm.toml"
-    spec = tomllib.loads(path.read_text())
-    study = study_class(spec["study"]["kind"])(spec, path)
+    study = load_study(path)
+    spec = study.spec
+    assert isinstance(study, SurvivalDesignStudy)
     assert len(study.scenarios()) == 15 and study.analysis.shape_prior is not None
     sc = study.scenarios()[0]
     row = study.run_task(sc, 0, np.random.SeedSequence(spec["study"]["seed"],
                                                        spawn_key=(0, 0)))
     assert 0.0 <= row["prob"] <= 1.0 and 0.5 < row["mean_shape"] < 2.0
+
+
+def test_runner_stores_the_rows_of_the_direct_loop(tmp_path):
+    from pclbayes.simulate.executors import make_executor
+    from pclbayes.simulate.runner import run_study
+    from pclbayes.simulate.store import ResultStore
+
+    spec = _spec(replicates=12)
+    study = study_from_spec(spec, tmp_path / "s.toml")
+    result = run_study(study, tmp_path / "store", executor=make_executor(serial=True))
+    assert result.complete and result.errors == 0
+    stored = ResultStore.open(tmp_path / "store").results(timing=False)
+    direct = _run(SurvivalDesignStudy(spec), 12, seed=spec["study"]["seed"])
+    key = ["true_median", "replicate"]
+    stored = stored.sort_values(key).reset_index(drop=True)
+    direct = direct.sort_values(key).reset_index(drop=True)
+    for column in ("events", "exposure", "prob", "success"):
+        assert stored[column].tolist() == direct[column].tolist(), column
+    table = study.summarise(stored).tables["operating characteristics"]
+    assert table["tasks"].tolist() == [12, 12]

@@ -36,6 +36,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
@@ -112,16 +113,21 @@ def execute_task(study: Study, study_seed: int, task: Task) -> dict[str, Any]:
 
     The row is the task's keys (``scenario_index``, ``replicate``, the scenario), ``seed``
     (:func:`seed_id`), ``status`` (``"ok"`` or ``"error"``), ``message`` (``""`` or
-    ``"ExceptionType: text"``), ``seconds`` (wall time of ``run_task``) and the study's own
-    columns (absent from an error row).
+    ``"ExceptionType: text"``), ``warnings`` (the distinct warnings the task raised,
+    ``"Category: text"`` joined by ``" | "``, or ``""``: recorded in the row instead of
+    printed, so thousands of tasks do not flood stderr), ``seconds`` (wall time of
+    ``run_task``) and the study's own columns (absent from an error row).
     """
     scenario_index, replicate, scenario = task
     seed = task_seed(study_seed, scenario_index, replicate)
     row: dict[str, Any] = {"scenario_index": scenario_index, "replicate": replicate,
                            **scenario, "seed": seed_id(seed)}
     start = time.perf_counter()
+    caught: list[warnings.WarningMessage] = []
     try:
-        result = study.run_task(scenario, replicate, seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = study.run_task(scenario, replicate, seed)
         if not isinstance(result, Mapping):
             raise TypeError(f"run_task returned {type(result).__name__}, not a dict")
         values = {}
@@ -133,10 +139,18 @@ def execute_task(study: Study, study_seed: int, task: Task) -> dict[str, Any]:
     except Exception as exc:  # recorded, not fatal: the store says what went wrong
         message = " ".join(str(exc).split())
         row.update(status="error", message=f"{type(exc).__name__}: {message}"[:2000],
-                   seconds=time.perf_counter() - start)
+                   warnings=_warning_text(caught), seconds=time.perf_counter() - start)
         return row
-    row.update(status="ok", message="", seconds=time.perf_counter() - start, **values)
+    row.update(status="ok", message="", warnings=_warning_text(caught),
+               seconds=time.perf_counter() - start, **values)
     return row
+
+
+def _warning_text(caught: Sequence[warnings.WarningMessage]) -> str:
+    """Distinct warnings as ``"Category: text | ..."`` in order, at most 2000 characters."""
+    texts = dict.fromkeys(f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+                          for w in caught)
+    return " | ".join(texts)[:2000]
 
 
 _PREPARED: dict[str, Study] = {}

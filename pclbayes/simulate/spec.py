@@ -89,7 +89,8 @@ STUDY_KEYS: dict[str, bool] = {
 }
 
 #: Columns the runner adds to every row; neither a grid axis nor a study's row may use them.
-RESERVED_COLUMNS = ("scenario_index", "replicate", "seed", "status", "message", "seconds")
+RESERVED_COLUMNS = ("scenario_index", "replicate", "seed", "status", "message", "warnings",
+                    "seconds")
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 

@@ -46,7 +46,7 @@ STORE_VERSION = 1
 #: Columns every row starts with, in this order (the scenario's keys follow).
 LEADING_COLUMNS = ("scenario_index", "replicate")
 #: Runner columns after the scenario keys and before the study's own columns.
-TASK_COLUMNS = ("seed", "status", "message", "seconds")
+TASK_COLUMNS = ("seed", "status", "message", "warnings", "seconds")
 TIMING_COLUMNS = ("seconds",)
 
 
@@ -311,7 +311,8 @@ class ResultStore:
         -------
         pandas.DataFrame
             Columns: ``scenario_index, replicate``, the scenario keys, ``seed, status,
-            message, seconds`` and the study's columns (in the order its rows give them).
+            message, warnings, seconds`` and the study's columns (in the order its rows
+            give them).
             Empty (with the runner columns) when no task has finished.
         """
         import pandas as pd

@@ -23,7 +23,8 @@ from pclbayes.simulate.study import Study, StudySummary
 
 TOY_KIND = "simulate_toy:BetaBinomialToy"
 _DEFAULTS = {"n": 20, "a": 1.0, "b": 1.0, "threshold": 0.3, "prob": 0.9,
-             "fail_replicates": [], "fail_all": False, "fail_prepare": False, "prepare_log": ""}
+             "fail_replicates": [], "fail_all": False, "fail_prepare": False, "warn_replicates": [],
+             "prepare_log": ""}
 SLEEP_ENV = "PCLBAYES_TOY_SLEEP"
 """Seconds each task sleeps (an environment variable, so the spec and its hash stay the same)."""
 
@@ -74,6 +75,12 @@ class BetaBinomialToy(Study):
             import time
 
             time.sleep(float(os.environ[SLEEP_ENV]))
+        if replicate in o["warn_replicates"]:
+            import warnings
+
+            warnings.warn(f"replicate {replicate} looks odd", UserWarning, stacklevel=2)
+            warnings.warn(f"replicate {replicate} looks odd", UserWarning, stacklevel=2)
+            warnings.warn("second\nline", RuntimeWarning, stacklevel=2)
         rng = np.random.default_rng(seed)
         y = int(rng.binomial(o["n"], scenario["true_rate"]))
         post_mean = (o["a"] + y) / (o["a"] + o["b"] + o["n"])

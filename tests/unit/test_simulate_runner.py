@@ -98,6 +98,14 @@ def test_a_failing_task_is_recorded_not_fatal(tmp_path):
     assert not rows.loc[rows["status"] == "ok", "responders"].isna().any()
 
 
+def test_warnings_of_a_task_are_recorded_in_its_row(tmp_path):
+    result, rows = _run(tmp_path, "w", SerialExecutor(), replicates=3, rates=(0.2,),
+                        extra="warn_replicates = [2]\n")
+    assert result.errors == 0
+    assert list(rows["warnings"]) == [
+        "", "", "UserWarning: replicate 2 looks odd | RuntimeWarning: second line"]
+
+
 def test_a_study_whose_every_task_fails_stops(tmp_path):
     study = load_study(write_spec(tmp_path / "x.toml", replicates=30, extra="fail_all = true\n"))
     with pytest.raises(StudyFailed, match=r"first [0-9]+ tasks all failed.*planned failure") as e:

@@ -112,19 +112,19 @@ def test_empty_store_reads_as_an_empty_table(tmp_path):
     frame = store.results()
     assert len(frame) == 0
     assert list(frame.columns) == ["scenario_index", "replicate", "true_rate", "seed",
-                                   "status", "message", "seconds"]
+                                   "status", "message", "warnings", "seconds"]
 
 
-def _env() -> dict[str, str]:
+def _env(sleep: str = "0") -> dict[str, str]:
     path = os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path, SLEEP_ENV: "0.04"}
+    return {**os.environ, "PYTHONPATH": path, SLEEP_ENV: sleep}
 
 
-def _start(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
+def _start(spec: Path, out: Path, sleep: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pclbayes", "simulate", str(spec), "--out", str(out),
          "--quiet", *extra],
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=_env(sleep), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_parts(out: Path, count: int, proc: subprocess.Popen) -> None:
@@ -139,20 +139,23 @@ def _wait_for_parts(out: Path, count: int, proc: subprocess.Popen) -> None:
     pytest.fail("no partitions appeared")
 
 
-@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, "2"), (signal.SIGKILL, "1")])
-def test_killed_half_way_then_resumed_equals_an_uninterrupted_run(tmp_path, sig, workers):
+@pytest.mark.parametrize(("sig", "workers", "sleep"),
+                         [(signal.SIGINT, "2", "0.1"), (signal.SIGKILL, "1", "0.04")])
+def test_killed_half_way_then_resumed_equals_an_uninterrupted_run(tmp_path, sig, workers,
+                                                                   sleep):
+    """Each task sleeps ``sleep`` s (the run takes 2-3 s) so the signal lands half way."""
     spec = write_spec(tmp_path / "k.toml", replicates=30, rates=(0.2, 0.5))
     study = load_study(spec)
     run_study(study, tmp_path / "whole", executor=SerialExecutor())
     whole = ResultStore.open(tmp_path / "whole").results(timing=False)
 
     out = tmp_path / "killed"
-    proc = _start(spec, out, "--workers", workers)
+    proc = _start(spec, out, sleep, "--workers", workers)
     _wait_for_parts(out, 2, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     stored = len(ResultStore.open(out).finished())
-    assert 0 < stored < 60
+    assert 0 < stored < 60, (proc.returncode, err)
     if sig == signal.SIGINT:
         assert proc.returncode == 130
         assert err.strip() == (f"interrupted: {stored} of 60 tasks stored in {out}; run the "
@@ -163,8 +166,8 @@ def test_killed_half_way_then_resumed_equals_an_uninterrupted_run(tmp_path, sig,
 
     again = subprocess.run(
         [sys.executable, "-m", "pclbayes", "simulate", str(spec), "--out", str(out),
-         "--resume", "--workers", "1"], env={**_env(), SLEEP_ENV: "0"}, capture_output=True,
-        text=True, timeout=120)
+         "--resume", "--workers", "1"], env=_env(), capture_output=True, text=True,
+        timeout=120)
     assert again.returncode == 0, again.stderr
     assert f"{60 - stored} tasks run" in again.stdout
     resumed = ResultStore.open(out).results(timing=False)

@@ -50,3 +50,26 @@ def test_jeffreys_and_wider_intercept_are_what_they_say():
 
     lo, hi = expit(prior.frozen().ppf([0.025, 0.975]))
     assert round(100 * lo, 1) == 0.3 and round(100 * hi, 1) == 99.7
+
+
+def _changed(spec, name):
+    own = spec.priors.get(name)
+    return [v.name.split("@", 1)[1] for v in sections.sensitivity_specs(spec)
+            if name in v.priors and (own is None or Prior.parse(v.priors[name])
+                                     != Prior.parse(own))]
+
+
+def test_every_prior_that_matters_has_a_variant():
+    """mu/intercept, heterogeneity, Weibull shape, cohort SD and Kendall's tau are varied."""
+    specs = {s.name: s for s in list_specs(BUNDLED_MODELS)}
+    for name, spec in specs.items():
+        if spec.family == "response":
+            het = "sigma" if spec.options.get("model") == "logit-normal" else "kappa"
+            assert len(_changed(spec, het)) == 2, name  # more and less heterogeneity
+    pfs = specs["survival_pfs_by_target"]
+    for prior in ("log_median", "shape", "sigma_cohort"):
+        assert _changed(pfs, prior), prior
+    assert _changed(specs["survival_pfs_by_strategy"], "kendall_tau") == ["uniform-kendall-tau"]
+    tau = Prior.parse(sections.sensitivity_specs(specs["survival_pfs_by_strategy"])[0]
+                      .priors["kendall_tau"])
+    assert tau == Prior("Beta", {"alpha": 1, "beta": 1})

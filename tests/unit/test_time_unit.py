@@ -225,3 +225,21 @@ def test_report_labels_use_the_unit(weeks):
     text = sections._survival_text(weeks, weeks.summary(), "pfs")
     assert "weeks" in text and "months" not in text
     assert "at 26 weeks" in text and "at 52 weeks" in text
+
+
+def test_censored_check_axes_in_the_unit():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 1)
+    axes.plot([0, 1], [1, 0])
+    sections._label_censored_axes(fig, "pfs", "weeks")
+    plt.close(fig)
+    assert axes.get_xlabel() == "weeks since infusion"
+
+
+def test_fit_survival_groups_by_none_by_default():
+    p = argparse.ArgumentParser(prog="pclbayes")
+    sub = p.add_subparsers(dest="command", required=True)
+    fit_cmd.register(sub)
+    args = p.parse_args(["fit", "survival", "--data", "my_patients.csv", "--endpoint", "pfs"])
+    assert args.by == "none" and args.time_unit is None

@@ -51,14 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a simulation study (simulation-based calibration, operating "
         "characteristics of a design) on this machine or a Dask cluster, into a resumable "
         "results store; then summarise the store. 'pclbayes simulate SPEC.toml' is short for "
-        "'pclbayes simulate run SPEC.toml'. See docs/simulate.md.",
+        "'pclbayes simulate run SPEC.toml' (its options: 'pclbayes simulate SPEC --help'). "
+        "See docs/simulate.md.",
     )
     sub = sim.add_subparsers(dest="simulate_command", required=True,
                              metavar="{run,summary,SPEC}")
     run = sub.add_parser(
         "run", prog="pclbayes simulate", usage="%(prog)s SPEC [options]",
         help="run the tasks of a study spec not yet in the store",
-        description="Run every task (scenario x replicate) of the study SPEC that is not yet "
+        description="Run every task (scenario x replicate) of the study SPEC that is not yet\n"
         "in the results store, showing tasks done, rate and time left on stderr.",
         epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("spec", metavar="SPEC",

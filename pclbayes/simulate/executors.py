@@ -404,6 +404,18 @@ class DaskExecutor(Executor):
         return self._client.submit(run_batch, self._study, self._key, self._seed,
                                    list(tasks), pure=False)
 
+    def result(self, future: Any) -> list[dict[str, Any]]:
+        """The rows of a finished batch (a batch Dask gave up on is an ExecutorError)."""
+        try:
+            return super().result(future)
+        except ExecutorError:
+            raise
+        except Exception as exc:  # KilledWorker, CancelledError, a lost scheduler, ...
+            message = " ".join(str(exc).split())[:500]
+            raise ExecutorError(f"the Dask cluster failed a batch ({type(exc).__name__}: "
+                                f"{message}); the finished tasks are stored, run again with "
+                                "--resume") from None
+
     def wait(self, pending: Iterable[Any], timeout: float | None = None) -> set[Any]:
         """Done futures of ``pending`` (``distributed.wait``, first completed)."""
         from distributed import wait

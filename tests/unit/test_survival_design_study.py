@@ -324,3 +324,35 @@ def test_runner_stores_the_rows_of_the_direct_loop(tmp_path):
         assert stored[column].tolist() == direct[column].tolist(), column
     table = study.summarise(stored).tables["operating characteristics"]
     assert table["tasks"].tolist() == [12, 12]
+
+
+def test_sampler_settings_belong_to_the_mcmc_engine(tmp_path):
+    path = tmp_path / "s.toml"
+    with pytest.raises(SpecError, match=r"sampler\]: belongs to engine = \"mcmc\""):
+        SurvivalDesignStudy(_spec({"sampler": {"draws": 100}}), path)
+    with pytest.raises(SpecError, match="unknown sampler setting"):
+        SurvivalDesignStudy(_spec({"engine": "mcmc", "sampler": {"steps": 100}}), path)
+    with pytest.raises(SpecError, match=r"engine: expected one of 'quadrature', 'mcmc'"):
+        SurvivalDesignStudy(_spec({"engine": "gibbs"}), path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [1.0, {"dist": "LogNormal", "mu": 0.0, "sigma": 0.3}])
+def test_mcmc_engine_agrees_with_the_quadrature(shape):
+    """Real NUTS fits of the same model: the probability within its Monte-Carlo error."""
+    design = {"shape": shape, "engine": "mcmc",
+              "sampler": {"draws": 1000, "tune": 500, "chains": 2}}
+    prior = {"median": 7.0, "sd_log": 0.6, "robust_weight": 0.2}
+    grid = {"true_median": [8.0], "true_shape": [1.2]}
+    mcmc = SurvivalDesignStudy(_spec(design, grid=grid, prior=prior))
+    design = {k: v for k, v in design.items() if k == "shape"}
+    exact = SurvivalDesignStudy(_spec(design, grid=grid, prior=prior))
+    sc = exact.scenarios()[0]
+    for rep in range(4):
+        a = exact.run_task(sc, rep, np.random.SeedSequence(2, spawn_key=(0, rep)))
+        b = mcmc.run_task(sc, rep, np.random.SeedSequence(2, spawn_key=(0, rep)))
+        assert a["events"] == b["events"] and a["exposure"] == b["exposure"]
+        assert b["max_rhat"] < 1.01 and b["divergences"] == 0
+        se = math.sqrt(max(a["prob"] * (1 - a["prob"]), 1e-4) / b["min_ess_bulk"])
+        assert abs(a["prob"] - b["prob"]) < 4 * se + 1e-3, (a, b)
+        assert abs(a["mean_shape"] - b["mean_shape"]) < 0.05

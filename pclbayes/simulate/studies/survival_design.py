@@ -44,6 +44,10 @@ Monte-Carlo error inside a task, so thousands of tasks are cheap.
 * a prior on :math:`k`: the same 1-D integrals at each node of an outer Gauss-Legendre rule
   in :math:`u = \log k` (two passes of 12 panels), i.e. a 2-D tensor rule.
 
+``engine = "mcmc"`` (with an optional ``[survival_design.sampler]`` table of NUTS settings)
+fits the same model by NUTS instead (:mod:`pclbayes.simulate.studies._survival_mcmc`), at
+seconds per task; its rows carry the sampler's diagnostics.
+
 Decision rules: success if :math:`P(m > m_{null} \mid \text{data}) > c`
 (``rule = "median"``, :math:`\theta^\star = \log m_{null}`), or if
 :math:`P(S(t^\star) > s_0 \mid \text{data}) > c` (``rule = "survival"``);
@@ -108,7 +112,7 @@ _SHAPE_LIMITS = (0.02, 50.0)
 
 _KEYS = ("endpoint", "time_unit", "n", "accrual_rate", "accrual", "follow_up",
          "analysis_time", "rule", "null_median", "landmark", "null_survival", "threshold",
-         "shape", "prior")
+         "shape", "prior", "engine", "sampler")
 _PRIOR_KEYS = ("median", "sd_log", "components", "file", "rate", "robust_weight",
                "robust_median", "robust_sd")
 _GRID_REQUIRED = ("true_median", "true_shape")
@@ -534,7 +538,8 @@ class SurvivalDesignStudy(Study):
     ``prob``, ``events``, ``enrolled``, ``exposure`` (total time at risk), ``mean_follow_up``
     (mean time from entry to the cut), ``analysis_time`` (the cut's calendar time),
     ``mean_log_median`` and ``mean_shape`` (posterior means), and the diagnostics columns
-    ``max_rhat``, ``min_ess_bulk``, ``divergences`` (NaN: the analysis is exact).
+    ``max_rhat``, ``min_ess_bulk``, ``divergences`` (NaN with the exact quadrature; the
+    sampler's with ``engine = "mcmc"``).
     """
 
     kind = "survival-design"
@@ -550,6 +555,21 @@ class SurvivalDesignStudy(Study):
         self.time_unit = dc.text(where, f"[{name}] time_unit", table.get("time_unit", "months"))
         self.design = _parse_design(where, name, table)
         self.analysis = _parse_analysis(where, name, table)
+        self.engine = dc.choice(where, f"[{name}] engine", table.get("engine", "quadrature"),
+                                ("quadrature", "mcmc"))
+        raw_sampler = table.get("sampler")
+        if raw_sampler is not None and self.engine != "mcmc":
+            raise where(f"[{name}.sampler]", "belongs to engine = \"mcmc\"")
+        self.sampler = None
+        if self.engine == "mcmc":
+            from pclbayes.sampling import SamplerSettings
+
+            if raw_sampler is not None and not isinstance(raw_sampler, Mapping):
+                raise where(f"[{name}.sampler]", f"expected a table, got {raw_sampler!r}")
+            try:
+                self.sampler = SamplerSettings.from_dict(dict(raw_sampler or {}))
+            except SpecError as exc:
+                raise where(f"[{name}.sampler]", str(exc)) from exc
         self.grid_keys = dc.grid_names(where, spec, _GRID_REQUIRED,
                                        _GRID_REQUIRED + _GRID_DESIGN)
         grid = spec.get("grid", {})
@@ -590,8 +610,19 @@ class SurvivalDesignStudy(Study):
         rng = np.random.default_rng(seed)
         trial = simulate_trial(design, float(scenario["true_median"]),
                                float(scenario["true_shape"]), rng)
-        post = posterior_prob(trial["times"], trial["events"], self.analysis,
-                              design.theta_cut)
+        diagnostics = dict.fromkeys(dc.DIAGNOSTIC_COLUMNS, float("nan"))
+        if self.engine == "mcmc":
+            from pclbayes.simulate.studies._survival_mcmc import mcmc_posterior
+
+            # the sampler's seed: a child of the task's seed, apart from the data's stream
+            child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, 1))
+            post = mcmc_posterior(trial["times"], trial["events"], design.n, self.analysis,
+                                  design.theta_cut, self.sampler,
+                                  int(child.generate_state(1, np.uint32)[0]))
+            diagnostics = {k: post.pop(k) for k in dc.DIAGNOSTIC_COLUMNS}
+        else:
+            post = posterior_prob(trial["times"], trial["events"], self.analysis,
+                                  design.theta_cut)
         enrolled = int(trial["times"].size)
         return {
             "success": bool(post["prob"] > design.threshold),
@@ -603,9 +634,7 @@ class SurvivalDesignStudy(Study):
             "analysis_time": float(trial["cut"]),
             "mean_log_median": post["mean_log_median"],
             "mean_shape": post["mean_shape"],
-            "max_rhat": float("nan"),
-            "min_ess_bulk": float("nan"),
-            "divergences": float("nan"),
+            **diagnostics,
         }
 
     def summarise(self, results: pd.DataFrame) -> StudySummary:
@@ -639,7 +668,8 @@ class SurvivalDesignStudy(Study):
         lines = [
             f"Single-arm {self.endpoint} design: {d.n} patients, {d.accrual} accrual at "
             f"{d.accrual_rate:g} per {unit.rstrip('s')}, {cut}; success if "
-            f"{d.statement(self.endpoint, unit)} (posterior by exact quadrature).",
+            f"{d.statement(self.endpoint, unit)} (posterior by "
+            f"{'exact quadrature' if self.engine == 'quadrature' else 'NUTS'}).",
         ]
         done = int(table["tasks"].sum()) if len(table) else 0
         planned = f" of {replicates * len(scenarios)}" if isinstance(replicates, int) else ""

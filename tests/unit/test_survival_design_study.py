@@ -283,15 +283,17 @@ def test_prior_file_and_robust_component(tmp_path):
     from pclbayes.planning.io import save_prior
 
     save_prior(NormalMixture([1.0], [math.log(8.0)], [0.4]), tmp_path / "pfs.json")
-    spec = _spec(prior={"file": "pfs.json", "robust_weight": 0.25, "robust_median": 6.0,
-                        "robust_sd": 1.5})
+    spec = _spec({"shape": 1.25},
+                 prior={"file": "pfs.json", "robust_weight": 0.25, "robust_median": 6.0,
+                        "robust_events": 0.25})
     spec["design"] = spec.pop("survival_design")
     study = SurvivalDesignStudy(spec, tmp_path / "s.toml")
     mix = study.analysis.log_median
     assert mix.names == ("comp1", "robust")
     np.testing.assert_allclose(mix.weights, [0.75, 0.25])
     np.testing.assert_allclose(mix.means, [math.log(8.0), math.log(6.0)])
-    np.testing.assert_allclose(mix.sds, [0.4, 1.5])
+    # worth 0.25 events at shape 1.25: variance 1 / (0.25 * 1.25^2)
+    np.testing.assert_allclose(mix.sds, [0.4, 1 / (1.25 * 0.5)])
 
 
 def test_bundled_spec_reads_and_runs_a_few_tasks():

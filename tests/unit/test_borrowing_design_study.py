@@ -231,3 +231,17 @@ def test_runner_stores_the_rows_of_the_direct_loop(counts_csv, tmp_path):
         assert stored[column].tolist() == direct[column].tolist(), column
     summary = study.summarise(stored).tables["operating characteristics"]
     assert summary["tasks"].tolist() == [15, 15, 15]
+
+
+def test_one_stratum_needs_no_level_and_stratum_heterogeneity_runs(counts_csv):
+    study = BorrowingDesignStudy(_spec(counts_csv, by="none", level=None,
+                                       heterogeneity="stratum"))
+    rows = _run(study, 5)
+    assert study._state["level"] == "all" and rows["prob"].between(0, 1).all()
+
+
+def test_figure_draws(counts_csv):
+    study = BorrowingDesignStudy(_spec(counts_csv))
+    title, make = study.summarise(_run(study, 5)).figures[0]
+    fig = make()
+    assert "conflict" in title and len(fig.axes[0].lines) > 0

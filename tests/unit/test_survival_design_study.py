@@ -358,3 +358,24 @@ def test_mcmc_engine_agrees_with_the_quadrature(shape):
         se = math.sqrt(max(a["prob"] * (1 - a["prob"]), 1e-4) / b["min_ess_bulk"])
         assert abs(a["prob"] - b["prob"]) < 4 * se + 1e-3, (a, b)
         assert abs(a["mean_shape"] - b["mean_shape"]) < 0.05
+
+
+def test_survival_rule_labels_type_one_error_by_the_true_landmark_survival():
+    spec = _spec({"rule": "survival", "landmark": 12.0, "null_survival": 0.3},
+                 grid={"true_median": [6.0, 7.5], "true_shape": [1.0]})
+    del spec["survival_design"]["null_median"]
+    study = SurvivalDesignStudy(spec)
+    # true S(12) = 2^(-12/m): 0.25 at m = 6 (null), 0.33 at m = 7.5 (alternative)
+    assert study.design.is_null(6.0, 1.0) and not study.design.is_null(7.5, 1.0)
+    s = study.summarise(_run(study, 5))
+    assert list(s.tables["operating characteristics"]["estimates"]) == ["type-I error", "power"]
+    assert "P(PFS at 12 months > 0.3 | data) > 0.8" in s.lines[0]
+
+
+def test_study_pickles_and_figure_draws():
+    import pickle
+
+    study = pickle.loads(pickle.dumps(SurvivalDesignStudy(_spec())))
+    title, make = study.summarise(_run(study, 5)).figures[0]
+    fig = make()
+    assert "true median" in title and len(fig.axes[0].lines) > 0

@@ -368,7 +368,7 @@ def posterior_prob(times: np.ndarray, events: np.ndarray, analysis: SurvivalAnal
         ``prob`` (the posterior probability), ``mean_log_median`` and ``mean_shape``
         (posterior means of :math:`\theta` and :math:`k`).
     """
-    t = np.asarray(times, dtype=float)
+    t = np.maximum(np.asarray(times, dtype=float), 1e-300)  # an event at time 0: log finite
     ev = np.asarray(events, dtype=bool)
     d = int(ev.sum())
     with np.errstate(divide="ignore"):
@@ -586,6 +586,11 @@ class SurvivalDesignStudy(Study):
                 raise where(f"[grid] {axis}", f"the design cuts the data by {setting}; a grid "
                             f"of {axis} would mix two data cuts")
         self._designs = [self._scenario_design(where, sc) for sc in self.scenarios()]
+
+    def prepare(self) -> None:
+        """Compute once what every task reuses (the rate prior's range); no random numbers."""
+        if self.analysis.rate is not None:
+            self.analysis._rate_quantiles()
 
     def _scenario_design(self, where: dc.Where, scenario: Mapping[str, Scalar]
                          ) -> SurvivalDesign:

@@ -31,6 +31,20 @@ def _private_fit_cache(tmp_path_factory):
         os.environ["PCLBAYES_CACHE_DIR"] = old
 
 
+@pytest.fixture(scope="session")
+def quick_report(tmp_path_factory, _private_fit_cache) -> Path:
+    """The bundled report (``pclbayes report --quick --seed 7``), built once per session.
+
+    Read-only: every report test reads this one folder (about 20 fits). A test that changes
+    files copies it first (``shutil.copytree(quick_report, tmp_path / "report")``).
+    """
+    from pclbayes.cli import main
+
+    out = tmp_path_factory.mktemp("report")
+    assert main(["report", "--quick", "--quiet", "--seed", "7", "--out", str(out)]) == 0
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _ctrl_c_reaches_the_tests():
     """Run the tests with Python's Ctrl-C handler even when started as a background job.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -192,6 +193,9 @@ def _levels(column: str, *frames: pd.DataFrame) -> int:
     return len(values)
 
 
+Figures = dict[str, tuple[bytes, bytes | None]]
+
+
 def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None,
              cache_key: str | None = None) -> tuple[Any, float]:
     """Fit ``spec``, compute the tables the report reads, write the netCDF if asked.
@@ -213,9 +217,53 @@ def _fit_one(spec: Spec, eb: EvidenceBase, save_to: Path | None = None,
     return model, time.perf_counter() - start
 
 
-def _fit_batch(jobs: list[tuple[Spec, Path | None, str | None]], eb: EvidenceBase
-               ) -> list[tuple[Any, float]]:
-    return [_fit_one(spec, eb, save_to, key) for spec, save_to, key in jobs]
+def _figures_of(spec: Spec, model: Any, eb: EvidenceBase) -> Figures:
+    """The figures of one fit's own sections (results and predictive check), rendered.
+
+    Run in a worker process right after the fit, so the report's process only places
+    them (:attr:`pclbayes.report.html.Page.prerendered`). The sections are drawn exactly
+    as the report draws them; figures that combine fits (prior sensitivity, the evidence)
+    are drawn by the report. Prior-sensitivity variants (``name@variant``) have no
+    sections of their own.
+    """
+    import tempfile
+
+    from pclbayes.report import sections
+    from pclbayes.report.html import Page
+
+    if "@" in spec.name:
+        return {}
+    rec = FitRecord(spec, model, 0.0)
+    with tempfile.TemporaryDirectory(prefix="pclbayes-figures-") as tmp:
+        page = Page("", Path(tmp))
+        if spec.family == "response":
+            sections.response_sections(page, [rec])
+        else:
+            sections.survival_sections(page, [rec], eb)
+        sections.checks_section(page, [rec])
+    return page.rendered
+
+
+def _fit_batch(jobs: list[tuple[Spec, Path | None, str | None]], eb: EvidenceBase,
+               draw: bool = False) -> list[tuple[Any, float, Figures]]:
+    """Fit every job of one batch (in a worker process); with ``draw``, render its figures.
+
+    A figure that cannot be drawn here is left to the report's process, which draws every
+    figure not handed to it (the same code either way).
+    """
+    out = []
+    for spec, save_to, key in jobs:
+        model, seconds = _fit_one(spec, eb, save_to, key)
+        figures: Figures = {}
+        if draw:
+            start = time.perf_counter()
+            try:
+                figures = _figures_of(spec, model, eb)
+            except Exception:  # the report draws it again itself (and raises there)
+                logger.debug("figures of %s left to the report", spec.name, exc_info=True)
+            seconds += time.perf_counter() - start
+        out.append((model, seconds, figures))
+    return out
 
 
 def _cache_key(spec: Spec, eb: EvidenceBase) -> str:
@@ -249,22 +297,39 @@ def _compile_group(spec: Spec) -> tuple:
 
 
 #: Rough warm costs (seconds, 2 cores) used to order the work: compiling one model and
-#: one fit with its tables, per family (measured with ``benchmarks/bench_report.py``).
+#: one fit with its tables and figures, per family (``benchmarks/bench_report.py``).
 _COMPILE_COST = {"response": 2.0, "survival": 5.0}
-_FIT_COST = {"response": 0.35, "survival": 1.5}
+_FIT_COST = {"response": 0.5, "survival": 2.0}
 
 
-def _schedule(groups: dict[tuple, list[int]]) -> list[list[int]]:
-    """Order of the groups handed to the worker processes: longest first.
+def _schedule(groups: dict[tuple, list[int]], jobs: int = 1) -> list[list[int]]:
+    r"""Batches of fits handed to the worker processes, longest first.
 
-    A free worker takes the next group, so handing out the longest jobs first keeps the
-    workers finishing together (the "longest processing time first" rule). A group's cost
-    is one compilation plus its fits.
+    A batch is fitted by one worker, which compiles its model once. A free worker takes
+    the next batch, so handing out the longest first keeps the workers finishing together
+    (the "longest processing time first" rule). A group's cost is one compilation plus its
+    fits, :math:`c_g + k_g f_g`; a group whose fits alone exceed a worker's share of the
+    whole, :math:`k_g f_g > T / J` with :math:`T = \sum_g (c_g + k_g f_g)`, is split into
+    :math:`\lceil k_g f_g / (T / J) \rceil` batches (at most ``jobs``), each paying the
+    compilation again (from the on-disk compile cache) but run side by side. Fits keep
+    their order within a batch; every fit has its own seed, so no number depends on the
+    batches.
     """
-    def cost(g: tuple) -> float:
-        return _COMPILE_COST[g[0]] + _FIT_COST[g[0]] * len(groups[g])
+    def cost(g: tuple, k: int) -> float:
+        return _COMPILE_COST[g[0]] + _FIT_COST[g[0]] * k
 
-    return [groups[g] for g in sorted(groups, key=cost, reverse=True)]
+    total = sum(cost(g, len(idx)) for g, idx in groups.items())
+    share = total / max(jobs, 1)
+    batches: list[tuple[float, list[int]]] = []
+    for g, idx in groups.items():
+        fits = _FIT_COST[g[0]] * len(idx)
+        parts = min(len(idx), max(jobs, 1), max(1, math.ceil(fits / share - 1e-9)))
+        size = math.ceil(len(idx) / parts)
+        for start in range(0, len(idx), size):
+            chunk = idx[start:start + size]
+            batches.append((cost(g, len(chunk)), chunk))
+    batches.sort(key=lambda b: b[0], reverse=True)  # stable: equal costs keep their order
+    return [chunk for _, chunk in batches]
 
 
 def _ignore_sigint() -> None:
@@ -274,8 +339,11 @@ def _ignore_sigint() -> None:
 
 def _in_workers(batches: list[list[tuple[int, tuple[Spec, Path | None, str | None]]]],
                 eb: EvidenceBase, jobs: int,
-                record: Callable[[int, tuple[Any, float]], None]) -> None:
+                record: Callable[[int, tuple[Any, float, Figures]], None]) -> None:
     """Fit the batches in ``jobs`` worker processes; ``record(i, result)`` each fit.
+
+    Each worker imports pclbayes (and the sampler) once and fits every batch it takes;
+    it renders the figures of each fit's own sections too (:func:`_figures_of`).
 
     ``record`` is called in the main process for every fit of a batch once it completes.
 
@@ -289,7 +357,7 @@ def _in_workers(batches: list[list[tuple[int, tuple[Spec, Path | None, str | Non
     try:
         with sigint_deferred():  # the workers are started here and inherit SIG_IGN
             for batch in batches:
-                fut = pool.submit(_fit_batch, [job for _, job in batch], eb)
+                fut = pool.submit(_fit_batch, [job for _, job in batch], eb, True)
                 futures[fut] = [i for i, _ in batch]
         for fut in as_completed(futures):
             for i, res in zip(futures[fut], fut.result(), strict=True):
@@ -324,6 +392,7 @@ def _stop_workers(pool: ProcessPoolExecutor, futures: Iterable[Future]) -> None:
 def run_fits(
     eb: EvidenceBase, specs: list[Spec], *, jobs: int = 1, progress: Progress | None = None,
     save: dict[str, Path] | None = None, cache: bool = False, refit: bool = False,
+    figures: Figures | None = None,
 ) -> list[FitRecord]:
     """Fit every specification, reporting progress as ``[i/n] name ...``.
 
@@ -333,6 +402,11 @@ def run_fits(
     ``save`` maps specification names to the netCDF files their fits are written to.
     With ``cache`` a fit stored in the fit cache (:mod:`pclbayes.fitcache`) under the same
     key is reused (unless ``refit``) and every new fit is stored.
+
+    With ``jobs > 1`` the workers also render the figures of each fit's own sections;
+    they are added to ``figures`` (by figure key, for
+    :attr:`pclbayes.report.html.Page.prerendered`). Fits are batched and ordered by
+    their estimated cost, longest first (:func:`_schedule`).
 
     On an error or an interruption (``KeyboardInterrupt``) the worker processes are
     terminated at once and the exception propagates.
@@ -370,11 +444,14 @@ def run_fits(
         for i in todo:
             groups.setdefault(_compile_group(specs[i]), []).append(i)
         batches = [[(i, (specs[i], save.get(specs[i].name), keys[i])) for i in idx]
-                   for idx in _schedule(groups)]
+                   for idx in _schedule(groups, jobs)]
 
-        def record(i: int, res: tuple[Any, float]) -> None:
-            results[i] = res
-            done(i, res[1])
+        def record(i: int, res: tuple[Any, float, Figures]) -> None:
+            model, seconds, drawn = res
+            results[i] = (model, seconds)
+            if figures is not None:
+                figures.update(drawn)
+            done(i, seconds)
 
         _in_workers(batches, eb, jobs, record)
     return [reused[i] if i in reused else FitRecord(spec, *results[i])
@@ -527,9 +604,10 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
     order = sorted(specs + sens_specs, key=lambda s: s.family != "survival")
     (out / "fits").mkdir()
     save = {s.name: _file_in(out / "fits", s, ".nc") for s in specs}
+    drawn: Figures = {}
     records = {rec.spec.name: rec
                for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save,
-                                   cache=cache, refit=refit)}
+                                   cache=cache, refit=refit, figures=drawn)}
     fits = [records[s.name] for s in specs]
     sensitivity = []
     for s in sens_specs:
@@ -537,7 +615,7 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
         rec.variant = s.name.split("@", 1)[1]
         sensitivity.append(rec)
 
-    page = Page(sections.page_title(eb), out / "figures")
+    page = Page(sections.page_title(eb), out / "figures", prerendered=drawn)
     flags = sections.flags(fits + sensitivity, eb)
     sections.summary_box(page, fits, eb)
     evidence_section(page, eb)

@@ -119,6 +119,11 @@ class Page:
     sections: list[tuple[str, str, list[str]]] = field(default_factory=list)
     figures: list[FigureRef] = field(default_factory=list)
     lead: list[str] = field(default_factory=list)
+    #: Figures already rendered elsewhere (a report's worker processes), by key: the PNG
+    #: and SVG bytes :meth:`figure` would write, used instead of rendering again.
+    prerendered: dict[str, tuple[bytes, bytes | None]] = field(default_factory=dict)
+    #: Every figure this page rendered itself, by key (PNG bytes, SVG bytes or None).
+    rendered: dict[str, tuple[bytes, bytes | None]] = field(default_factory=dict)
 
     def section(self, anchor: str, heading: str) -> list[str]:
         """Start a section; returns the list its HTML parts are appended to."""
@@ -136,12 +141,27 @@ class Page:
         import matplotlib.pyplot as plt
 
         self.fig_dir.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        data = buf.getvalue()
+        pre = self.prerendered.pop(key, None)
+        if pre is not None and (pre[1] is not None) == svg:
+            data, svg_data = pre
+        else:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            data, svg_data = buf.getvalue(), None
+            if svg:
+                import matplotlib
+
+                # no creation date, and clip-path ids salted by the key rather than at
+                # random: the same figure gives the same SVG bytes in every run
+                buf = io.BytesIO()
+                with matplotlib.rc_context({"svg.hashsalt": key}):
+                    fig.savefig(buf, format="svg", bbox_inches="tight",
+                                metadata={"Date": None})
+                svg_data = buf.getvalue()
+            self.rendered[key] = (data, svg_data)
         (self.fig_dir / f"{key}.png").write_bytes(data)
-        if svg:
-            fig.savefig(self.fig_dir / f"{key}.svg", bbox_inches="tight")
+        if svg_data is not None:
+            (self.fig_dir / f"{key}.svg").write_bytes(svg_data)
         plt.close(fig)
         ref = FigureRef(key, base64.b64encode(data).decode("ascii"), caption)
         self.figures.append(ref)

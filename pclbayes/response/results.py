@@ -56,7 +56,7 @@ def dataset(arrays: dict[str, np.ndarray], dims: dict[str, tuple[str, ...]],
         vdims = ("chain", "draw", *rename_dims(dims[name], data))
         values = np.asarray(values)
         if not np.issubdtype(values.dtype, np.integer):
-            values = values.astype(float)
+            values = values.astype(float, copy=False)
         out[name] = xr.DataArray(values, dims=vdims,
                                  coords={d: labels[d] for d in vdims[2:]})
     ds = xr.Dataset(out)

@@ -33,13 +33,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--hide-scrollbars"]
 
 
-@pytest.fixture(scope="session")
-def quick_report(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("report")
-    assert main(["report", "--quick", "--quiet", "--seed", "7", "--out", str(out)]) == 0
-    return out
-
-
 def _chromium():
     if CHROMIUM is None:
         if os.environ.get("CI"):

@@ -1,0 +1,88 @@
+"""The report's worker processes: figures drawn there are the figures the report draws
+itself, byte for byte (PNG and SVG, which carry no date and no random ids); batches are
+handed out longest first and large groups are split."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pclbayes._paths import BUNDLED_MODELS
+from pclbayes.data import load
+from pclbayes.report import build_report, builder
+from pclbayes.specs import list_specs
+
+SPECS = ("response_orr_by_target.toml", "response_cr_by_strategy.toml")
+
+
+def exact_models(folder: Path) -> Path:
+    """Two bundled response specifications with the exact engine (no compilation)."""
+    folder.mkdir(parents=True)
+    for name in SPECS:
+        text = (BUNDLED_MODELS / name).read_text().replace('method = "mcmc"',
+                                                          'method = "exact"')
+        assert 'method = "exact"' in text
+        (folder / name).write_text(text)
+    return folder
+
+
+def figures(out: Path) -> dict[str, bytes]:
+    """Every figure file of a report (PNG and SVG), by name."""
+    return {path.name: path.read_bytes() for path in sorted((out / "figures").iterdir())}
+
+
+def test_figures_drawn_in_workers_are_the_figures_drawn_in_the_report(tmp_path):
+    models = exact_models(tmp_path / "models")
+    one = build_report(models=models, out=tmp_path / "one", jobs=1, cache=False, seed=5)
+    two = build_report(models=models, out=tmp_path / "two", jobs=2, cache=False, seed=5)
+    a, b = figures(one.out), figures(two.out)
+    assert sorted(a) == sorted(b)
+    assert {"forest_response_orr_by_target.png", "ppc_response_cr_by_strategy.png"} <= set(a)
+    differ = [name for name in a if a[name] != b[name]]
+    assert not differ, differ
+    assert json.loads((one.out / "summary.json").read_text()) == \
+        json.loads((two.out / "summary.json").read_text())
+    # the page embeds the same images, in the same order, with the same captions
+    embedded = re.compile(r'<figure id="fig-[^"]*".*?</figure>', flags=re.S)
+    html_one = embedded.findall((one.out / "report.html").read_text())
+    assert len(html_one) >= 6
+    assert html_one == embedded.findall((two.out / "report.html").read_text())
+
+
+def test_workers_hand_back_the_figures_of_each_fit(tmp_path):
+    models = exact_models(tmp_path / "models")
+    specs = list_specs(models)
+    drawn: dict = {}
+    records = builder.run_fits(load(), specs, jobs=2, figures=drawn)
+    assert [r.spec.name for r in records] == [s.name for s in specs]
+    for spec in specs:
+        for kind in ("forest", "heterogeneity", "ppc"):
+            png, svg = drawn[f"{kind}_{spec.name}"]
+            assert png.startswith(b"\x89PNG")
+            assert (svg is not None) == (kind == "forest")
+
+
+def test_schedule_longest_first_and_large_groups_split():
+    # costs: survival 5 + 2 * 2 = 9, response 2 + 0.5 * 16 = 10, logit-normal 2 + 0.5 = 2.5
+    groups = {("survival", "a"): [0, 1], ("response", "beta-binomial"): list(range(2, 18)),
+              ("response", "logit-normal"): [18]}
+    assert builder._schedule(groups, 1) == [list(range(2, 18)), [0, 1], [18]]
+    # two workers: the share is 21.5 / 2 = 10.75 > 8 s of response fits: no split
+    assert builder._schedule(groups, 2) == [list(range(2, 18)), [0, 1], [18]]
+    # 40 response fits (20 s) exceed the share (33.5 / 2 = 16.75): two batches of 20 (12 s)
+    groups = {("survival", "a"): [0, 1], ("response", "beta-binomial"): list(range(2, 42)),
+              ("response", "logit-normal"): [42]}
+    batches = builder._schedule(groups, 2)
+    assert batches == [list(range(2, 22)), list(range(22, 42)), [0, 1], [42]]
+    assert sorted(i for b in batches for i in b) == list(range(43))
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_schedule_keeps_every_fit_once(jobs):
+    groups = {("response", "x"): list(range(7)), ("survival", "y"): list(range(7, 30))}
+    batches = builder._schedule(groups, jobs)
+    assert sorted(i for b in batches for i in b) == list(range(30))
+    assert len(batches) <= 2 * jobs

@@ -36,11 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.set_defaults(func=run_data)
 
 
+#: The names of :data:`pclbayes.data._schema.TIME_UNITS`, spelled out: building the parser
+#: imports nothing beyond the standard library (``tests/unit/test_startup.py`` checks that
+#: and that the names agree).
+TIME_UNIT_NAMES = ("days", "weeks", "months", "years")
+
+
 def add_time_unit_argument(p: argparse.ArgumentParser) -> None:
     """``--time-unit``: the unit of the data's times (default: the data's own, else months)."""
-    from pclbayes.data._schema import TIME_UNITS
-
-    p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default=None,
+    p.add_argument("--time-unit", choices=TIME_UNIT_NAMES, default=None,
                    help="unit of the data's times (default: the unit the data declare in a "
                    "time_unit column, else months; the bundled data are in months)")
 

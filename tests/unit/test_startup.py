@@ -86,6 +86,14 @@ def test_help_of_every_command_loads_only_the_standard_library(
     assert _loaded(modules, SAMPLING + NUMERIC) == []
 
 
+def test_time_unit_choices_are_the_data_units() -> None:
+    """The parser spells the units out (no pandas to print help); they are the data's."""
+    from pclbayes.cli.data_cmd import TIME_UNIT_NAMES
+    from pclbayes.data._schema import TIME_UNITS
+
+    assert TIME_UNIT_NAMES == tuple(TIME_UNITS)
+
+
 @pytest.fixture()
 def flat_prior(tmp_path: Path) -> Path:
     path = tmp_path / "flat.json"

@@ -291,7 +291,7 @@ class LogitGrid:
             return np.log(self.mass @ np.exp(logk - top)) + top
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)  # a grid holds about 50 MB
 def _grid(mu_prior: str, tau: str, n_mu: int, n_tau: int, x_limit: float,
           n_x: int) -> LogitGrid:
     mu_p = _prior(mu_prior, "mu prior").frozen()
@@ -322,6 +322,8 @@ def _grid(mu_prior: str, tau: str, n_mu: int, n_tau: int, x_limit: float,
     m = np.repeat(mu, tau_nodes.size)[:, None]
     t = np.tile(tau_nodes, mu.size)[:, None]
     mass = np.diff(special.ndtr((edges[None, :] - m) / t), axis=1)
+    for arr in (mu, tau_nodes, lp, edges, centres, mass):
+        arr.setflags(write=False)  # shared by every caller of the cached grid
     return LogitGrid(mu, tau_nodes, lp, edges, centres, mass, d_mu, d_tau)
 
 

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,19 +146,23 @@ class Page:
         if pre is not None and (pre[1] is not None) == svg:
             data, svg_data = pre
         else:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-            data, svg_data = buf.getvalue(), None
-            if svg:
-                import matplotlib
+            import matplotlib
 
-                # no creation date, and clip-path ids salted by the key rather than at
-                # random: the same figure gives the same SVG bytes in every run
+            with warnings.catch_warnings():
+                # matplotlib warns when placing a legend (loc="best") took over a second: a
+                # remark on a busy machine's speed, not on the figure
+                warnings.filterwarnings("ignore", message='Creating legend with loc="best"')
                 buf = io.BytesIO()
-                with matplotlib.rc_context({"svg.hashsalt": key}):
-                    fig.savefig(buf, format="svg", bbox_inches="tight",
-                                metadata={"Date": None})
-                svg_data = buf.getvalue()
+                fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+                data, svg_data = buf.getvalue(), None
+                if svg:
+                    # no creation date, and clip-path ids salted by the key rather than at
+                    # random: the same figure gives the same SVG bytes in every run
+                    buf = io.BytesIO()
+                    with matplotlib.rc_context({"svg.hashsalt": key}):
+                        fig.savefig(buf, format="svg", bbox_inches="tight",
+                                    metadata={"Date": None})
+                    svg_data = buf.getvalue()
             self.rendered[key] = (data, svg_data)
         (self.fig_dir / f"{key}.png").write_bytes(data)
         if svg_data is not None:

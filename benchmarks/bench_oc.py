@@ -12,8 +12,10 @@ baselines simulate 10,000 trials per true rate in a Python loop over rates:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +66,10 @@ def scalar_loop_seconds(n: int, rng: np.random.Generator, trials: int = 300) -> 
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _results import machine
+
+    before = machine()
     rng = np.random.default_rng(2024)
     print(f"Exact OC on {RATES.size} true rates, prior with {PRIOR.n_components} components")
     for n in (24, 50, 100, 200):
@@ -84,6 +90,16 @@ def main() -> None:
     dev = np.max(np.abs(sim - exact))
     print(f"  max |simulation - exact| = {dev:.4f} (MC standard error <= {max_se:.4f})")
     print(f"  exact under 50 ms: {exact_t < 0.05}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _results import write
+
+    base = f"simulated OC, {N_SIM:,} trials x {RATES.size} rates (n = {n})"
+    path = write("oc", baseline=base, repeat=5, before=before, results={
+        base: {"median": sim_t, "max_abs_difference": float(dev), "mc_se_max": max_se},
+        f"exact OC, {RATES.size} rates (n = {n}), in process": {"median": exact_t},
+        f"scalar loop, one posterior per trial (n = {n}, extrapolated)": {"median": loop_t},
+    }, note="in-process seconds (best of 5 for the exact method)")
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

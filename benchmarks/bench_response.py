@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 CASES = {
     "naive-centred/default": "baseline: centred, non-marginalised, pm.sample() defaults",
@@ -186,13 +187,27 @@ def print_scale(rows: list[dict]) -> None:
               f"{r['wall_ratio']:>7.2f}{r['peak_mb']:>9.1f}")
 
 
+def _results():
+    """``benchmarks/_results.py`` (beside this file)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _results
+
+    return _results
+
+
 def run_scale(as_json: bool) -> list[dict]:
-    """The scale section in a fresh process."""
+    """The scale section in a fresh process; written to ``results/response_scale.json``."""
+    before = _results().machine()
     out = subprocess.run([sys.executable, __file__, "--scale-worker"], capture_output=True,
                          text=True, check=True)
     rows = json.loads(out.stdout.strip().splitlines()[-1])
     if not as_json:
         print_scale(rows)
+    label = "exact engine, {:,} cohorts (in process)".format
+    _results().write(
+        "response_scale", baseline=label(rows[0]["cohorts"]), repeat=3, before=before,
+        results={label(r["cohorts"]): {"median": r["wall"], **r} for r in rows},
+        note="best of three; every number of the fit's summary at each size")
     return rows
 
 
@@ -218,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(rows, indent=2))
         return 0
+    before = _results().machine()
     results = []
     for case in CASES:
         out = subprocess.run(
@@ -230,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         r["cold_ratio"] = r["cold"] / base["cold"]
         r["warm_ratio"] = r["warm"] / base["warm"]
         r["ess_per_s"] = None if r["min_ess"] is None else r["min_ess"] / r["warm"]
+    label = f"{args.endpoint.upper()} by {args.by}, first fit in a process: {{}}".format
+    _results().write(
+        "response", baseline=label(base["case"]), repeat=1, before=before,
+        results={label(r["case"]): {"median": r["cold"], **r} for r in results},
+        note=f"cold = first fit of a fresh process (compile included, imports excluded); "
+             f"warm = median of {args.repeats} further fits")
     if args.json:
         print(json.dumps({"cases": results, "scale": run_scale(True)}, indent=2))
         return 0

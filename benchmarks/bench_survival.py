@@ -265,9 +265,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated tables timed after each scale fit")
     args = parser.parse_args(argv)
     results: dict = {"draws": DRAWS, "cores": os.cpu_count()}
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _results
+
+    before = _results.machine()
     if args.scale:
         table = run_scale(tuple(args.sizes), args.seed, tuple(args.tables.split(",")))
         results["scale"] = table.to_dict("records")
+        label = "Weibull fit and tables, {:,} patients (fresh process)".format
+        rows = {label(r["patients"]): {"median": r["total_s"], **r}
+                for r in results["scale"]}
+        _results.write("survival_scale", baseline=label(int(table["patients"].iloc[0])),
+                       repeat=1, before=before, results=rows,
+                       note=f"{SCALE_DRAWS}; the fit (compile included) and its tables")
         print(f"\nScale (simulated, 3 cohorts, by arm; {SCALE_DRAWS}), seconds and MB:")
         shown = [c for c in table.columns if c.endswith(("_s", "_ratio", "_mb"))
                  or c in ("patients", "divergences", "max_rhat")]
@@ -289,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{ours['warm'] / naive['warm']:>8.2f}")
         print(f"  pclbayes diagnostics: {ours['warm_info']}; naive divergences: "
               f"{naive['warm_info']['divergences']}")
+        base = "PFS by target, first fit in a process: naive pm.Censored, PyMC NUTS"
+        _results.write("survival", baseline=base, repeat=1, before=before, results={
+            base: {"median": naive["cold"], "warm": naive["warm"]},
+            "PFS by target, first fit in a process: pclbayes": {
+                "median": ours["cold"], "warm": ours["warm"]},
+        }, note="cold = first fit of a fresh process (compile included, imports excluded)")
 
     sizes = [(15, 3), (1500, 3), (1500, 30)]
     if args.large:  # 150,000 patients take about 25 minutes on 2 cores

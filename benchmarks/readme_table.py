@@ -1,10 +1,13 @@
 """Markdown table of the benchmark results in ``benchmarks/results/*.json``.
 
-Run with ``python benchmarks/readme_table.py [DIR]``. Each results file holds
-``{"baseline": label, "results": {label: {"median": seconds, ...}}}`` (as written by
-``bench_startup.py``); a row shows a command's median wall time, its ratio to the file's
-baseline (:math:`\\tilde t / \\tilde t_0`) and the aim, if one is set in :data:`AIMS`.
-Files of another layout are skipped with a note on stderr.
+Run with ``python benchmarks/readme_table.py [DIR]``; the output is the README's timings
+table, quoted verbatim. Each results file holds ``{"benchmark": name, "baseline": label,
+"machine": {...}, "results": {label: {"median": seconds, ...}}}`` (``_results.py``); a row
+shows a command's median wall time, its ratio to the baseline of the same file
+(:math:`\\tilde t / \\tilde t_0`, both measured in one run, under the same load) and the
+aim, if one is set in :data:`AIMS`. The lines under the table name the machine and its
+load average when each file was measured. Files of another layout are skipped with a
+note on stderr.
 """
 
 from __future__ import annotations
@@ -15,52 +18,81 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+#: The order of the benchmarks in the table (files not listed follow, by name).
+ORDER = ("startup", "response", "response_scale", "survival", "survival_scale", "report", "oc")
+
 AIMS: dict[str, float] = {
     "pclbayes --help": 0.3,
     "pclbayes plan oc": 0.5,
     "pclbayes fit response": 1.5,
     "pclbayes fit response --method mcmc": 4.0,
+    "exact engine, 3,000 cohorts (in process)": 1.0,
+    "Weibull fit and tables, 150,000 patients (fresh process)": 60.0,
+    "pclbayes report (cold)": 25.0,
+    "pclbayes report (every fit from the fit cache)": 4.0,
+    "pclbayes report --quick (cold)": 10.0,
 }
-"""Aimed-for median wall time in seconds, by command."""
+"""Aimed-for median wall time in seconds (2 quiet cores), by row label."""
+
+
+def _seconds(t: float) -> str:
+    return f"{t:.3f}" if t < 10 else f"{t:.1f}"
+
+
+def _ratio(r: float) -> str:
+    return f"{r:.2f}" if r < 10 else f"{r:.0f}"
 
 
 def rows(results: dict) -> list[str]:
-    """Markdown rows of one results file (the baseline first, ratio 1.0)."""
+    """Markdown rows of one results file (its baseline marked; ratios to it)."""
     baseline = results["baseline"]
     base = results["results"][baseline]["median"]
+    name = results.get("benchmark", "?")
     out = []
     for label, r in results["results"].items():
         aim = AIMS.get(label)
-        if aim is None:
-            aim_text = ""
-        else:
-            aim_text = f"<= {aim:g} s ({'met' if r['median'] <= aim else 'not met'})"
-        out.append(f"| `{label}` | {r['median']:.3f} | {r['median'] / base:.1f} | {aim_text} |")
+        aim_text = "" if aim is None else (
+            f"<= {aim:g} s: {'met' if r['median'] <= aim else 'not met'}")
+        ratio = "1 (baseline)" if label == baseline else _ratio(r["median"] / base)
+        out.append(f"| {name} | {label} | {_seconds(r['median'])} | {ratio} | {aim_text} |")
     return out
 
 
 def machine_line(results: dict) -> str:
     """One line naming the machine and its load when the results were measured."""
     m = results.get("machine", {})
-    load = " ".join(f"{x:.2f}" for x in m.get("load_average", []))
-    return (f"{results.get('benchmark', '?')}: {m.get('nproc', '?')} CPUs, "
-            f"Python {m.get('python', '?')}, load average {load or '?'} "
-            f"({results.get('date', 'date unknown')}, median of {results.get('repeat', '?')})")
+    load = " ".join(f"{x:.1f}" for x in m.get("load_average", []))
+    after = " ".join(f"{x:.1f}" for x in m.get("load_average_after", []))
+    note = f"; {results['note']}" if results.get("note") else ""
+    return (f"- {results.get('benchmark', '?')}: {results.get('date', 'date unknown')}, "
+            f"{m.get('nproc', '?')} CPUs, Python {m.get('python', '?')}, load average "
+            f"{load or '?'} before{f', {after} after' if after else ''} (median of "
+            f"{results.get('repeat', '?')}{note})")
 
 
-def main(directory: Path = RESULTS) -> None:
-    lines = ["| command | seconds | ratio to baseline | aim |", "|---|---:|---:|---|"]
+def _ordered(directory: Path) -> list[Path]:
+    files = sorted(directory.glob("*.json"))
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return sorted(files, key=lambda p: (rank.get(p.stem, len(ORDER)), p.stem))
+
+
+def table(directory: Path = RESULTS) -> str:
+    """The markdown table and the machine lines under it."""
+    lines = ["| benchmark | what | seconds | ratio to baseline | aim |",
+             "|---|---|---:|---:|---|"]
     notes = []
-    for path in sorted(directory.glob("*.json")):
+    for path in _ordered(directory):
         results = json.loads(path.read_text())
         if not isinstance(results, dict) or "baseline" not in results or "results" not in results:
             print(f"skipped {path.name}: not a table of timed commands", file=sys.stderr)
             continue
         lines += rows(results)
         notes.append(machine_line(results))
-    print("\n".join(lines))
-    for note in notes:
-        print(f"\n{note}")
+    return "\n".join([*lines, "", "Measured on:", *notes])
+
+
+def main(directory: Path = RESULTS) -> None:
+    print(table(directory))
 
 
 if __name__ == "__main__":

@@ -270,8 +270,10 @@ def _mixture_logpdf(mix: NormalMixture, x: np.ndarray) -> np.ndarray:
         lw = np.log(mix.weights) - np.log(mix.sds) - 0.5 * math.log(2 * math.pi)
     if mix.n_components == 1:
         return lw[0] - 0.5 * ((x - mix.means[0]) / mix.sds[0]) ** 2
-    terms = lw - 0.5 * ((x[..., None] - mix.means) / mix.sds) ** 2
-    return _lse(terms, axis=-1)
+    out = lw[0] - 0.5 * ((x - mix.means[0]) / mix.sds[0]) ** 2
+    for c in range(1, mix.n_components):
+        out = np.logaddexp(out, lw[c] - 0.5 * ((x - mix.means[c]) / mix.sds[c]) ** 2)
+    return out
 
 
 def _panel_rule(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -410,7 +410,8 @@ class SBCStudy(Study):
         if np.isfinite(div).any():
             lines.append(f"{int(np.sum(div > 0))} of {n} fits had divergent transitions "
                          f"({int(np.nansum(div))} in all).")
-        title = f"SBC {self.model}: ECDF difference of the ranks, {level:.2%} bands"
+        title = (f"SBC {self.model}: ECDF difference of the ranks, {level:.2%} bands "
+                 f"({n} tasks)")
         summary.figures.append((title, lambda: _figure(ev, lo, hi, curves, title)))
         return summary
 
@@ -511,8 +512,10 @@ def _figure(ev: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         ax.set_xlim(0, 1)
     for ax in axes[k:]:
         ax.set_visible(False)
-    for ax in axes[(rows - 1) * cols:]:
-        ax.set_xlabel("PIT (normalised rank)")
+    for i, ax in enumerate(axes[:k]):
+        if i + cols >= k:  # the lowest visible panel of its column
+            ax.set_xlabel("PIT (normalised rank)")
+            ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[::cols]:
         ax.set_ylabel("ECDF - uniform CDF")
     fig.suptitle(title, fontsize=11)

@@ -174,6 +174,42 @@ def scale_worker(sizes: tuple[int, ...], repeats: int = 3) -> list[dict]:
     return out
 
 
+FULL_FIT_SIZES = (30, 300, 3000)
+
+
+def full_fit_worker(sizes: tuple[int, ...] = FULL_FIT_SIZES) -> list[dict]:
+    """Time the whole ``ResponseModel(by="none").fit`` (default engine) and its summary.
+
+    Everything a user waits for: the grid posterior, 4,000 draws of every cohort's rate,
+    prediction and log-likelihood, the prior draws, the DataTree and the summary table
+    (one run per size, in one process after a 30-cohort warm-up).
+    """
+    import resource
+
+    import numpy as np
+    import pandas as pd
+
+    from pclbayes.response import ResponseModel
+
+    def frame(m: int) -> pd.DataFrame:
+        rng = np.random.default_rng(1)
+        n = rng.integers(5, 41, size=m)
+        r = rng.binomial(n, rng.beta(0.7 * 15, 0.3 * 15, size=m))
+        return pd.DataFrame({"cohort": [f"c{i}" for i in range(m)], "n": n, "responders": r})
+
+    ResponseModel(by="none").fit(frame(30), seed=1).summary()
+    out = []
+    for m in sizes:
+        data = frame(m)
+        w0, c0 = time.perf_counter(), time.process_time()
+        fit = ResponseModel(by="none").fit(data, seed=1)
+        fit.summary()
+        out.append({"cohorts": m, "wall": time.perf_counter() - w0,
+                    "cpu": time.process_time() - c0,
+                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    return out
+
+
 def print_scale(rows: list[dict]) -> None:
     """The scale table."""
     print("\nexact engine vs number of cohorts (5-40 patients each, by none); "
@@ -203,11 +239,23 @@ def run_scale(as_json: bool) -> list[dict]:
     rows = json.loads(out.stdout.strip().splitlines()[-1])
     if not as_json:
         print_scale(rows)
+    full = subprocess.run([sys.executable, __file__, "--full-fit-worker"], capture_output=True,
+                          text=True, check=True)
+    full_rows = json.loads(full.stdout.strip().splitlines()[-1])
+    if not as_json:
+        print("\nwhole fit (default engine: draws, DataTree, summary), by none")
+        for r in full_rows:
+            print(f"{r['cohorts']:>8} cohorts {r['wall']:>8.2f} s wall {r['cpu']:>8.2f} s cpu "
+                  f"{r['peak_rss_mb']:>8.0f} MB peak RSS")
     label = "exact engine, {:,} cohorts (in process)".format
+    whole = "whole fit and summary, {:,} cohorts (in process)".format
+    results = {label(r["cohorts"]): {"median": r["wall"], **r} for r in rows}
+    results.update({whole(r["cohorts"]): {"median": r["wall"], **r} for r in full_rows})
     _results().write(
         "response_scale", baseline=label(rows[0]["cohorts"]), repeat=3, before=before,
-        results={label(r["cohorts"]): {"median": r["wall"], **r} for r in rows},
-        note="best of three; every number of the fit's summary at each size")
+        results=results,
+        note="engine rows: best of three, every number of the summary; whole-fit rows: one "
+             "run, with 4,000 draws of every cohort's rate, prediction and log-likelihood")
     return rows
 
 
@@ -221,12 +269,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the exact engine's scale section")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--full-fit-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.endpoint, args.by, args.repeats)))
         return 0
     if args.scale_worker:
         print(json.dumps(scale_worker(SCALE_SIZES)))
+        return 0
+    if args.full_fit_worker:
+        print(json.dumps(full_fit_worker()))
         return 0
     if args.scale:
         rows = run_scale(args.json)

@@ -36,11 +36,12 @@ AIMS: dict[str, float] = {
 
 
 def _seconds(t: float) -> str:
-    return f"{t:.3f}" if t < 10 else f"{t:.1f}"
+    """Three significant digits below 0.1 s, milliseconds to 10 s, tenths above."""
+    return f"{t:.3g}" if t < 0.1 else f"{t:.3f}" if t < 10 else f"{t:.1f}"
 
 
 def _ratio(r: float) -> str:
-    return f"{r:.2f}" if r < 10 else f"{r:.0f}"
+    return f"{r:.2g}" if r < 0.1 else f"{r:.2f}" if r < 10 else f"{r:.0f}"
 
 
 def rows(results: dict) -> list[str]:

@@ -35,7 +35,7 @@ def test_table_rows_ratios_aims_and_machine(tmp_path, capsys):
     # startup first (the order of readme_table.ORDER), then report; ratios 0.1 / 0.05 = 2,
     # 30 / 4 = 7.5 and 8 / 4 = 2
     assert lines[2:7] == [
-        "| startup | python -c pass | 0.050 | 1 (baseline) |  |",
+        "| startup | python -c pass | 0.05 | 1 (baseline) |  |",
         "| startup | pclbayes --help | 0.100 | 2.00 | <= 0.3 s: met |",
         "| report | one fit | 4.000 | 1 (baseline) |  |",
         "| report | pclbayes report (cold) | 30.0 | 7.50 | <= 25 s: not met |",

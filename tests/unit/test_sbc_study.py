@@ -55,6 +55,9 @@ def _bb(**extra) -> dict:
     ({"model": "beta-binomial", "sampler": {"draws": "many"}}, "[sbc.sampler] draws"),
     ({"model": "beta-binomial", "sampler": {"warmup": 10}}, "[sbc.sampler] warmup"),
     ({"model": "beta-binomial", "sampler": {"target_accept": 1.5}}, "[sbc.sampler]"),
+    ({"model": "beta-binomial", "shared_graph": True}, "[sbc] shared_graph"),
+    ({"model": "weibull", "shared_graph": "yes"}, "[sbc] shared_graph"),
+    ({"model": "weibull", "design": {"reinfused_share": 0.5}}, "[sbc.design] reinfused_share"),
     ({"model": "beta-binomial", "thin": 0}, "[sbc] thin"),
     ({"model": "logit-normal", "thin": 500, "sampler": {"draws": 400}}, "[sbc] thin"),
     ({"model": "beta-binomial", "alpha": 0.0}, "[sbc] alpha"),
@@ -106,6 +109,23 @@ def test_task_is_reproducible_from_its_seed_and_the_study_pickles():
         assert 0 <= rank <= 49
         assert rank / 50 <= pit < (rank + 1) / 50
     assert np.isnan(first["max_rhat"]) and np.isnan(first["divergences"])  # exact engine
+
+
+@pytest.mark.parametrize("heterogeneity", ["shared", "stratum"])
+def test_exact_draws_are_the_fitted_models_draws(heterogeneity):
+    """The SBC's exact-engine shortcut gives ResponseModel.fit's posterior draws exactly."""
+    helper = SBCStudy(_spec(_bb(heterogeneity=heterogeneity)))._helper
+    frame, _ = helper.simulate(np.random.default_rng(21))
+    fast = helper.exact_draws(frame, 77)
+    post = helper.fit_model.fit(frame, seed=77).idata_["posterior"]
+    for g in ("A", "B"):
+        np.testing.assert_array_equal(fast[f"mu[{g}]"], post["mu"].sel(arm=g).values)
+        if heterogeneity == "stratum":
+            np.testing.assert_array_equal(fast[f"kappa[{g}]"], post["kappa"].sel(arm=g).values)
+    if heterogeneity == "shared":
+        np.testing.assert_array_equal(fast["kappa"], post["kappa"].values)
+    np.testing.assert_array_equal(fast["cohort_rate[c1]"],
+                                  post["cohort_rate"].sel(cohort="c1/A").values)
 
 
 # ---------------------------------------------------------------- the simulator

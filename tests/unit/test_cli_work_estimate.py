@@ -24,9 +24,9 @@ def test_plan_sample_size_announces_its_estimate(tmp_path, capsys):
     prior.write_text(json.dumps({
         "format": "pclbayes-prior", "format_version": 1, "family": "beta",
         "components": [{"name": "flat", "weight": 1.0, "a": 1.0, "b": 1.0}]}))
-    # n up to 2500 is estimated at about 9 s (more than the 5 s that announce a run)
+    # n up to 2000 is estimated at about 6 s (more than the 5 s that announce a run)
     code = main(["plan", "sample-size", "--prior", str(prior), "--threshold", "0.2",
-                 "--prob", "0.9", "--null", "0.2", "--alt", "0.6", "--n-max", "2500"])
+                 "--prob", "0.9", "--null", "0.2", "--alt", "0.6", "--n-max", "2000"])
     out = capsys.readouterr()
     assert code == 0
     assert out.err.startswith("plan sample-size: about ")

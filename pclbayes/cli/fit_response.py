@@ -93,8 +93,17 @@ def _run_borrowing(args: argparse.Namespace, method: str) -> int:
     from pclbayes.cli.borrow_args import codata_path
     from pclbayes.data import load
     from pclbayes.data.views import response_counts
+    from pclbayes.errors import SpecError
     from pclbayes.planning.borrowing import borrow_response, load_codata
 
+    unused = [opt for opt, given in (
+        ("--model", args.model != "beta-binomial"), ("--method", args.method != "auto"),
+        ("--heterogeneity", args.heterogeneity != "shared"),
+        ("--reference", args.reference is not None), ("--prior", bool(args.prior)))
+        if given]
+    if unused:
+        raise SpecError(f"{', '.join(unused)} configure the model fit, which --codata replaces "
+                        "by the exact borrowing analysis; drop them or drop --codata")
     check_out(args)
     codata = load_codata(codata_path(args), endpoint=args.endpoint,
                          population=args.codata_population, by=args.by)

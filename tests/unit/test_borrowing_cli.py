@@ -58,6 +58,12 @@ def test_bad_codata_path_exit_2_naming_the_file(tmp_path, capsys):
     assert "nope.csv" in err and "Traceback" not in err
 
 
+def test_model_options_do_not_combine_with_codata(capsys):
+    code, _, err = _main(["fit", "response", "--codata", "bundled", "--model", "logit-normal"],
+                         capsys)
+    assert code == 2 and "--model" in err and "--codata" in err
+
+
 def test_parameter_of_another_method_is_refused(capsys):
     code, _, err = _main(["fit", "response", "--codata", "bundled", "--borrow", "exnex",
                           "--a0", "0.2"], capsys)

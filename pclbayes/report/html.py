@@ -58,6 +58,8 @@ figure.small img{max-width:60%;max-height:58mm}
 .figrow{display:flex;gap:3mm;align-items:flex-start;break-inside:avoid}
 .figrow>*{flex:1 1 0;min-width:0}
 .figrow figure img{max-width:100%;max-height:62mm}
+.figrow figure.small img{max-height:46mm}
+.screen-only{display:none}
 figcaption{font-size:7.5pt;text-align:left}
 .alert,.ok,.note{padding:.2em .6em;margin:.4em 0}
 }
@@ -133,11 +135,13 @@ class Page:
         return parts
 
     def figure(self, fig: Figure, key: str, caption: str, *, svg: bool = True,
-               alt: str | None = None, small: bool = False) -> str:
+               alt: str | None = None, small: bool = False,
+               screen_only: bool = False) -> str:
         """Save ``fig`` (PNG, and SVG if asked) and return its embedded HTML.
 
         ``alt`` is the image's text alternative (default: the caption's first sentence);
-        ``small`` figures are printed smaller (checks and prior plots).
+        ``small`` figures are printed smaller (checks and prior plots); ``screen_only``
+        figures, which draw the numbers of the table next to them, are not printed.
         """
         import matplotlib.pyplot as plt
 
@@ -172,7 +176,8 @@ class Page:
         self.figures.append(ref)
         n = len(self.figures)
         alt = alt if alt is not None else caption.split(". ", 1)[0]
-        cls = ' class="small"' if small else ""
+        classes = [c for c, on in (("small", small), ("screen-only", screen_only)) if on]
+        cls = f' class="{" ".join(classes)}"' if classes else ""
         return (f'<figure id="fig-{esc(key)}"{cls}><img alt="{esc(alt)}" '
                 f'src="data:image/png;base64,{ref.png_b64}">'
                 f"<figcaption><b>Figure {n}.</b> {esc(caption)}</figcaption></figure>")

@@ -522,7 +522,7 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
             f"heterogeneity_{rec.spec.name}",
             f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
             f"histogram follows the prior curve, {k} small cohorts say little about "
-            "between-cohort spread and the prior carries the result.", svg=False))
+            "between-cohort spread and the prior carries the result.", svg=False, small=True))
     parts.append(row(*figs))
 
 
@@ -742,7 +742,17 @@ def precompute(model) -> None:
 
 
 def _ppc_view(ppc: pd.DataFrame) -> pd.DataFrame:
+    """The posterior-predictive table in words.
+
+    The cohort label names its group already, and a statistic that is the same for every
+    row is named in the caption instead of a column.
+    """
     out = ppc.copy()
+    if "group" in out and all(str(g) in str(c) for c, g in zip(out["cohort"], out["group"],
+                                                                strict=True)):
+        out = out.drop(columns="group")
+    if "statistic" in out and out["statistic"].nunique() == 1:
+        out = out.drop(columns="statistic")
     out["cohort"] = [labels.level(v) for v in out["cohort"]]
     if "group" in out:
         out["group"] = [labels.level(v) for v in out["group"]]
@@ -769,6 +779,25 @@ CHECK_WORDS = {
 }
 _STATISTIC_WORDS = {"chi_square": "Pearson X² of the cohort rates",
                     "responders": "responders", "events": "events"}
+
+
+def _check_overview(title: str, checks: pd.DataFrame) -> list[dict]:
+    """One row per fit: per check, rows flagged and the smallest p-value (which cohort)."""
+    row_: dict[str, str] = {"fit": title}
+    for check, g in checks.groupby("check", sort=False):
+        p = pd.to_numeric(g["p_value"], errors="coerce")
+        at = g.loc[p.idxmin()] if p.notna().any() else None
+        smallest = "no p-value" if at is None else (
+            f"smallest p {labels.number(at['p_value'])}"
+            + (f" ({labels.level(at['cohort'])})" if len(g) > 1 else ""))
+        row_[_CHECK_SHORT.get(str(check), labels.humanise(str(check)))] = \
+            f"{int(g['flag'].sum())} of {len(g)} flagged; {smallest}"
+    return [row_]
+
+
+#: Column headings of the checks overview.
+_CHECK_SHORT = {"loo_predictive": "leave-one-cohort-out", "prior_conflict": "prior-data conflict",
+                "dispersion": "between-cohort spread", "dispersion_prior": "spread vs prior"}
 
 
 def _check_view(checks: pd.DataFrame, n_label: str = "patients") -> pd.DataFrame:
@@ -813,22 +842,26 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
         "Posterior-predictive checks replicate each cohort's data from the fitted model. "
         "Because every cohort helped to fit the model, its own replicates are centred on it: "
         "two-sided p-values near 1 (as here) are expected and say little, and this check "
-        "can hardly fail. The checks that can fail are in the second table of each fit: each "
-        "cohort predicted from the other cohorts (leave-one-cohort-out, exact refits where "
+        "can hardly fail. The checks that can fail follow the fits (Checks that can fail): "
+        "each cohort predicted from the other cohorts (leave-one-cohort-out, exact refits where "
         "the engine allows, otherwise importance-weighted), each cohort predicted from the "
         "prior alone (prior-data conflict), and the spread between cohorts against its "
         "predictive distribution; a p-value below 0.05 flags the row (about one row in "
         "twenty is flagged by chance under a correct model). PSIS-LOO estimates "
         "out-of-sample predictive accuracy; Pareto k above 0.7 marks observations whose "
         "removal changes the fit a lot, common when each observation is a whole cohort."))
-    loo_rows = []
+    loo_rows: list[dict] = []
+    overview: list[dict] = []
+    detail: list[str] = []
     for rec in ordered(fits):
         m = rec.model
         title = title_of(rec)
         parts.append(f"<h3>{esc(title)}</h3>")
         ppc = m.ppc_table()
-        ppc_html = table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts "
-                         "per cohort")
+        stat = (f" of {ppc['statistic'].iloc[0]}" if "statistic" in ppc
+                and ppc["statistic"].nunique() == 1 else "")
+        ppc_html = table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts"
+                         f"{stat} per cohort")
         if rec.spec.family == "response":
             fig = plots.ppc_counts(ppc, observed="observed", mean="predicted_mean",
                                    lower="lower", upper="upper",
@@ -843,18 +876,22 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
             fig.suptitle(_wrap(f"Censored-data check: {title}", 60), fontsize=10)
             what = "survival curves"
         cap = ("Red crosses: observed responders per cohort; blue bars: 95% interval of "
-               "responders replicated from the posterior predictive; dots: predictive mean."
+               "responders replicated from the posterior predictive; dots: predictive mean "
+               "(on screen only: the table holds the same numbers)."
                if what == "responders" else
                "Kaplan-Meier curve of the observed (censored) times against Kaplan-Meier curves "
                "of uncensored times drawn from the posterior predictive: the observed curve "
                "should lie within the cloud of replicated curves.")
-        parts.append(row(ppc_html, page.figure(fig, f"ppc_{rec.spec.name}", cap, svg=False)))
+        parts.append(row(ppc_html, page.figure(
+            fig, f"ppc_{rec.spec.name}", cap, svg=False, small=True,
+            screen_only=rec.spec.family == "response")))
         checks = m.check_table() if hasattr(m, "check_table") else pd.DataFrame()
         if not checks.empty:
+            overview.extend(_check_overview(title, checks))
             flagged = int(checks["flag"].sum())
             n_label = "patients" if rec.spec.family == "response" else "episodes"
-            parts.append(table(_check_view(checks, n_label), caption=(
-                "Checks that can fail: "
+            detail.append(table(_check_view(checks, n_label), caption=(
+                f"{title}: "
                 + (f"{flagged} of {len(checks)} rows flagged (p < 0.05)" if flagged
                    else f"none of {len(checks)} rows flagged (p < 0.05)")
                 + "; mid-p values, two-sided for counts, upper tail for the spread")))
@@ -862,6 +899,13 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
             loo_rows.append(_loo_row(title, m))
         except (AttributeError, ValueError, TypeError) as exc:
             loo_rows.append({"fit": title, "warning": f"LOO not available: {exc}"})
+    if overview:
+        parts.append("<h3>Checks that can fail</h3>")
+        parts.append(table(pd.DataFrame(overview).fillna(""), caption="Per fit and check: "
+                           "rows flagged (p < 0.05) and the smallest p-value, with its cohort",
+                           wide=True))
+        parts.append(f"<details><summary>Every cohort's checks, fit by fit (click to show; "
+                     f"printed only when shown)</summary>{''.join(detail)}</details>")
     parts.append("<h3>Leave-one-out cross-validation (PSIS-LOO)</h3>")
     loo = pd.DataFrame(loo_rows).rename(columns={"elpd_loo": "elpd (LOO)", "se": "SE",
                                                  "p_loo": "effective parameters"})
@@ -932,6 +976,17 @@ def _comparison(fits: list[FitRecord]) -> str:
 
 
 # ---------------------------------------------------------------- sensitivity
+def _one_row_per_variant(view: pd.DataFrame) -> pd.DataFrame:
+    """Variants that change the same prior the same way for the same reason, listed once.
+
+    Their specifications are joined in the first column, in the order they came.
+    """
+    keys = [c for c in view.columns if c != "specification"]
+    out = (view.groupby(keys, sort=False, dropna=False)["specification"]
+           .agg(lambda names: "; ".join(dict.fromkeys(names))).reset_index())
+    return out[["specification", *keys]]
+
+
 def _headline(rec: FitRecord) -> pd.DataFrame:
     s = rec.model.summary()
     if rec.spec.family == "response":
@@ -991,7 +1046,9 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
     if not variants.empty:
         view = variants.assign(specification=variants["specification"].map(titles),
                                variant=variants["variant"].map(labels.variant))
-        parts.append(table(view, caption="Prior variants and other sensitivity variants",
+        parts.append(table(_one_row_per_variant(view),
+                           caption="Prior variants and other sensitivity variants (a variant "
+                           "declared alike by several specifications is listed once)",
                            wide=True))
     by_fit: dict[str, list[FitRecord]] = {r.spec.name: [r] for r in main}
     for rec in sensitivity:
@@ -1020,4 +1077,5 @@ def sensitivity_section(page: Page, fits: list[FitRecord],
                               baseline=labels.variant("default")),
             f"sensitivity_{name}",
             "Posterior median (dot) and 95% interval (bar) of the headline quantity under each "
-            "variant; black is the specification's own setting.", svg=False)))
+            "variant; black is the specification's own setting (on screen only: the table "
+            "holds the same numbers).", svg=False, screen_only=True)))

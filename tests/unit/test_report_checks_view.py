@@ -58,8 +58,14 @@ def test_checks_section_shows_the_checks_that_can_fail(tmp_path):
     page = Page("t", tmp_path)
     sections.checks_section(page, [FitRecord(spec, model, 0.0)])
     html = "".join(page.sections[0][2])
-    assert "Checks that can fail: none of 10 rows flagged (p &lt; 0.05)" in html \
-        or "Checks that can fail: none of 10 rows flagged (p < 0.05)" in html
+    assert "<h3>Checks that can fail</h3>" in html
+    assert "none of 10 rows flagged (p &lt; 0.05)" in html \
+        or "none of 10 rows flagged (p < 0.05)" in html
+    assert "<details><summary>Every cohort's checks" in html
+    for heading in ("leave-one-cohort-out", "prior-data conflict", "between-cohort spread",
+                    "spread vs prior"):
+        assert f"<th>{heading}</th>" in html or f">{heading}<" in html, heading
+    assert "0 of 4 flagged; smallest p " in html
     assert "leave-one-cohort-out: predicted from the other cohorts" in html
     assert "p-values near 1 (as here) are expected" in html
     assert "loo_predictive" not in html

@@ -104,7 +104,7 @@ class EvidenceBase:
 
 def time_unit_note(unit: str, source: str) -> str:
     """``"months (the data's time_unit column)"`` and the like."""
-    where = {"option": "as given (--time-unit)", "data": "the data's time_unit column",
+    where = {"option": "as given by --time-unit", "data": "the data's time_unit column",
              "columns": "the data's time columns are named in months",
              "default": "the default: the data do not declare a unit"}.get(source, source)
     return f"{unit} ({where})"

@@ -55,10 +55,14 @@ CI_PROB = 0.95
 #: of posterior rows drawn by MCMC; ``prior_sd_ratio``: the posterior SD over the SD of the
 #: same quantity under the prior (posterior and exact rows; NaN where no prior draws exist);
 #: ``mostly_prior``: ``prior_sd_ratio >`` :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO` (the
-#: prior supplies about half of what is known, or more; False where the ratio is NaN).
+#: prior supplies about half of what is known, or more; False where the ratio is NaN);
+#: ``prior_median, prior_lower, prior_upper``: the median and equal-tailed ``ci_prob``
+#: interval of the same quantity under the prior, from the same prior draws (the prior to
+#: show next to the posterior; NaN where ``prior_sd_ratio`` is).
 SUMMARY_COLUMNS = ("quantity", "level", "source", "mean", "median", "sd", "lower", "upper",
                    "ci_prob", "prob_gt", "prob_gt_value", "mcse_mean", "ess_bulk", "r_hat",
-                   "prior_sd_ratio", "mostly_prior")
+                   "prior_sd_ratio", "mostly_prior", "prior_median", "prior_lower",
+                   "prior_upper")
 
 #: Columns every ``ppc_table()`` starts with: the cohort, its size, the checked
 #: statistic (e.g. ``responders``, ``events``), its observed value, the mean and 95%

@@ -180,6 +180,23 @@ def prior_sds(prior: xr.Dataset, quantity: str) -> dict[str, float]:
             for label, sd in zip(labels, sds, strict=True)}
 
 
+def prior_quantiles(prior: xr.Dataset, quantity: str) -> dict[str | None, np.ndarray]:
+    """Median, 2.5% and 97.5% quantiles (finite draws) of a quantity's prior, by level.
+
+    Keys as in :func:`prior_sds`; each value is ``[median, lower, upper]``.
+    """
+    var = PRIOR_VARIABLES.get(quantity)
+    if var is None or var not in prior:
+        return {}
+    labels, flat = _columns(prior[var])
+    out: dict[str | None, np.ndarray] = {}
+    for label, row in zip(labels, flat.astype(float, copy=False), strict=True):
+        v = row[np.isfinite(row)]
+        q = np.quantile(v, (0.5, PROBS[0], PROBS[2])) if v.size >= 2 else np.full(3, np.nan)
+        out[None if label is None else str(label)] = q
+    return out
+
+
 def add_prior_ratio(frame: pd.DataFrame, prior: xr.Dataset | None) -> pd.DataFrame:
     r"""Fill ``prior_sd_ratio`` and ``mostly_prior`` of the posterior and exact rows.
 
@@ -187,8 +204,10 @@ def add_prior_ratio(frame: pd.DataFrame, prior: xr.Dataset | None) -> pd.DataFra
     ``prior`` group of the fit), both on the quantity's own scale (rates, rate differences,
     :math:`\kappa`, :math:`\sigma` and log-odds are reported on scales where their priors
     are stated); ``mostly_prior`` is ``prior_sd_ratio >``
-    :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO`. Prior rows and quantities without prior
-    draws get NaN and False. A prior without a finite SD (Cauchy-like) makes the ratio
+    :data:`pclbayes.checks.MOSTLY_PRIOR_RATIO`; ``prior_median, prior_lower,
+    prior_upper`` are the median and 95% interval of the same prior draws
+    (:func:`prior_quantiles`). Prior rows and quantities without prior draws get NaN and
+    False. A prior without a finite SD (Cauchy-like) makes the ratio
     small and meaningless.
 
     The prior SDs are computed once per quantity for all its levels (:func:`prior_sds`),
@@ -206,6 +225,15 @@ def add_prior_ratio(frame: pd.DataFrame, prior: xr.Dataset | None) -> pd.DataFra
                 ratios[i] = float(sd) / prior_sd
     frame["prior_sd_ratio"] = ratios
     frame["mostly_prior"] = [mostly_prior(r) for r in ratios]
+    shown = np.full((len(frame), 3), np.nan)
+    if prior is not None:
+        qs = {q: prior_quantiles(prior, q) for q in frame["quantity"].unique()}
+        for i in np.flatnonzero(np.isfinite(ratios)):
+            by_level = qs[frame["quantity"].iat[i]]
+            q = by_level.get(None, by_level.get(str(frame["level"].iat[i])))
+            if q is not None:
+                shown[i] = q
+    frame["prior_median"], frame["prior_lower"], frame["prior_upper"] = shown.T
     return frame
 
 

@@ -76,11 +76,17 @@ def summary_table(m: SurvivalModel) -> pd.DataFrame:
             ratio: bool = False, prior_values: Any = None, scale: str = "identity") -> None:
         stats = (_exact_row(values) if isinstance(values, Prior)
                  else _row_stats(values, ratio, mcmc=source == "posterior"))
-        spread = float("nan")
+        spread, shown = float("nan"), (np.nan, np.nan, np.nan)
         if source == "posterior" and prior_values is not None:
             spread = sd_ratio(draws_sd(values, scale), np.asarray(prior_values), scale)
+            if np.isfinite(spread):
+                v = np.asarray(prior_values, dtype=float).ravel()
+                v = v[np.isfinite(v)]
+                shown = tuple(float(x) for x in np.quantile(v, (0.5, *checks.PROBS[::2])))
         rows.append({"quantity": quantity, "level": level, **stats, "source": source,
-                     "prior_sd_ratio": spread, "mostly_prior": mostly_prior(spread)})
+                     "prior_sd_ratio": spread, "mostly_prior": mostly_prior(spread),
+                     "prior_median": shown[0], "prior_lower": shown[1],
+                     "prior_upper": shown[2]})
 
     def of_prior(var: str, **sel: Any) -> Any:
         return prior[var].sel(sel) if var in prior else None

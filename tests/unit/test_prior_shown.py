@@ -39,6 +39,16 @@ def test_kappa_prior_interval_is_the_gamma_prior(orr):
     n = findings.prior_draws(orr, "kappa", "shared").size
     got = findings.prior_interval(orr, "kappa", "shared")
     _within_mc_error(got, stats.gamma(2, scale=10), n)
+    # the summary carries the same prior next to the posterior row
+    row = orr.summary().query("quantity == 'kappa' and source != 'prior'").iloc[0]
+    _within_mc_error((row["prior_median"], row["prior_lower"], row["prior_upper"]),
+                     stats.gamma(2, scale=10), n)
+
+
+def test_summary_prior_columns_are_the_schema():
+    from pclbayes.model import SUMMARY_COLUMNS
+
+    assert SUMMARY_COLUMNS[-3:] == ("prior_median", "prior_lower", "prior_upper")
 
 
 def test_pooled_rate_prior_interval_is_uniform(orr):
@@ -104,6 +114,11 @@ def test_survival_median_prior_is_the_log_normal_prior():
     # one cohort, no covariates: median time = exp(log_median), log_median ~ N(1.8, 1.2)
     log_got = np.log(findings.prior_interval(m, "median_time", "all"))
     _within_mc_error(log_got, stats.norm(1.8, 1.2), values.size)
+    s = m.summary()
+    row = s[(s["quantity"] == "median_time") & (s["source"] == "posterior")].iloc[0]
+    log_cols = np.log([row["prior_median"], row["prior_lower"], row["prior_upper"]])
+    _within_mc_error(log_cols, stats.norm(1.8, 1.2), values.size)
+    assert s.loc[s["source"] != "posterior", "prior_median"].isna().all()
     # a horizon's survival probability is read at that horizon
     s6 = findings.prior_draws(m, "survival_at_6", "all")
     assert s6 is not None and ((s6 >= 0) & (s6 <= 1)).all()

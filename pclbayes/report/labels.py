@@ -88,7 +88,9 @@ INTERNAL_NAMES = frozenset({
     "pfs_event", "os_event", "pfs_months", "os_months", "mostly_prior", "prior_sd_ratio",
     "group_of_episode", "data_level", "data_cutoff", "subsequent_therapy",
     "subsequent_therapy_months", "crs_grade", "icans_grade", "best_response",
-    "vgpr_or_better", "start_months",
+    "vgpr_or_better", "start_months", "prior_median", "prior_lower", "prior_upper",
+    "time_unit_source", "loo_predictive", "prior_conflict", "dispersion_prior",
+    "chi_square",
 })
 
 

@@ -263,9 +263,11 @@ def test_shipped_variants_are_the_reviewed_ones() -> None:
     """The variants the report has always run, with the same priors and names."""
     specs = {s.name: s for s in list_specs(BUNDLED_MODELS)}
     kappa = {"more-heterogeneity": {"kappa": {"dist": "Gamma", "alpha": 2, "beta": 0.4}},
-             "less-heterogeneity": {"kappa": {"dist": "Gamma", "alpha": 2, "beta": 0.025}}}
+             "less-heterogeneity": {"kappa": {"dist": "Gamma", "alpha": 2, "beta": 0.025}},
+             "jeffreys-mean": {"mu": {"dist": "Beta", "alpha": 0.5, "beta": 0.5}}}
     sigma = {"less-heterogeneity": {"sigma": {"dist": "HalfNormal", "sigma": 0.5}},
-             "more-heterogeneity": {"sigma": {"dist": "HalfNormal", "sigma": 2}}}
+             "more-heterogeneity": {"sigma": {"dist": "HalfNormal", "sigma": 2}},
+             "wider-intercept": {"intercept": {"dist": "Normal", "mu": 0, "sigma": 3}}}
     survival = {
         "vague": {"log_median": {"dist": "Normal", "mu": 1.8, "sigma": 2.5},
                   "effect": {"dist": "Normal", "mu": 0, "sigma": 2},
@@ -281,7 +283,9 @@ def test_shipped_variants_are_the_reviewed_ones() -> None:
                 "response_orr_by_target_logit_normal": sigma,
                 "survival_pfs_by_target": {**survival, **estimand},
                 "survival_os": {"reinfusion-censored": {}},
-                "survival_pfs_by_strategy": {}}
+                "survival_pfs_by_strategy": {
+                    "uniform-kendall-tau": {"kendall_tau": {"dist": "Beta", "alpha": 1,
+                                                            "beta": 1}}}}
     assert set(specs) == set(expected)
     for name, variants in expected.items():
         got = {v.name: v.priors for v in specs[name].sensitivity}

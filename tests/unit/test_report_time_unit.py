@@ -42,8 +42,8 @@ def test_report_in_weeks(tmp_path: Path):
     page = (out / "report.html").read_text(encoding="utf-8")
     seen = _visible(page)
     assert "months" not in seen, seen[max(seen.find("months") - 300, 0):][:600]
-    for phrase in ("median (weeks)", "95% CI (weeks)", "at 26 weeks", "at 52 weeks", "Times are in weeks (as given",
-                   "follow-up, weeks (min-max)"):
+    for phrase in ("median (weeks)", "95% CI (weeks)", "at 26 weeks", "at 52 weeks",
+                   "Times are in weeks (as given", "follow-up, weeks (min-max)"):
         assert phrase in seen, phrase
     # the grouping column is absent: fitted without grouping, with a note
     assert "the data have no 'target' column, so it was fitted without grouping" in seen

@@ -139,13 +139,16 @@ def summary_command(args: argparse.Namespace) -> int:
     import os
     import tempfile
 
-    from pclbayes._files import check_output_dir
+    from pclbayes._files import OutputError, check_output_dir
     from pclbayes.jsonio import dumps, to_jsonable
     from pclbayes.simulate.store import ResultStore
 
     store = ResultStore.open(args.store)
     if args.plots:
-        check_output_dir(args.plots)
+        try:
+            check_output_dir(args.plots)
+        except OutputError as exc:  # its message names --out; the option here is --plots
+            raise OutputError(str(exc).replace("--out ", "--plots ", 1)) from None
     study = store.study()
     results = store.results()
     summary = study.summarise(results)

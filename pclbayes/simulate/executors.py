@@ -387,7 +387,7 @@ class DaskExecutor(Executor):
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a malformed address
             self.close()
             raise ExecutorError(f"--scheduler {self.scheduler}: cannot connect ({exc})") from None
         info = self._client.scheduler_info()

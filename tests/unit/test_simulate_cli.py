@@ -125,3 +125,23 @@ def test_progress_line_and_quiet():
     silent.message("x")
     silent.finish()
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://host:notaport"])
+def test_malformed_scheduler_address_is_a_user_error(tmp_path, capsys, address):
+    spec = write_spec(tmp_path / "toy.toml", replicates=2)
+    code, _, err = _cli(capsys, "simulate", str(spec), "--scheduler", address, "--quiet",
+                        "--out", str(tmp_path / "s"))
+    assert code == 2, err
+    assert err.startswith(f"error: --scheduler {address}: ") and "Traceback" not in err
+
+
+def test_summary_plots_that_is_a_file_names_plots(tmp_path, capsys):
+    spec = write_spec(tmp_path / "toy.toml", replicates=2)
+    store = tmp_path / "s"
+    assert _cli(capsys, "simulate", str(spec), "--workers", "1", "--out", str(store))[0] == 0
+    (tmp_path / "afile").write_text("x")
+    code, _, err = _cli(capsys, "simulate", "summary", str(store), "--plots",
+                        str(tmp_path / "afile"))
+    assert code == 2
+    assert err.startswith(f"error: --plots {tmp_path / 'afile'}: exists and is not a directory")

@@ -833,6 +833,24 @@ def _label_censored_axes(fig, endpoint: str, time_unit: str = "months") -> None:
         ax.set_ylabel(f"probability {_free(endpoint)}")
 
 
+#: Replicated survival curves drawn in the censored-data check.
+PPC_CURVES = 100
+
+
+def _every_kth_draw(tree: Any, curves: int = PPC_CURVES) -> Any:
+    """The fit's draws thinned to about ``curves``: every k-th draw of each chain.
+
+    ArviZ's censored-data check otherwise draws its subset of replicated curves at random
+    (fresh entropy on every call), so the same fit would give another figure each time.
+    """
+    import math
+
+    post = tree["posterior_predictive"]
+    total = post.sizes["chain"] * post.sizes["draw"]
+    return tree.isel(draw=slice(0, None, max(1, math.ceil(total / curves))),
+                     missing_dims="ignore")
+
+
 def checks_section(page: Page, fits: list[FitRecord]) -> None:
     """Posterior-predictive checks and PSIS-LOO for every fit; model comparison."""
     import arviz_plots as azp
@@ -870,7 +888,8 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
                                    level_label=labels.level)
             what = "responders"
         else:
-            pc = azp.plot_ppc_censored(m.idata_, backend="matplotlib")
+            pc = azp.plot_ppc_censored(_every_kth_draw(m.idata_), num_samples=None,
+                                       backend="matplotlib")
             fig = pc.viz["figure"].item()
             _label_censored_axes(fig, endpoint_of(rec), labels.time_unit(rec.model))
             fig.suptitle(_wrap(f"Censored-data check: {title}", 60), fontsize=10)

@@ -86,3 +86,22 @@ def test_schedule_keeps_every_fit_once(jobs):
     batches = builder._schedule(groups, jobs)
     assert sorted(i for b in batches for i in b) == list(range(30))
     assert len(batches) <= 2 * jobs
+
+
+def test_censored_check_draws_a_fixed_subset_of_curves():
+    """Every 24th draw of each chain (4 x 600 draws -> 100 curves), the same every time."""
+    import numpy as np
+    import xarray as xr
+
+    from pclbayes.report.sections import _every_kth_draw
+
+    draws = np.arange(4 * 600 * 3, dtype=float).reshape(4, 600, 3)
+    tree = xr.DataTree.from_dict({
+        "posterior_predictive": xr.Dataset({"t": (("chain", "draw", "episode"), draws)}),
+        "observed_data": xr.Dataset({"t": ("episode", np.array([1.0, 2.0, 3.0]))}),
+    })
+    thinned = _every_kth_draw(tree)
+    kept = thinned["posterior_predictive"]["t"]
+    assert kept.sizes == {"chain": 4, "draw": 25, "episode": 3}
+    np.testing.assert_array_equal(kept.values, draws[:, ::24, :])
+    np.testing.assert_array_equal(thinned["observed_data"]["t"].values, [1.0, 2.0, 3.0])

@@ -156,3 +156,50 @@ def _equal(column: pd.Series, value: Any) -> np.ndarray:
         return (column == value).to_numpy()
     return np.isclose(pd.to_numeric(column, errors="coerce").to_numpy(dtype=float),
                       float(value), rtol=1e-12, atol=0.0)
+
+
+def boundary_bounds(table: pd.DataFrame, columns: Mapping[str, str], keys: Sequence[str],
+                    level: float = 0.95) -> str | None:
+    r"""A line giving exact one-sided bounds for the estimates of 0 or 1 in an OC table.
+
+    An estimate :math:`\hat p = 0` (or 1) from :math:`R` tasks has the Monte-Carlo SE
+    :math:`\sqrt{\hat p(1-\hat p)/R} = 0`, which says nothing about its precision. The
+    one-sided Clopper-Pearson bound at ``level`` is the closed form
+    :math:`1 - (1 - \text{level})^{1/R}` above 0 (3/R, the rule of three, at 95%) and
+    :math:`(1 - \text{level})^{1/R}` below 1.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per scenario with a ``tasks`` column and the estimate columns.
+    columns : mapping
+        Estimate column -> its name in the line (e.g. ``{"p_success": "P(success)"}``).
+    keys : sequence of str
+        The scenario columns that name a row.
+    level : float, default 0.95
+        One-sided confidence level.
+
+    Returns
+    -------
+    str or None
+        The line, or None when no estimate is 0 or 1.
+    """
+    alpha = 1.0 - level
+    parts = []
+    for _, row in table.iterrows():
+        tasks = int(row["tasks"]) if pd.notna(row["tasks"]) else 0
+        if tasks <= 0:
+            continue
+        at = ", ".join(f"{k} = {row[k]:g}" if not isinstance(row[k], str)
+                       else f"{k} = {row[k]}" for k in keys)
+        for column, label in columns.items():
+            p = row[column]
+            if p == 0:
+                parts.append(f"{label} < {1.0 - alpha ** (1.0 / tasks):.3g} at {at}")
+            elif p == 1:
+                parts.append(f"{label} > {alpha ** (1.0 / tasks):.3g} at {at}")
+    if not parts:
+        return None
+    return (f"Estimates of 0 or 1 have a Monte-Carlo SE of 0, which does not measure their "
+            f"precision; exact one-sided {100 * level:g}% bounds (Clopper-Pearson): "
+            + "; ".join(parts) + ".")

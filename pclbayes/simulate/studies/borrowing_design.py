@@ -301,6 +301,11 @@ class BorrowingDesignStudy(Study):
         planned = f" of {replicates * len(scenarios)}" if isinstance(replicates, int) else ""
         lines.append(f"Estimates rest on {done}{planned} finished tasks; each Monte-Carlo SE "
                      "is sqrt(p(1 - p)/tasks).")
+        bounds = dc.boundary_bounds(
+            table, {"p_success": "P(success)", "p_success_alone": "P(success) alone",
+                    "p_conflict": "P(conflict)"}, self.grid_keys)
+        if bounds:
+            lines.append(bounds)
         nulls = table[(table["estimates"] == "type-I error") & (table["tasks"] > 0)] \
             if len(table) else table
         if len(nulls):

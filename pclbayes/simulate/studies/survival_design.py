@@ -689,6 +689,9 @@ class SurvivalDesignStudy(Study):
         planned = f" of {replicates * len(scenarios)}" if isinstance(replicates, int) else ""
         lines.append(f"Estimates rest on {done}{planned} finished tasks; the Monte-Carlo SE "
                      "is sqrt(p(1 - p)/tasks) per scenario.")
+        bounds = dc.boundary_bounds(table, {"p_success": "P(success)"}, self.grid_keys)
+        if bounds:
+            lines.append(bounds)
         for label in ("type-I error", "power"):
             part = table[(table["estimates"] == label) & (table["tasks"] > 0)] if len(table) \
                 else table

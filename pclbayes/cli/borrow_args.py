@@ -76,6 +76,9 @@ def check_borrow_arguments(args: argparse.Namespace, *, robust_weight: bool) -> 
             raise SpecError(f"{', '.join(given)} borrows from co-data and needs --codata PATH "
                             "(a CSV of aggregate rows, or 'bundled')")
         return None
+    for dest in ("a0", "p_exchangeable", "robust_weight"):  # -0.0 is read as 0, shown 0.0
+        if getattr(args, dest, None) == 0:
+            setattr(args, dest, 0.0)
     method = args.borrow or "robust-map"
     needs = {"--a0": ("a0", "power"), "--p-exchangeable": ("p_exchangeable", "exnex")}
     if robust_weight:

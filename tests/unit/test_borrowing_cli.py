@@ -118,3 +118,10 @@ def test_plan_map_prior_codata_writes_a_prior_whose_mean_is_the_exact_map(
     assert prior.mean == pytest.approx(only["mean"], abs=4 * only["sd"] / 4000**0.5)
     # the written prior is a proper density on [0, 1]
     assert integrate.quad(lambda t: float(prior.pdf(t)), 0, 1)[0] == pytest.approx(1, abs=1e-6)
+
+
+def test_negative_zero_discount_is_shown_as_zero(pcl_file, codata_file, capsys):
+    code, out, _ = _main(["fit", "response", "--data", str(pcl_file), "--codata",
+                          str(codata_file), "--borrow", "power", "--a0", "-0.0"], capsys)
+    assert code == 0
+    assert "power prior, a0 = 0.0\n" in out and "-0.0" not in out

@@ -141,7 +141,7 @@ def summary_command(args: argparse.Namespace) -> int:
 
     from pclbayes._files import OutputError, check_output_dir
     from pclbayes.jsonio import dumps, to_jsonable
-    from pclbayes.simulate.store import ResultStore
+    from pclbayes.simulate.store import ResultStore, new_file_mode
 
     store = ResultStore.open(args.store)
     if args.plots:
@@ -174,6 +174,7 @@ def summary_command(args: argparse.Namespace) -> int:
             os.close(fd)
             try:
                 fig.savefig(tmp, dpi=120, metadata={"Software": None})
+                new_file_mode(tmp)
                 os.replace(tmp, target)
             finally:
                 Path(tmp).unlink(missing_ok=True)

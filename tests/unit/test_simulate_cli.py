@@ -145,3 +145,19 @@ def test_summary_plots_that_is_a_file_names_plots(tmp_path, capsys):
                         str(tmp_path / "afile"))
     assert code == 2
     assert err.startswith(f"error: --plots {tmp_path / 'afile'}: exists and is not a directory")
+
+
+def test_summary_figures_follow_the_umask(tmp_path, capsys):
+    import os
+
+    spec = write_spec(tmp_path / "toy.toml", replicates=2)
+    store = tmp_path / "s"
+    old = os.umask(0o022)
+    try:
+        assert _cli(capsys, "simulate", str(spec), "--workers", "1", "--out", str(store))[0] == 0
+        assert _cli(capsys, "simulate", "summary", str(store), "--plots",
+                    str(tmp_path / "figs"))[0] == 0
+    finally:
+        os.umask(old)
+    figures = list((tmp_path / "figs").glob("*.png"))
+    assert figures and all(f.stat().st_mode & 0o777 == 0o644 for f in figures)

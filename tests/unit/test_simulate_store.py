@@ -181,3 +181,19 @@ def _parquet_bytes(frame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def test_store_files_follow_the_umask_like_any_new_file(tmp_path):
+    study = _study(tmp_path, replicates=2)
+    old = os.umask(0o022)
+    try:
+        run_study(study, tmp_path / "s", executor=SerialExecutor(), quiet=True)
+        (tmp_path / "plain").write_text("x")  # what the umask gives an ordinary new file
+    finally:
+        os.umask(old)
+    expected = (tmp_path / "plain").stat().st_mode & 0o777
+    assert expected == 0o644
+    files = [tmp_path / "s" / "study.json", *(tmp_path / "s" / "parts").glob("*.parquet")]
+    assert len(files) == 2
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: expected
+                                                                 for f in files}

@@ -75,6 +75,23 @@ def check_output_file(path: str | Path, *, option: str | None = "--out") -> Path
     return path
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode(path: str | Path) -> None:
+    """Give ``path`` the permissions of an ordinary new file (``0o666`` less the umask).
+
+    :func:`tempfile.mkstemp` creates files readable by their owner only; an output renamed
+    into place from one would otherwise be unreadable to the rest of a team sharing the
+    folder. Every atomic write calls this on its temporary file before the rename.
+    """
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed into place.
 
@@ -87,6 +104,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        new_file_mode(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pclbayes._files import new_file_mode
 from pclbayes.provenance import canonical_hash, versions
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def copy_netcdf(key: str, target: Path) -> bool:
             return False
         if tree.attrs.get(_KEY_ATTR) != key:
             return False
+        new_file_mode(tmp)
         os.replace(tmp, target)
         return True
     finally:

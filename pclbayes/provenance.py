@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from pclbayes import __version__
+from pclbayes._files import new_file_mode
 from pclbayes._xarray_dask import defer_dask
 from pclbayes.errors import ProvenanceError
 
@@ -118,6 +119,7 @@ def save(idata: xr.DataTree, path: str | Path, *, attrs: dict[str, Any] | None =
     os.close(fd)
     try:
         tree.to_netcdf(tmp, engine="h5netcdf")
+        new_file_mode(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -139,9 +139,9 @@ def summary_command(args: argparse.Namespace) -> int:
     import os
     import tempfile
 
-    from pclbayes._files import OutputError, check_output_dir
+    from pclbayes._files import OutputError, check_output_dir, new_file_mode
     from pclbayes.jsonio import dumps, to_jsonable
-    from pclbayes.simulate.store import ResultStore, new_file_mode
+    from pclbayes.simulate.store import ResultStore
 
     store = ResultStore.open(args.store)
     if args.plots:

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pclbayes._files import new_file_mode
 from pclbayes.errors import PclBayesError
 
 if TYPE_CHECKING:
@@ -52,23 +53,6 @@ TIMING_COLUMNS = ("seconds",)
 
 class StoreError(PclBayesError):
     """A results store cannot be used: missing, of another spec, locked or damaged."""
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def new_file_mode(path: str | Path) -> None:
-    """Give ``path`` the permissions of an ordinary new file (``0o666`` less the umask).
-
-    :func:`tempfile.mkstemp` creates files readable by their owner only; a store or a
-    figure renamed into place from one would otherwise be unreadable to the rest of a team
-    sharing the folder.
-    """
-    os.chmod(path, 0o666 & ~_umask())
 
 
 def _atomic_write_bytes(path: Path, write) -> None:

@@ -434,3 +434,21 @@ def test_ctrl_c_stops_workers_quickly(target, out, tmp_path):
     assert snapshot(out) == before
     assert siblings(out) == ["report"]
 
+
+
+def test_atomic_outputs_get_the_umask_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (owner-only); the file renamed into place must not."""
+    import os
+    import stat
+
+    from pclbayes._files import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "prior.json", "{}")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+        os.umask(0o077)
+        private = atomic_write_text(tmp_path / "private.json", "{}")
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

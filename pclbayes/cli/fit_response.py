@@ -102,8 +102,9 @@ def _run_borrowing(args: argparse.Namespace, method: str) -> int:
         ("--reference", args.reference is not None), ("--prior", bool(args.prior)))
         if given]
     if unused:
-        raise SpecError(f"{', '.join(unused)} configure the model fit, which --codata replaces "
-                        "by the exact borrowing analysis; drop them or drop --codata")
+        verb, them = ("configures", "it") if len(unused) == 1 else ("configure", "them")
+        raise SpecError(f"{', '.join(unused)} {verb} the model fit, which --codata replaces "
+                        f"by the exact borrowing analysis; drop {them} or drop --codata")
     check_out(args)
     codata = load_codata(codata_path(args), endpoint=args.endpoint,
                          population=args.codata_population, by=args.by)

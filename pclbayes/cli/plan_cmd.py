@@ -156,6 +156,9 @@ def _run_oc(args: argparse.Namespace) -> int:
         n1, thr, prob = args.futility
         futility = InterimFutility(n1, decision_rule(thr, prob, "<"))
     if args.robust_weights is not None:
+        if len(set(args.robust_weights)) != len(args.robust_weights):
+            raise SpecError(f"--robust-weights: each weight once, got "
+                            f"{','.join(f'{w:g}' for w in args.robust_weights)}")
         from pclbayes.planning import oc_by_robust_weight
 
         table = oc_by_robust_weight(prior, args.n, rule, args.true, args.robust_weights,

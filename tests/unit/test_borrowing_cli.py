@@ -61,7 +61,10 @@ def test_bad_codata_path_exit_2_naming_the_file(tmp_path, capsys):
 def test_model_options_do_not_combine_with_codata(capsys):
     code, _, err = _main(["fit", "response", "--codata", "bundled", "--model", "logit-normal"],
                          capsys)
-    assert code == 2 and "--model" in err and "--codata" in err
+    assert code == 2 and "--model configures the model fit" in err and "drop it" in err
+    code, _, err = _main(["fit", "response", "--codata", "bundled", "--model", "logit-normal",
+                          "--method", "mcmc"], capsys)
+    assert code == 2 and "--model, --method configure the model fit" in err and "drop them" in err
 
 
 def test_parameter_of_another_method_is_refused(capsys):

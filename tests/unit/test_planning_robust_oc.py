@@ -70,3 +70,7 @@ def test_plan_oc_robust_weights_cli(tmp_path, capsys):
     code = main(["plan", "oc", "--prior", str(path), "--n", "15", "--threshold", "0.3",
                  "--prob", "0.9", "--robust-mean", "0.3"])
     assert code == 2 and "--robust-weights" in capsys.readouterr().err
+    code = main(["plan", "oc", "--prior", str(path), "--n", "15", "--threshold", "0.3",
+                 "--prob", "0.9", "--robust-weights", "0.1,0.1"])
+    assert code == 2
+    assert "--robust-weights: each weight once, got 0.1,0.1" in capsys.readouterr().err

@@ -123,6 +123,7 @@ def test_operating_characteristics_match_enumeration_over_the_responders(counts_
             exact = float(weights @ decision)
             se = max(math.sqrt(exact * (1 - exact) / reps), 1e-3)
             assert abs(row[column] - exact) < 4 * se, (column, row["true_rate"], exact)
+            assert row[f"{column}_exact"] == pytest.approx(exact, abs=1e-12), column
     assert list(table["estimates"]) == ["type-I error", "power", "power"]
     assert list(table["tasks"]) == [reps] * 3
 

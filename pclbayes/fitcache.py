@@ -65,22 +65,46 @@ def fit_key(spec: dict[str, Any], data_hash: str, data_source: str = "") -> str:
 
 
 def load(key: str, *, spec: dict[str, Any] | None = None,
-         data_hash: str | None = None) -> Any | None:
+         data_hash: str | None = None, copy_to: Path | None = None) -> Any | None:
     """The fitted model stored under ``key``, or None.
 
     None when there is no entry, and (with a warning) when the entry does not verify:
     unreadable, checksum mismatch, another key recorded, or (if given) another resolved
-    spec or data hash recorded.
+    spec or data hash recorded. With ``copy_to``, the entry's file is first copied beside
+    ``copy_to``, the model is read (and so verified) from that copy, and the copy is
+    renamed to ``copy_to`` only once it has verified: one read serves both, and
+    ``copy_to`` is left untouched when the entry is refused.
     """
-    from pclbayes.model import load_fit
-
     path = _path(key)
     if not path.is_file():
         return None
+    if copy_to is None:
+        return _verified(path, key, spec, data_hash)
+    target = Path(copy_to)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        model = _verified(Path(tmp), key, spec, data_hash, name=path.name)
+        if model is not None:
+            new_file_mode(tmp)
+            os.replace(tmp, target)
+        return model
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _verified(path: Path, key: str, spec: dict[str, Any] | None, data_hash: str | None,
+              name: str | None = None) -> Any | None:
+    """``load_fit(path)`` if it verifies and records ``key``, ``spec`` and ``data_hash``."""
+    from pclbayes.model import load_fit
+
+    name = name or path.name
     try:
         model = load_fit(path)
     except Exception as err:  # any damaged entry is refitted, never fatal
-        logger.warning("cached fit %s failed verification (%s); fitting again", path.name, err)
+        logger.warning("cached fit %s failed verification (%s); fitting again", name, err)
         return None
     attrs = model.idata_.attrs
     problems = []
@@ -92,7 +116,7 @@ def load(key: str, *, spec: dict[str, Any] | None = None,
     if data_hash is not None and attrs.get("pclbayes_data_hash") != data_hash:
         problems.append("it was fitted to other data")
     if problems:
-        logger.warning("cached fit %s failed verification (%s); fitting again", path.name,
+        logger.warning("cached fit %s failed verification (%s); fitting again", name,
                        "; ".join(problems))
         return None
     return model
@@ -111,38 +135,6 @@ def store(key: str, model: Any) -> None:
         logger.warning("could not write the fit cache in %s (%s)", directory, err)
         return
     _prune(directory)
-
-
-def copy_netcdf(key: str, target: Path) -> bool:
-    """Copy the stored netCDF file of ``key`` to ``target`` (atomically, verified).
-
-    Returns False, leaving ``target`` untouched, if there is no entry or the copy does
-    not verify (the caller then saves the model itself).
-    """
-    from pclbayes.errors import ProvenanceError
-    from pclbayes.provenance import load_result
-
-    source = _path(key)
-    if not source.is_file():
-        return False
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        try:
-            tree = load_result(tmp)
-        except (ProvenanceError, OSError, ValueError) as err:
-            logger.warning("cached fit %s failed verification (%s)", source.name, err)
-            return False
-        if tree.attrs.get(_KEY_ATTR) != key:
-            return False
-        new_file_mode(tmp)
-        os.replace(tmp, target)
-        return True
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _path(key: str) -> Path:

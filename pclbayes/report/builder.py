@@ -274,11 +274,9 @@ def _from_cache(spec: Spec, key: str, save_to: Path | None,
                 eb: EvidenceBase | None = None) -> FitRecord | None:
     start = time.perf_counter()
     model = fitcache.load(key, spec=resolved_spec(spec),
-                          data_hash=None if eb is None else eb.data_hash)
+                          data_hash=None if eb is None else eb.data_hash, copy_to=save_to)
     if model is None:
         return None
-    if save_to is not None and not fitcache.copy_netcdf(key, save_to):
-        model.save(save_to)
     return FitRecord(spec, model, time.perf_counter() - start, cached=True)
 
 

@@ -52,8 +52,11 @@ def test_round_trip_gives_the_same_numbers(cache, fits, tmp_path):
     back = fitcache.load("k1", spec=cr.resolved_spec(1), data_hash=cr.data_hash_)
     assert back.summary().equals(cr.summary())
     target = tmp_path / "copy.nc"
-    assert fitcache.copy_netcdf("k1", target)
-    assert not fitcache.copy_netcdf("missing", tmp_path / "other.nc")
+    copied = fitcache.load("k1", spec=cr.resolved_spec(1), copy_to=target)
+    assert copied.summary().equals(cr.summary())
+    assert target.read_bytes() == entries[0].read_bytes()
+    assert fitcache.load("missing", copy_to=tmp_path / "other.nc") is None
+    assert not (tmp_path / "other.nc").exists()
     assert not list(cache.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
@@ -94,7 +97,7 @@ def test_corrupted_entry_is_refitted_and_never_copied(cache, fits, tmp_path, cap
     with caplog.at_level(logging.WARNING):
         assert fitcache.load("k") is None
         target = tmp_path / "out.nc"
-        assert not fitcache.copy_netcdf("k", target)
+        assert fitcache.load("k", copy_to=target) is None
     assert not target.exists()
     assert "does not match its checksum" in caplog.text
     path.write_bytes(b"garbage")

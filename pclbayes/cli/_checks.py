@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from pclbayes._text import format_bytes, format_seconds
 from pclbayes.errors import SpecError
 
 __all__ = [
@@ -179,26 +180,6 @@ def output_file(text: str) -> str:
     except OutputError as exc:
         raise argparse.ArgumentTypeError(str(exc).strip()) from None
     return text
-
-
-def format_seconds(seconds: float) -> str:
-    """``"45 s"``, ``"12 min"``, ``"3.5 h"``, ``"41 days"``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
-
-
-def format_bytes(size: float) -> str:
-    """``"12 KiB"``, ``"512 MiB"``, ``"74.5 GiB"``."""
-    if size < 2**20:
-        return f"{size / 2**10:.0f} KiB"
-    if size < 2**30:
-        return f"{size / 2**20:.0f} MiB"
-    return f"{size / 2**30:.1f} GiB"
 
 
 def check_work(command: str, seconds: float, memory: float = 0.0, *, options: Sequence[str],

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from pclbayes import fitcache
+from pclbayes._interrupts import sigint_deferred
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import EvidenceBase, load
 from pclbayes.errors import ConvergenceWarning, SpecError
@@ -30,7 +31,7 @@ from pclbayes.priors import Prior
 from pclbayes.provenance import versions
 from pclbayes.report import findings, labels
 from pclbayes.report.html import Page, esc
-from pclbayes.report.outdir import OutputFolder, sigint_deferred
+from pclbayes.report.outdir import OutputFolder
 from pclbayes.specs import Spec, fit_spec, list_specs
 
 __all__ = ["QUICK", "FitRecord", "Report", "adapt_specs", "build_report", "resolved_spec",

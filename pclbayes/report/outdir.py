@@ -18,7 +18,6 @@ report (``report.html``, ``summary.csv``, ``summary.json``, ``figures/*.png|svg`
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import logging
@@ -26,14 +25,12 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import stat
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from pclbayes._interrupts import sigint_deferred
 from pclbayes.errors import ReportOutputError
 
 try:
@@ -46,24 +43,6 @@ logger = logging.getLogger(__name__)
 #: Files a report folder may hold at its top level, and the suffixes of its subfolders.
 REPORT_FILES = frozenset({"report.html", "summary.csv", "summary.json"})
 REPORT_DIRS = {"figures": (".png", ".svg"), "fits": (".nc",)}
-
-
-@contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Ignore SIGINT (Ctrl-C) inside the block, in the main thread.
-
-    Used where an interruption would do harm: while worker processes are started (they
-    inherit the ignored signal and are stopped by the main process instead) and while
-    folders are swapped or removed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class OutputFolder:

@@ -30,18 +30,18 @@ Executors
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from typing import TYPE_CHECKING, Any
 
+from pclbayes._interrupts import sigint_deferred
 from pclbayes.errors import PclBayesError
 from pclbayes.simulate.spec import RESERVED_COLUMNS
 
@@ -197,24 +197,6 @@ def _init_process_worker(study: Study, key: str, study_seed: int) -> None:
 def _run_batch_in_process(key: str, tasks: Sequence[Task]) -> list[dict[str, Any]]:
     study, study_seed = _WORKER_STUDY[key]
     return run_batch(study, key, study_seed, tasks)
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT inside the block (main thread only).
-
-    Processes started inside inherit the ignored signal across ``exec``, so a Ctrl-C at the
-    terminal (sent to the whole process group) reaches the runner only, which then stops
-    the workers itself. A Ctrl-C that arrives inside the block is lost.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Executor:
@@ -379,7 +361,7 @@ class DaskExecutor(Executor):
                 logger.setLevel(logging.WARNING)
         try:
             if self.scheduler is None:
-                with _sigint_ignored():  # the worker processes inherit the ignored signal
+                with sigint_deferred():  # the worker processes inherit the ignored signal
                     self._cluster = LocalCluster(
                         n_workers=self.local_workers, threads_per_worker=1, processes=True,
                         dashboard_address=None, scheduler_kwargs={"dashboard": False},

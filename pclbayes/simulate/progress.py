@@ -12,20 +12,11 @@ import sys
 import time
 from typing import TextIO
 
+from pclbayes._text import format_seconds
+
 TTY_EVERY_SECONDS = 0.25
 LOG_AFTER_SECONDS = 10.0
 LOG_EVERY_SECONDS = 60.0
-
-
-def _duration(seconds: float) -> str:
-    """``"45 s"``, ``"12 min"``, ``"3.5 h"``, ``"41 days"``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
 
 
 class RunProgress:
@@ -67,8 +58,8 @@ class RunProgress:
             text += f", {rate:.3g} tasks/s" if rate >= 1 else f", {1 / rate:.3g} s/task"
             left = self.total - done
             if left > 0:
-                text += f", about {_duration(left / rate)} left"
-        return text + f", {_duration(elapsed)} elapsed"
+                text += f", about {format_seconds(left / rate)} left"
+        return text + f", {format_seconds(elapsed)} elapsed"
 
     def update(self, done: int) -> None:
         """Record that ``done`` tasks (in all) are finished; draw if it is time."""

@@ -301,9 +301,11 @@ def _grouping(args: argparse.Namespace) -> str:
 def _run_map_prior(args: argparse.Namespace) -> int:
     import sys
 
+    from pclbayes.cli._option_spec import apply_option_spec
     from pclbayes.cli.borrow_args import check_borrow_arguments
     from pclbayes.planning import map_prior_from_evidence, save_prior
 
+    apply_option_spec(args)
     method = check_borrow_arguments(args, robust_weight=False)
     if method is not None:
         return _run_borrowed_map_prior(args, method)
@@ -396,8 +398,10 @@ def _run_borrowed_map_prior(args: argparse.Namespace, method: str) -> int:
 
 # ---------------------------------------------------------------------------- survival prior
 def _run_survival_prior(args: argparse.Namespace) -> int:
+    from pclbayes.cli._option_spec import apply_option_spec
     from pclbayes.planning.survival_map import survival_map_prior_from_evidence
 
+    apply_option_spec(args)
     if args.robust_median is not None and args.robust == 0:
         raise SpecError("--robust-median centres the vague component: give its weight with "
                         "--robust W (W > 0)")
@@ -677,6 +681,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mp.add_argument("--json", action="store_true", help="print JSON instead of text")
     __import__("pclbayes.cli.borrow_args", fromlist=["x"]).add_borrow_arguments(
         mp, robust_weight=False)
+    __import__("pclbayes.cli._option_spec", fromlist=["x"]).add_spec_argument(mp, "map_prior")
     mp.set_defaults(func=_run_map_prior)
 
     sp = sub.add_parser(
@@ -705,6 +710,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--out", metavar="FILE", type=output_file,
                     help="write the log-median prior as JSON (checked before fitting)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    __import__("pclbayes.cli._option_spec", fromlist=["x"]).add_spec_argument(
+        sp, "survival_prior")
     sp.set_defaults(func=_run_survival_prior)
 
     ev = sub.add_parser(

@@ -351,6 +351,21 @@ def _read_text(path: Path) -> str:
                         "UTF-8") from None
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML document at ``path`` (specifications, studies, planning options).
+
+    Raises
+    ------
+    SpecError
+        Naming the file: missing, a directory, unreadable, UTF-16 or non-UTF-8 text
+        (:func:`_read_text`), or invalid TOML.
+    """
+    try:
+        return tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a TOML specification file.
 
@@ -361,12 +376,7 @@ def load_spec(path: str | Path) -> Spec:
         invalid key (the message names the file and the key).
     """
     path = Path(path)
-    text = _read_text(path)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})") from None
-    return parse_spec(raw, path)
+    return parse_spec(read_toml(path), path)
 
 
 def list_specs(directory: str | Path) -> list[Spec]:

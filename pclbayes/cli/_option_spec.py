@@ -22,7 +22,6 @@ unknown key or a wrong type; every message names the file and the key.
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +82,10 @@ def apply_option_spec(args: argparse.Namespace) -> None:
     """
     if not getattr(args, "spec", None):
         return
-    from pclbayes.specs import _read_text
+    from pclbayes.specs import read_toml
 
     path = Path(args.spec)
-    try:
-        document = tomllib.loads(_read_text(path))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    document = read_toml(path)
     table_name = args.option_table
     table = document.get(table_name)
     if not isinstance(table, dict):

@@ -253,17 +253,10 @@ def load_study(path: str | Path):
         For a missing, unreadable, UTF-16 or non-UTF-8 file, invalid TOML, or any invalid
         key (the message names the file and the key).
     """
-    import tomllib
-
-    from pclbayes.specs import _read_text
+    from pclbayes.specs import read_toml
 
     path = resolve_study_path(path)
-    text = _read_text(path)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})") from None
-    return study_from_spec(raw, path)
+    return study_from_spec(read_toml(path), path)
 
 
 def spec_hash(study) -> str:

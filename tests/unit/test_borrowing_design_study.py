@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
+from simulate_helpers import run_tasks
 
 from pclbayes.checks import two_sided_p
 from pclbayes.errors import SpecError
@@ -87,13 +88,7 @@ def reference() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _run(study: BorrowingDesignStudy, replicates: int, seed: int = 17) -> pd.DataFrame:
-    study.prepare()
-    rows = []
-    for i, sc in enumerate(study.scenarios()):
-        for rep in range(replicates):
-            row = study.run_task(sc, rep, np.random.SeedSequence(seed, spawn_key=(i, rep)))
-            rows.append({**sc, "replicate": rep, "status": "ok", **row})
-    return pd.DataFrame(rows)
+    return run_tasks(study, replicates, seed)
 
 
 def test_posterior_per_outcome_matches_an_independent_grid(counts_csv, reference):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from scipy import stats
+from simulate_helpers import run_tasks
 
 from pclbayes.simulate.studies import _design_common as dc
 from pclbayes.simulate.studies.survival_design import SurvivalDesignStudy
@@ -38,13 +38,7 @@ def test_survival_design_summary_states_the_bound_where_the_se_is_zero():
                                 "prior": {"rate": {"dist": "Gamma", "alpha": 2.0,
                                                    "beta": 15.0}}}}
     study = SurvivalDesignStudy(spec)
-    study.prepare()
-    rows = []
-    for i, sc in enumerate(study.scenarios()):
-        for r in range(30):
-            row = study.run_task(sc, r, np.random.SeedSequence(3, spawn_key=(i, r)))
-            rows.append({**sc, "replicate": r, "status": "ok", **row})
-    s = study.summarise(pd.DataFrame(rows))
+    s = study.summarise(run_tasks(study, 30, 3))
     table = s.tables["operating characteristics"]
     assert table["p_success"].iloc[0] == 0.0 and table["mcse"].iloc[0] == 0.0
     text = "\n".join(s.lines)

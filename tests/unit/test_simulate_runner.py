@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from simulate_helpers import parquet_bytes
 from simulate_toy import write_spec
 
 from pclbayes.simulate.executors import (
@@ -76,15 +77,7 @@ def test_serial_processes_and_dask_give_identical_rows(tmp_path, executor):
     assert len(serial) == 45 and (serial["status"] == "error").sum() == 3
     assert serial.to_csv() == rows.to_csv()
     assert serial.equals(rows) and list(serial.dtypes) == list(rows.dtypes)
-    assert _parquet_bytes(serial) == _parquet_bytes(rows)
-
-
-def _parquet_bytes(frame) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+    assert parquet_bytes(serial) == parquet_bytes(rows)
 
 
 def test_each_worker_prepares_once(tmp_path):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from simulate_helpers import parquet_bytes
 from simulate_toy import SLEEP_ENV, write_spec
 
 import pclbayes
@@ -172,15 +173,7 @@ def test_killed_half_way_then_resumed_equals_an_uninterrupted_run(tmp_path, sig,
     assert f"{60 - stored} tasks run" in again.stdout
     resumed = ResultStore.open(out).results(timing=False)
     assert resumed.to_csv() == whole.to_csv() and resumed.equals(whole)
-    assert _parquet_bytes(resumed) == _parquet_bytes(whole)
-
-
-def _parquet_bytes(frame) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+    assert parquet_bytes(resumed) == parquet_bytes(whole)
 
 
 def test_store_files_follow_the_umask_like_any_new_file(tmp_path):

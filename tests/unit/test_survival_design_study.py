@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate, optimize, special, stats
+from simulate_helpers import run_tasks
 
 from pclbayes.errors import SpecError
 from pclbayes.planning.normal import NormalMixture
@@ -46,13 +47,7 @@ def _spec(design: dict | None = None, grid: dict | None = None, prior: dict | No
 
 def _run(study: SurvivalDesignStudy, replicates: int, seed: int = 11) -> pd.DataFrame:
     """Drive the study task by task, as the runner does (one SeedSequence per task)."""
-    study.prepare()
-    rows = []
-    for i, sc in enumerate(study.scenarios()):
-        for r in range(replicates):
-            row = study.run_task(sc, r, np.random.SeedSequence(seed, spawn_key=(i, r)))
-            rows.append({**sc, "replicate": r, "status": "ok", **row})
-    return pd.DataFrame(rows)
+    return run_tasks(study, replicates, seed)
 
 
 # ---------------------------------------------------------------------- the posterior

@@ -282,6 +282,18 @@ def robustify_log_median(
                          np.append(mix.sds, sd), names=[*mix.names, "robust"])
 
 
+
+def _ess_by_method(prior: Any, shape: float, what: str) -> dict[str, float | None]:
+    """ESS in events of ``prior`` by each of :data:`_ESS_METHODS` (None where undefined)."""
+    out: dict[str, float | None] = {}
+    for method in _ESS_METHODS:
+        try:
+            out[method] = ess_events(prior, shape, method)
+        except SpecError as exc:
+            logger.warning("ESS (%s)%s not available: %s", method, what, exc)
+            out[method] = None
+    return out
+
 def build_survival_map_prior(
     draws: Mapping[str, Any],
     *,
@@ -337,25 +349,13 @@ def build_survival_map_prior(
     mixture_summary = {"median": float(q[1]), "lower": float(q[0]), "upper": float(q[2])}
     shape_summary = _interval(shape)
     k = shape_summary["median"]
-    ess: dict[str, float | None] = {}
-    for method in _ESS_METHODS:
-        try:
-            ess[method] = ess_events(mix, k, method)
-        except SpecError as exc:
-            logger.warning("ESS (%s) not available: %s", method, exc)
-            ess[method] = None
+    ess = _ess_by_method(mix, k, "")
     prov = dict(provenance) if provenance is not None else make_provenance()
     prov["weibull_shape"] = k
     robust = robust_ess = None
     if robust_weight > 0:
         robust = robustify_log_median(mix, robust_weight, k, median=robust_median)
-        robust_ess = {}
-        for method in _ESS_METHODS:
-            try:
-                robust_ess[method] = ess_events(robust, k, method)
-            except SpecError as exc:
-                logger.warning("ESS (%s) of the robust prior not available: %s", method, exc)
-                robust_ess[method] = None
+        robust_ess = _ess_by_method(robust, k, " of the robust prior")
         prov["robust_weight"] = float(robust_weight)
         prov["robust_median"] = robust_median
     return SurvivalMapPrior(

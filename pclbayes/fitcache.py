@@ -95,6 +95,11 @@ def load(key: str, *, spec: dict[str, Any] | None = None,
         Path(tmp).unlink(missing_ok=True)
 
 
+def has(key: str) -> bool:
+    """Whether an entry is stored under ``key`` (it may still fail to verify on :func:`load`)."""
+    return _path(key).is_file()
+
+
 def _verified(path: Path, key: str, spec: dict[str, Any] | None, data_hash: str | None,
               name: str | None = None) -> Any | None:
     """``load_fit(path)`` if it verifies and records ``key``, ``spec`` and ``data_hash``."""

@@ -240,15 +240,13 @@ def load_fit(path: str | Path) -> Model:
         or its content does not match its checksum (changed or damaged): a file that
         cannot be trusted is never loaded.
     """
-    import xarray as xr
-
     from pclbayes import provenance
 
     path = Path(path)
     if not path.is_file():
         raise ProvenanceError(f"{path}: no such file")
     try:
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        tree = provenance.read_tree(path)
     except Exception as exc:  # any reader failure: the file is not usable
         raise ProvenanceError(f"{path}: cannot be read as netCDF ({type(exc).__name__}: "
                               f"{exc}); refit and save it again") from None

@@ -7,6 +7,7 @@ table ``{dist = "HalfNormal", sigma = 1, reason = "..."}``. Only the distributio
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,36 +123,13 @@ class Prior:
         return getattr(pm, self.dist)(name, **self.params, **kwargs)
 
     def frozen(self):
-        """Return the equivalent frozen :mod:`scipy.stats` distribution."""
-        p = self.params
-        bad = [k for k in ("sigma", "beta", "lam", "alpha", "nu") if k in p and p[k] <= 0]
-        if self.dist == "Uniform" and p["upper"] <= p["lower"]:
-            bad.append("upper")
-        if bad:
-            rules = [f"{self.dist} upper = {p['upper']:g} must be > lower = {p['lower']:g}"
-                     if k == "upper" else f"{self.dist} {k} = {p[k]:g} must be > 0" for k in bad]
-            raise SpecError(f"{self}: {'; '.join(rules)}")
-        match self.dist:
-            case "Normal":
-                return stats.norm(p["mu"], p["sigma"])
-            case "StudentT":
-                return stats.t(p["nu"], p["mu"], p["sigma"])
-            case "HalfNormal":
-                return stats.halfnorm(scale=p["sigma"])
-            case "HalfStudentT":
-                return _HalfT(p["nu"], p["sigma"])
-            case "HalfCauchy":
-                return stats.halfcauchy(scale=p["beta"])
-            case "Exponential":
-                return stats.expon(scale=1 / p["lam"])
-            case "Gamma":
-                return stats.gamma(p["alpha"], scale=1 / p["beta"])
-            case "LogNormal":
-                return stats.lognorm(p["sigma"], scale=np.exp(p["mu"]))
-            case "Beta":
-                return stats.beta(p["alpha"], p["beta"])
-            case _:  # Uniform
-                return stats.uniform(p["lower"], p["upper"] - p["lower"])
+        """Return the equivalent frozen :mod:`scipy.stats` distribution.
+
+        One object per distinct prior is made and shared (building a frozen SciPy
+        distribution takes about a millisecond, and a report asks for thousands); it must
+        not be changed in place.
+        """
+        return _frozen(self.dist, tuple(self.params.items()))
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
         """Log density at ``x`` (used by the exact engines and prior-vs-posterior plots)."""
@@ -160,6 +138,41 @@ class Prior:
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``size`` values."""
         return self.frozen().rvs(size=size, random_state=rng)
+
+
+@functools.lru_cache(maxsize=512)
+def _frozen(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
+    """The frozen SciPy distribution of ``dist`` with parameters ``items`` (see Prior.frozen)."""
+    p = dict(items)
+    bad = [k for k in ("sigma", "beta", "lam", "alpha", "nu") if k in p and p[k] <= 0]
+    if dist == "Uniform" and p["upper"] <= p["lower"]:
+        bad.append("upper")
+    if bad:
+        rules = [f"{dist} upper = {p['upper']:g} must be > lower = {p['lower']:g}"
+                 if k == "upper" else f"{dist} {k} = {p[k]:g} must be > 0" for k in bad]
+        shown = ", ".join(f"{k}={v:g}" for k, v in items)
+        raise SpecError(f"{dist}({shown}): {'; '.join(rules)}")
+    match dist:
+        case "Normal":
+            return stats.norm(p["mu"], p["sigma"])
+        case "StudentT":
+            return stats.t(p["nu"], p["mu"], p["sigma"])
+        case "HalfNormal":
+            return stats.halfnorm(scale=p["sigma"])
+        case "HalfStudentT":
+            return _HalfT(p["nu"], p["sigma"])
+        case "HalfCauchy":
+            return stats.halfcauchy(scale=p["beta"])
+        case "Exponential":
+            return stats.expon(scale=1 / p["lam"])
+        case "Gamma":
+            return stats.gamma(p["alpha"], scale=1 / p["beta"])
+        case "LogNormal":
+            return stats.lognorm(p["sigma"], scale=np.exp(p["mu"]))
+        case "Beta":
+            return stats.beta(p["alpha"], p["beta"])
+        case _:  # Uniform
+            return stats.uniform(p["lower"], p["upper"] - p["lower"])
 
 
 class _HalfT:

@@ -64,6 +64,12 @@ def episodes(eb: EvidenceBase) -> pd.DataFrame:
     return out.drop(columns="_order").reset_index(drop=True)
 
 
+def episode_columns(eb: EvidenceBase) -> list[str]:
+    """The columns of :func:`episodes` (without building the table)."""
+    return [*eb.patients.columns,
+            *(c for c in ("episode", "strategy", "start_months") if c not in eb.patients)]
+
+
 def _patient_file(eb: EvidenceBase) -> str:
     return str(eb.source / "patients.csv") if eb.source.is_dir() else str(eb.source)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -11,7 +12,7 @@ import os
 import signal
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -245,16 +246,58 @@ def _figures_of(spec: Spec, model: Any, eb: EvidenceBase) -> Figures:
     return page.rendered
 
 
-def _fit_batch(jobs: list[tuple[Spec, Path | None, str | None]], eb: EvidenceBase,
-               draw: bool = False) -> list[tuple[Any, float, Figures]]:
-    """Fit every job of one batch (in a worker process); with ``draw``, render its figures.
+Job = tuple[Spec, Path | None, str | None, bool]
+"""One worker job: the specification, its netCDF file, its fit-cache key and whether a fit
+stored under that key may be reused."""
 
-    A figure that cannot be drawn here is left to the report's process, which draws every
-    figure not handed to it (the same code either way).
+
+class _Collected(logging.Handler):
+    """Keeps the log records of a worker process, to be handled by the report's process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None  # picklable whatever the args
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+def _fit_batch(jobs: list[Job], eb: EvidenceBase, draw: bool = False
+               ) -> tuple[list[tuple[Any, float, Figures, bool]], list[logging.LogRecord]]:
+    """Fit (or read from the fit cache) every job of one batch; with ``draw``, render figures.
+
+    Run in a worker process. A job marked reusable is read from the fit cache when its
+    entry verifies (:func:`_from_cache`) and its tables computed here (:func:`precompute`),
+    exactly as for a new fit; otherwise it is fitted. Each result is ``(model, seconds,
+    figures, cached)``. A figure that cannot be drawn here is left to the report's process,
+    which draws every figure not handed to it (the same code either way). The warnings
+    logged meanwhile are returned too, for the report's process to show as its own.
     """
+    root = logging.getLogger()
+    collected = _Collected()
+    root.addHandler(collected)
+    try:
+        return _fit_jobs(jobs, eb, draw), collected.records
+    finally:
+        root.removeHandler(collected)
+
+
+def _fit_jobs(jobs: list[Job], eb: EvidenceBase,
+              draw: bool) -> list[tuple[Any, float, Figures, bool]]:
+    from pclbayes.report.sections import precompute
+
     out = []
-    for spec, save_to, key in jobs:
-        model, seconds = _fit_one(spec, eb, save_to, key)
+    for spec, save_to, key, reuse in jobs:
+        rec = _from_cache(spec, key, save_to, eb) if reuse and key else None
+        if rec is None:
+            model, seconds = _fit_one(spec, eb, save_to, key)
+        else:
+            start = time.perf_counter()
+            model = rec.model
+            precompute(model)
+            seconds = rec.seconds + time.perf_counter() - start
         figures: Figures = {}
         if draw:
             start = time.perf_counter()
@@ -263,7 +306,7 @@ def _fit_batch(jobs: list[tuple[Spec, Path | None, str | None]], eb: EvidenceBas
             except Exception:  # the report draws it again itself (and raises there)
                 logger.debug("figures of %s left to the report", spec.name, exc_info=True)
             seconds += time.perf_counter() - start
-        out.append((model, seconds, figures))
+        out.append((model, seconds, figures, rec is not None))
     return out
 
 
@@ -274,8 +317,10 @@ def _cache_key(spec: Spec, eb: EvidenceBase) -> str:
 def _from_cache(spec: Spec, key: str, save_to: Path | None,
                 eb: EvidenceBase | None = None) -> FitRecord | None:
     start = time.perf_counter()
-    model = fitcache.load(key, spec=resolved_spec(spec),
-                          data_hash=None if eb is None else eb.data_hash, copy_to=save_to)
+    with warnings.catch_warnings():  # the verdict is in model.diagnostics_, as for a new fit
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = fitcache.load(key, spec=resolved_spec(spec),
+                              data_hash=None if eb is None else eb.data_hash, copy_to=save_to)
     if model is None:
         return None
     return FitRecord(spec, model, time.perf_counter() - start, cached=True)
@@ -296,9 +341,12 @@ def _compile_group(spec: Spec) -> tuple:
 
 
 #: Rough warm costs (seconds, 2 cores) used to order the work: compiling one model and
-#: one fit with its tables and figures, per family (``benchmarks/bench_report.py``).
-_COMPILE_COST = {"response": 2.0, "survival": 5.0}
+#: one fit with its tables and figures, per family (``benchmarks/bench_report.py``); a
+#: fit read from the fit cache (group ``("cached", family)``) compiles nothing and costs
+#: its reading, tables and figures.
+_COMPILE_COST = {"response": 2.0, "survival": 5.0, "cached": 0.0}
 _FIT_COST = {"response": 0.5, "survival": 2.0}
+_CACHED_COST = {"response": 0.4, "survival": 1.0}
 
 
 def _schedule(groups: dict[tuple, list[int]], jobs: int = 1) -> list[list[int]]:
@@ -314,14 +362,17 @@ def _schedule(groups: dict[tuple, list[int]], jobs: int = 1) -> list[list[int]]:
     their order within a batch; every fit has its own seed, so no number depends on the
     batches.
     """
+    def fit_cost(g: tuple) -> float:
+        return _CACHED_COST[g[1]] if g[0] == "cached" else _FIT_COST[g[0]]
+
     def cost(g: tuple, k: int) -> float:
-        return _COMPILE_COST[g[0]] + _FIT_COST[g[0]] * k
+        return _COMPILE_COST[g[0]] + fit_cost(g) * k
 
     total = sum(cost(g, len(idx)) for g, idx in groups.items())
     share = total / max(jobs, 1)
     batches: list[tuple[float, list[int]]] = []
     for g, idx in groups.items():
-        fits = _FIT_COST[g[0]] * len(idx)
+        fits = fit_cost(g) * len(idx)
         parts = min(len(idx), max(jobs, 1), max(1, math.ceil(fits / share - 1e-9)))
         size = math.ceil(len(idx) / parts)
         for start in range(0, len(idx), size):
@@ -336,9 +387,8 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _in_workers(batches: list[list[tuple[int, tuple[Spec, Path | None, str | None]]]],
-                eb: EvidenceBase, jobs: int,
-                record: Callable[[int, tuple[Any, float, Figures]], None]) -> None:
+def _in_workers(batches: list[list[tuple[int, Job]]], eb: EvidenceBase, jobs: int,
+                record: Callable[[int, tuple[Any, float, Figures, bool]], None]) -> None:
     """Fit the batches in ``jobs`` worker processes; ``record(i, result)`` each fit.
 
     Each worker imports pclbayes (and the sampler) once and fits every batch it takes;
@@ -359,7 +409,10 @@ def _in_workers(batches: list[list[tuple[int, tuple[Spec, Path | None, str | Non
                 fut = pool.submit(_fit_batch, [job for _, job in batch], eb, True)
                 futures[fut] = [i for i, _ in batch]
         for fut in as_completed(futures):
-            for i, res in zip(futures[fut], fut.result(), strict=True):
+            results, logged = fut.result()
+            for entry in logged:
+                logging.getLogger(entry.name).handle(entry)
+            for i, res in zip(futures[fut], results, strict=True):
                 record(i, res)
     except BaseException:
         _stop_workers(pool, futures)
@@ -402,7 +455,9 @@ def run_fits(
     With ``cache`` a fit stored in the fit cache (:mod:`pclbayes.fitcache`) under the same
     key is reused (unless ``refit``) and every new fit is stored.
 
-    With ``jobs > 1`` the workers also render the figures of each fit's own sections;
+    With ``jobs > 1`` the workers also read the fits stored in the fit cache (and compute
+    their tables), so that work is shared by the cores too, and they render the figures of
+    each fit's own sections;
     they are added to ``figures`` (by figure key, for
     :attr:`pclbayes.report.html.Page.prerendered`). Fits are batched and ordered by
     their estimated cost, longest first (:func:`_schedule`).
@@ -413,8 +468,10 @@ def run_fits(
     n = len(specs)
     save = save or {}
     keys = {i: _cache_key(spec, eb) if cache else None for i, spec in enumerate(specs)}
+    reuse = cache and not refit
     reused: dict[int, FitRecord] = {}
-    if cache and not refit:
+    in_workers = jobs > 1 and len(specs) > 1
+    if reuse and not in_workers:
         for i, spec in enumerate(specs):
             rec = _from_cache(spec, keys[i], save.get(spec.name), eb)
             if rec is not None:
@@ -423,37 +480,44 @@ def run_fits(
             progress(f"{len(reused)} of {n} fits reused from the fit cache "
                      f"({fitcache.cache_dir()}; --refit fits them again)")
     todo = [i for i in range(n) if i not in reused]
-    results: dict[int, tuple[Any, float]] = {}
+    results: dict[int, tuple[Any, float, bool]] = {}
 
-    def done(i: int, seconds: float) -> None:
+    def done(i: int, seconds: float, cached: bool = False) -> None:
         if progress:
-            progress(f"[{len(results)}/{len(todo)}] {specs[i].name} done in {seconds:.1f} s")
+            how = "read from the fit cache" if cached else "done"
+            progress(f"[{len(results)}/{len(todo)}] {specs[i].name} {how} in {seconds:.1f} s")
 
-    if jobs <= 1 or len(todo) <= 1:
+    if not in_workers:
         for i in todo:
             spec = specs[i]
             if progress:
                 progress(f"[{len(results) + 1}/{len(todo)}] fitting {spec.name} ({spec.family})")
-            results[i] = _fit_one(spec, eb, save.get(spec.name), keys[i])
-            done(i, results[i][1])
+            model, seconds = _fit_one(spec, eb, save.get(spec.name), keys[i])
+            results[i] = (model, seconds, False)
+            done(i, seconds)
     else:
+        stored = {i for i in todo if reuse and fitcache.has(keys[i])}
         if progress:
-            progress(f"fitting {len(todo)} models in {jobs} worker processes")
+            what = (f"{len(todo)} models" if not stored else
+                    f"{len(todo)} models ({len(stored)} from the fit cache, "
+                    f"{fitcache.cache_dir()}; --refit fits them again)")
+            progress(f"fitting {what} in {jobs} worker processes")
         groups: dict[tuple, list[int]] = {}
         for i in todo:
-            groups.setdefault(_compile_group(specs[i]), []).append(i)
-        batches = [[(i, (specs[i], save.get(specs[i].name), keys[i])) for i in idx]
-                   for idx in _schedule(groups, jobs)]
+            group = ("cached", specs[i].family) if i in stored else _compile_group(specs[i])
+            groups.setdefault(group, []).append(i)
+        batches = [[(i, (specs[i], save.get(specs[i].name), keys[i], i in stored))
+                    for i in idx] for idx in _schedule(groups, jobs)]
 
-        def record(i: int, res: tuple[Any, float, Figures]) -> None:
-            model, seconds, drawn = res
-            results[i] = (model, seconds)
+        def record(i: int, res: tuple[Any, float, Figures, bool]) -> None:
+            model, seconds, drawn, cached = res
+            results[i] = (model, seconds, cached)
             if figures is not None:
                 figures.update(drawn)
-            done(i, seconds)
+            done(i, seconds, cached)
 
         _in_workers(batches, eb, jobs, record)
-    return [reused[i] if i in reused else FitRecord(spec, *results[i])
+    return [reused[i] if i in reused else FitRecord(spec, *results[i][:2], cached=results[i][2])
             for i, spec in enumerate(specs)]
 
 
@@ -535,12 +599,46 @@ def build_report(
             if progress:
                 progress(note)
         staging = folder.staging()
-        report = _build(staging, eb, fitted, notes, seed=seed, quick=quick,
-                        jobs=min(2, os.cpu_count() or 1) if jobs is None else jobs,
-                        cache=cache, refit=refit, progress=progress)
+        with _each_warning_once():
+            report = _build(staging, eb, fitted, notes, seed=seed, quick=quick,
+                            jobs=min(2, os.cpu_count() or 1) if jobs is None else jobs,
+                            cache=cache, refit=refit, progress=progress)
         folder.commit()
     logger.info("wrote %s", out / "report.html")
     return dataclasses.replace(report, out=out, html=out / "report.html")
+
+
+class _Once(logging.Filter):
+    """Lets each distinct (logger, level, message) through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, int, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+@contextlib.contextmanager
+def _each_warning_once() -> Iterator[None]:
+    """Show each distinct log message once while a report is built.
+
+    The same note (e.g. episodes left out of OS for want of a time) is logged by every fit
+    that reads those data, in every process; the report's stderr shows it once.
+    """
+    handlers = [h for h in logging.getLogger().handlers or [logging.lastResort] if h]
+    filters = [_Once() for _ in handlers]  # one each: every handler shows a message once
+    for handler, once in zip(handlers, filters, strict=True):
+        handler.addFilter(once)
+    try:
+        yield
+    finally:
+        for handler, once in zip(handlers, filters, strict=True):
+            handler.removeFilter(once)
 
 
 def _read_specs(folder: Path, *, quick: bool, seed: int | None) -> list[Spec]:

@@ -67,11 +67,12 @@ def endpoint_of(rec: FitRecord) -> str:
 def data_endpoint(rec: FitRecord, eb: EvidenceBase) -> str:
     """What the data call the endpoint of ``rec`` (see :func:`endpoint_of`)."""
     from pclbayes.data._schema import ENDPOINT_COLUMNS
+    from pclbayes.data.views import episode_columns
 
     endpoint = str(getattr(rec.model, "endpoint", None)
                    or rec.spec.options.get("endpoint", "pfs" if rec.spec.family == "survival"
                                            else "orr"))
-    cols = set(eb.episodes.columns) if not eb.patients.empty else set()
+    cols = set(episode_columns(eb)) if not eb.patients.empty else set()
     if rec.spec.family == "survival":
         if f"{endpoint}_months" not in cols and {"time", "event"} <= cols:
             return "time"

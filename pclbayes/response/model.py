@@ -598,7 +598,8 @@ class ResponseModel(Model):
         return "\n".join(lines)
 
     def _label(self) -> str:
-        return f"response {self.endpoint} by {self.by} ({self.model}, {self.engine})"
+        what = f"response {self.endpoint} by {self.by} ({self.model}, {self.engine})"
+        return f"{self.name}: {what}" if self.name else what
 
     def __repr__(self) -> str:
         return (f"ResponseModel(endpoint={self.endpoint!r}, by={self.by!r}, "

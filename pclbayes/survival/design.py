@@ -10,6 +10,7 @@ averaged on the log-time scale as emmeans does with proportional weights.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -471,11 +472,24 @@ def _centre(option: str, eps: pd.DataFrame, cohort_index: np.ndarray, n_cohorts:
 
 
 def pooled_shape(time: np.ndarray, event: np.ndarray) -> float:
-    """Maximum-likelihood Weibull shape of all episodes pooled (lifelines); 1 if it fails."""
+    """Maximum-likelihood Weibull shape of all episodes pooled (lifelines); 1 if it fails.
+
+    Computed once per distinct ``(time, event)`` in a process: a fit and its reloading (and
+    the sensitivity variants of one data set) ask for it again.
+    """
+    time = np.ascontiguousarray(time, dtype=float)
+    event = np.ascontiguousarray(event, dtype=np.int64)
+    return _pooled_shape(time.tobytes(), event.tobytes())
+
+
+@functools.lru_cache(maxsize=64)
+def _pooled_shape(time_bytes: bytes, event_bytes: bytes) -> float:
     import warnings
 
     from lifelines import WeibullFitter
 
+    time = np.frombuffer(time_bytes, dtype=float)
+    event = np.frombuffer(event_bytes, dtype=np.int64)
     if event.sum() < 2:
         return 1.0
     try:

@@ -156,3 +156,22 @@ def test_provenance_quotes_are_verbatim(eb):
                 missing.append((row.cohort, row.patient_id, row.column, part))
     assert not missing, missing[:5]
 
+
+
+def test_episode_columns_are_the_columns_of_the_episode_table(tmp_path):
+    """With and without re-infusions (a copy of the bundled data without them)."""
+    import shutil
+
+    from pclbayes._paths import BUNDLED_DATA
+    from pclbayes.data import load
+    from pclbayes.data.views import episode_columns, episodes
+
+    eb = load()
+    assert not eb.reinfusions.empty
+    assert episode_columns(eb) == list(episodes(eb).columns)
+    folder = tmp_path / "data"
+    shutil.copytree(BUNDLED_DATA, folder)
+    (folder / "reinfusions.csv").unlink()
+    plain = load(folder)
+    assert plain.reinfusions.empty
+    assert episode_columns(plain) == list(episodes(plain).columns)

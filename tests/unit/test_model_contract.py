@@ -106,7 +106,7 @@ def test_load_fit_refuses_a_changed_file(fitted, tmp_path):
 def test_load_fit_refuses_a_foreign_netcdf(tmp_path):
     path = tmp_path / "foreign.nc"
     xr.DataTree.from_dict({"posterior": xr.Dataset({"x": ("draw", np.arange(3.0))})}
-                          ).to_netcdf(path, engine="h5netcdf")
+                          ).to_netcdf(path, engine="netcdf4")
     with pytest.raises(ProvenanceError, match="not a pclbayes fit"):
         load_fit(path)
 

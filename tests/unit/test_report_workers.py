@@ -5,11 +5,13 @@ handed out longest first and large groups are split."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
 import pytest
 
+from pclbayes import fitcache
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import load
 from pclbayes.report import build_report, builder
@@ -65,6 +67,55 @@ def test_workers_hand_back_the_figures_of_each_fit(tmp_path):
             png, svg = drawn[f"{kind}_{spec.name}"]
             assert png.startswith(b"\x89PNG")
             assert (svg is not None) == (kind == "forest")
+
+
+def test_fits_from_the_fit_cache_are_read_in_the_workers_with_the_same_report(
+        tmp_path, monkeypatch):
+    """Reused fits are read (and their figures drawn) by the workers: same files as fitting."""
+    monkeypatch.setenv("PCLBAYES_CACHE_DIR", str(tmp_path / "cache"))
+    models = exact_models(tmp_path / "models", SPECS[:1])
+    fitted = build_report(models=models, out=tmp_path / "fitted", jobs=2, cache=True, seed=5)
+    assert not any(r.cached for r in fitted.fits + fitted.sensitivity)
+    for jobs in (2, 1):
+        reused = build_report(models=models, out=tmp_path / f"reused{jobs}", jobs=jobs,
+                              cache=True, seed=5)
+        assert all(r.cached for r in reused.fits + reused.sensitivity)
+        a, b = figures(fitted.out), figures(reused.out)
+        assert sorted(a) == sorted(b)
+        assert [name for name in a if a[name] != b[name]] == []
+        assert json.loads((fitted.out / "summary.json").read_text()) == \
+            json.loads((reused.out / "summary.json").read_text())
+        for name in ("fitted", f"reused{jobs}"):  # the fits' netCDF files are there too
+            assert (tmp_path / name / "fits" / "response_orr_by_target.nc").is_file()
+
+
+def test_a_damaged_cache_entry_is_refitted_by_a_worker_which_says_so(tmp_path, monkeypatch,
+                                                                      caplog):
+    """A worker that finds an entry damaged fits again; its warning reaches the report."""
+    monkeypatch.setenv("PCLBAYES_CACHE_DIR", str(tmp_path / "cache"))
+    models = exact_models(tmp_path / "models")
+    specs, eb = list_specs(models), load()
+    builder.run_fits(eb, specs, jobs=2, cache=True)
+    damaged = builder._cache_key(specs[1], eb)
+    entry = fitcache.cache_dir() / f"{damaged}.fit.nc"
+    entry.write_bytes(entry.read_bytes()[:4000])
+    with caplog.at_level(logging.WARNING):
+        records = builder.run_fits(eb, specs, jobs=2, cache=True)
+    assert [r.cached for r in records] == [True, False]
+    said = [r.getMessage() for r in caplog.records if "failed verification" in r.getMessage()]
+    assert len(said) == 1 and entry.name in said[0], said
+
+
+def test_each_distinct_warning_is_shown_once_while_a_report_is_built(caplog):
+    log = logging.getLogger("pclbayes.test")
+    with caplog.at_level(logging.WARNING), builder._each_warning_once():
+        for _ in range(3):
+            log.warning("episodes left out: %s", "a, b")
+        log.warning("another note")
+    assert [r.getMessage() for r in caplog.records] == ["episodes left out: a, b",
+                                                        "another note"]
+    log.warning("another note")  # outside a report: as usual
+    assert len(caplog.records) == 3
 
 
 def test_schedule_longest_first_and_large_groups_split():

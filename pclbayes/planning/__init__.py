@@ -10,181 +10,116 @@ The workflow is a chain of small verbs, each returning a printable object::
     sample_size(prior, rule, null=0.3, alt=0.5, power=0.8, alpha=0.1)
 
 See ``docs/planning.md`` for the statistics and references.
+
+The names are imported on first use (:pep:`562`): ``pclbayes plan oc`` loads the decision
+and mixture modules it needs and not, for example, pandas or the co-data models.
 """
 
 from __future__ import annotations
 
-from pclbayes.planning.borrowing import (
-    BorrowedMapPrior,
-    BorrowingResult,
-    CellDistribution,
-    HierarchicalPosterior,
-    borrow_response,
-    borrowed_map_prior,
-    codata_map,
-    conflict_check,
-    exnex,
-    hierarchical_posterior,
-    load_codata,
-    power_prior,
-    power_prior_sensitivity,
-)
-from pclbayes.planning.decisions import (
-    Criterion,
-    DecisionRule,
-    InterimFutility,
-    OperatingCharacteristics,
-    SampleSizeResult,
-    assurance,
-    decision_boundary,
-    decision_rule,
-    operating_characteristics,
-    sample_size,
-)
-from pclbayes.planning.ess import ess, ess_events, ess_table
-from pclbayes.planning.fit import MixtureFit, fit_beta_mixture, fit_normal_mixture
-from pclbayes.planning.io import (
-    convergence_warning,
-    load_convergence,
-    load_prior,
-    load_provenance,
-    make_provenance,
-    prior_from_dict,
-    prior_to_dict,
-    save_prior,
-    to_pymc,
-)
-from pclbayes.planning.map_prior import (
-    MapPrior,
-    build_map_prior,
-    draws_ess,
-    map_prior_ess_range,
-    map_prior_from_evidence,
-)
-from pclbayes.planning.mixture import BetaMixture, robustify
-from pclbayes.planning.monitor import (
-    MonitoredDesign,
-    MonitoringOC,
-    TwoArmInterim,
-    monitored_design,
-    monitoring_oc,
-    predictive_probability,
-    two_arm_interim,
-    two_arm_interim_oc,
-)
-from pclbayes.planning.normal import NormalMixture
-from pclbayes.planning.robust_oc import RobustWeightOC, informative_part, oc_by_robust_weight
-from pclbayes.planning.survival_map import (
-    SurvivalMapPrior,
-    build_survival_map_prior,
-    robustify_log_median,
-    survival_map_prior_from_evidence,
-)
-from pclbayes.planning.survival_prior import (
-    EventCountPredictive,
-    event_probability,
-    log_median_prior,
-    predictive_events,
-)
-from pclbayes.planning.two_arm import (
-    DifferenceCriterion,
-    TwoArmDesign,
-    TwoArmOC,
-    TwoArmRule,
-    TwoArmSampleSize,
-    prob_difference,
-    two_arm_assurance,
-    two_arm_boundary,
-    two_arm_oc,
-    two_arm_rule,
-    two_arm_sample_size,
-)
-from pclbayes.planning.update import (
-    BetaBinomialMixture,
-    posterior,
-    posterior_prob,
-    predictive,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "BetaBinomialMixture",
-    "BetaMixture",
-    "BorrowedMapPrior",
-    "BorrowingResult",
-    "CellDistribution",
-    "Criterion",
-    "DecisionRule",
-    "DifferenceCriterion",
-    "EventCountPredictive",
-    "HierarchicalPosterior",
-    "InterimFutility",
-    "MapPrior",
-    "MixtureFit",
-    "MonitoredDesign",
-    "MonitoringOC",
-    "NormalMixture",
-    "OperatingCharacteristics",
-    "RobustWeightOC",
-    "SampleSizeResult",
-    "SurvivalMapPrior",
-    "TwoArmDesign",
-    "TwoArmInterim",
-    "TwoArmOC",
-    "TwoArmRule",
-    "TwoArmSampleSize",
-    "assurance",
-    "borrow_response",
-    "borrowed_map_prior",
-    "build_map_prior",
-    "build_survival_map_prior",
-    "codata_map",
-    "conflict_check",
-    "convergence_warning",
-    "decision_boundary",
-    "decision_rule",
-    "draws_ess",
-    "ess",
-    "ess_events",
-    "ess_table",
-    "event_probability",
-    "exnex",
-    "fit_beta_mixture",
-    "fit_normal_mixture",
-    "hierarchical_posterior",
-    "informative_part",
-    "load_codata",
-    "load_convergence",
-    "load_prior",
-    "load_provenance",
-    "log_median_prior",
-    "make_provenance",
-    "map_prior_ess_range",
-    "map_prior_from_evidence",
-    "monitored_design",
-    "monitoring_oc",
-    "oc_by_robust_weight",
-    "operating_characteristics",
-    "posterior",
-    "posterior_prob",
-    "power_prior",
-    "power_prior_sensitivity",
-    "predictive",
-    "predictive_events",
-    "predictive_probability",
-    "prior_from_dict",
-    "prior_to_dict",
-    "prob_difference",
-    "robustify",
-    "robustify_log_median",
-    "sample_size",
-    "save_prior",
-    "survival_map_prior_from_evidence",
-    "to_pymc",
-    "two_arm_assurance",
-    "two_arm_boundary",
-    "two_arm_interim",
-    "two_arm_interim_oc",
-    "two_arm_oc",
-    "two_arm_rule",
-    "two_arm_sample_size",
-]
+# ``ess`` names both a submodule and its function: bound here, the function wins (a lazy
+# name would be shadowed by the submodule as soon as anything imported it).
+from pclbayes.planning.ess import ess as ess
+from pclbayes.planning.ess import ess_events as ess_events
+from pclbayes.planning.ess import ess_table as ess_table
+
+#: ``{public name: module that defines it}``; resolved by :func:`__getattr__`.
+_LAZY: dict[str, str] = {
+    "BetaBinomialMixture": "pclbayes.planning.update",
+    "BetaMixture": "pclbayes.planning.mixture",
+    "BorrowedMapPrior": "pclbayes.planning.borrowing",
+    "BorrowingResult": "pclbayes.planning.borrowing",
+    "CellDistribution": "pclbayes.planning.borrowing",
+    "Criterion": "pclbayes.planning.decisions",
+    "DecisionRule": "pclbayes.planning.decisions",
+    "DifferenceCriterion": "pclbayes.planning.two_arm",
+    "EventCountPredictive": "pclbayes.planning.survival_prior",
+    "HierarchicalPosterior": "pclbayes.planning.borrowing",
+    "InterimFutility": "pclbayes.planning.decisions",
+    "MapPrior": "pclbayes.planning.map_prior",
+    "MixtureFit": "pclbayes.planning.fit",
+    "MonitoredDesign": "pclbayes.planning.monitor",
+    "MonitoringOC": "pclbayes.planning.monitor",
+    "NormalMixture": "pclbayes.planning.normal",
+    "OperatingCharacteristics": "pclbayes.planning.decisions",
+    "RobustWeightOC": "pclbayes.planning.robust_oc",
+    "SampleSizeResult": "pclbayes.planning.decisions",
+    "SurvivalMapPrior": "pclbayes.planning.survival_map",
+    "TwoArmDesign": "pclbayes.planning.two_arm",
+    "TwoArmInterim": "pclbayes.planning.monitor",
+    "TwoArmOC": "pclbayes.planning.two_arm",
+    "TwoArmRule": "pclbayes.planning.two_arm",
+    "TwoArmSampleSize": "pclbayes.planning.two_arm",
+    "assurance": "pclbayes.planning.decisions",
+    "borrow_response": "pclbayes.planning.borrowing",
+    "borrowed_map_prior": "pclbayes.planning.borrowing",
+    "build_map_prior": "pclbayes.planning.map_prior",
+    "build_survival_map_prior": "pclbayes.planning.survival_map",
+    "codata_map": "pclbayes.planning.borrowing",
+    "conflict_check": "pclbayes.planning.borrowing",
+    "convergence_warning": "pclbayes.planning.io",
+    "decision_boundary": "pclbayes.planning.decisions",
+    "decision_rule": "pclbayes.planning.decisions",
+    "draws_ess": "pclbayes.planning.map_prior",
+    "event_probability": "pclbayes.planning.survival_prior",
+    "exnex": "pclbayes.planning.borrowing",
+    "fit_beta_mixture": "pclbayes.planning.fit",
+    "fit_normal_mixture": "pclbayes.planning.fit",
+    "hierarchical_posterior": "pclbayes.planning.borrowing",
+    "informative_part": "pclbayes.planning.robust_oc",
+    "load_codata": "pclbayes.planning.borrowing",
+    "load_convergence": "pclbayes.planning.io",
+    "load_prior": "pclbayes.planning.io",
+    "load_provenance": "pclbayes.planning.io",
+    "log_median_prior": "pclbayes.planning.survival_prior",
+    "make_provenance": "pclbayes.planning.io",
+    "map_prior_ess_range": "pclbayes.planning.map_prior",
+    "map_prior_from_evidence": "pclbayes.planning.map_prior",
+    "monitored_design": "pclbayes.planning.monitor",
+    "monitoring_oc": "pclbayes.planning.monitor",
+    "oc_by_robust_weight": "pclbayes.planning.robust_oc",
+    "operating_characteristics": "pclbayes.planning.decisions",
+    "posterior": "pclbayes.planning.update",
+    "posterior_prob": "pclbayes.planning.update",
+    "power_prior": "pclbayes.planning.borrowing",
+    "power_prior_sensitivity": "pclbayes.planning.borrowing",
+    "predictive": "pclbayes.planning.update",
+    "predictive_events": "pclbayes.planning.survival_prior",
+    "predictive_probability": "pclbayes.planning.monitor",
+    "prior_from_dict": "pclbayes.planning.io",
+    "prior_to_dict": "pclbayes.planning.io",
+    "prob_difference": "pclbayes.planning.two_arm",
+    "robustify": "pclbayes.planning.mixture",
+    "robustify_log_median": "pclbayes.planning.survival_map",
+    "sample_size": "pclbayes.planning.decisions",
+    "save_prior": "pclbayes.planning.io",
+    "survival_map_prior_from_evidence": "pclbayes.planning.survival_map",
+    "to_pymc": "pclbayes.planning.io",
+    "two_arm_assurance": "pclbayes.planning.two_arm",
+    "two_arm_boundary": "pclbayes.planning.two_arm",
+    "two_arm_interim": "pclbayes.planning.monitor",
+    "two_arm_interim_oc": "pclbayes.planning.monitor",
+    "two_arm_oc": "pclbayes.planning.two_arm",
+    "two_arm_rule": "pclbayes.planning.two_arm",
+    "two_arm_sample_size": "pclbayes.planning.two_arm",
+}
+
+__all__ = sorted([*_LAZY, "ess", "ess_events", "ess_table"])
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first access and cache the attribute."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Module attributes, the lazy names included."""
+    return sorted(set(globals()) | set(_LAZY))

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
+from pclbayes._text import text_table
 from pclbayes.errors import SpecError
 from pclbayes.planning._common import (
     as_float_vector,
@@ -38,6 +38,9 @@ from pclbayes.planning._common import (
 )
 from pclbayes.planning.mixture import BetaMixture
 from pclbayes.planning.update import posterior_prob, predictive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Criterion",
@@ -228,21 +231,27 @@ class OperatingCharacteristics:
     expected_n: NDArray[np.float64] | None = None
     futility_boundary: int | None = None
 
+    def _columns(self) -> dict[str, NDArray[np.float64]]:
+        cols = {"true_rate": self.true_rates, "prob_success": self.prob_success}
+        if self.prob_stop_early is not None and self.expected_n is not None:
+            cols["prob_stop_early"] = self.prob_stop_early
+            cols["expected_n"] = self.expected_n
+        return cols
+
     def to_frame(self) -> pd.DataFrame:
         """Table with ``true_rate``, ``prob_success`` (and interim columns if any)."""
-        data: dict[str, Any] = {"true_rate": self.true_rates, "prob_success": self.prob_success}
-        if self.prob_stop_early is not None:
-            data["prob_stop_early"] = self.prob_stop_early
-            data["expected_n"] = self.expected_n
-        return pd.DataFrame(data)
+        import pandas as pd
+
+        return pd.DataFrame(self._columns())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (``oc`` rows, boundaries, rule and design)."""
+        cols = self._columns()
         out: dict[str, Any] = {
             "n": self.n,
             "rule": str(self.rule),
             "decision_boundary": self.boundary,
-            "oc": self.to_frame().to_dict(orient="records"),
+            "oc": [{k: float(v[i]) for k, v in cols.items()} for i in range(self.n_rates)],
         }
         if self.interim is not None:
             out["interim"] = {
@@ -262,8 +271,13 @@ class OperatingCharacteristics:
             fb = self.futility_boundary
             stop = "never stops" if fb is None else f"stops if stage-1 responders <= {fb}"
             head.append(f"Interim: {self.interim} ({stop})")
-        table = self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4f}")
+        table = text_table({k: [f"{x:.4f}" for x in v] for k, v in self._columns().items()})
         return "\n".join([*head, table])
+
+    @property
+    def n_rates(self) -> int:
+        """Number of true rates (rows of the table)."""
+        return int(np.size(self.true_rates))
 
 
 def _futility_stop(prior: BetaMixture, futility: InterimFutility | None, n: int) -> NDArray | None:
@@ -448,6 +462,8 @@ class SampleSizeResult:
 
 
 def _opt_int(value: float) -> int | None:
+    import pandas as pd
+
     return None if pd.isna(value) else int(value)
 
 
@@ -471,6 +487,8 @@ def sample_size(
     :math:`(n_{max}^2 - n_{min}^2)/2` times the number of criteria and mixture components.
     ``progress(done, total)`` is called after each ``n`` (``total = n_max - n_min + 1``).
     """
+    import pandas as pd
+
     null = check_probability(null, "null", open_interval=False)
     alt = check_probability(alt, "alt", open_interval=False)
     power = check_probability(power, "power")

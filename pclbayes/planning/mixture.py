@@ -14,10 +14,9 @@ import of the modules built on it. Updating (:func:`pclbayes.planning.posterior`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
@@ -29,6 +28,9 @@ from pclbayes.planning._common import (
     check_weights,
     component_names,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["BetaMixture", "robustify"]
 
@@ -208,6 +210,8 @@ class BetaMixture:
     # ------------------------------------------------------------------ tables
     def to_frame(self) -> pd.DataFrame:
         """Components as a table: weight, a, b, component mean and size ``n = a + b``."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "weight": self._w,
@@ -221,6 +225,8 @@ class BetaMixture:
 
     def summary(self, probs: Sequence[float] = SUMMARY_PROBS) -> pd.DataFrame:
         """One-row table with mean, sd and the quantiles ``probs`` of the mixture."""
+        import pandas as pd
+
         qs = self.ppf(np.asarray(probs, dtype=float))
         row: dict[str, float] = {"mean": self.mean, "sd": self.sd}
         row.update({f"q{100 * p:g}": float(v) for p, v in zip(probs, qs, strict=True)})

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
@@ -18,6 +17,9 @@ from pclbayes.planning._common import (
     check_weights,
     component_names,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["NormalMixture"]
 
@@ -151,6 +153,8 @@ class NormalMixture:
 
     def to_frame(self) -> pd.DataFrame:
         """Components as a table (weight, mean, sd)."""
+        import pandas as pd
+
         return pd.DataFrame(
             {"weight": self._w, "mean": self._m, "sd": self._s},
             index=pd.Index(self._names, name="component"),
@@ -158,6 +162,8 @@ class NormalMixture:
 
     def summary(self, probs: Sequence[float] = SUMMARY_PROBS) -> pd.DataFrame:
         """One-row table with mean, sd and quantiles."""
+        import pandas as pd
+
         qs = self.ppf(np.asarray(probs, dtype=float))
         row: dict[str, float] = {"mean": self.mean, "sd": self.sd}
         row.update({f"q{100 * p:g}": float(v) for p, v in zip(probs, qs, strict=True)})

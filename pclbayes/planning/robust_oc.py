@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pclbayes.errors import SpecError
 from pclbayes.planning.mixture import BetaMixture, robustify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RobustWeightOC", "informative_part", "oc_by_robust_weight"]
 
@@ -131,6 +133,8 @@ def oc_by_robust_weight(
     futility : InterimFutility, optional
         Interim futility look, as in :func:`pclbayes.planning.operating_characteristics`.
     """
+    import pandas as pd
+
     from pclbayes.planning.decisions import assurance, operating_characteristics
 
     ws = [float(w) for w in weights]

@@ -9,15 +9,18 @@ by how well it predicted the data (its marginal likelihood).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from pclbayes.errors import SpecError
 from pclbayes.planning._common import beta_binomial_logpmf, check_count
 from pclbayes.planning.mixture import BetaMixture
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BetaBinomialMixture",
@@ -148,6 +151,8 @@ class BetaBinomialMixture:
 
     def to_frame(self) -> pd.DataFrame:
         """Table of ``responders``, ``pmf`` and ``cdf``."""
+        import pandas as pd
+
         return pd.DataFrame(
             {"responders": self.support, "pmf": self._pmf, "cdf": np.cumsum(self._pmf)}
         )
@@ -166,6 +171,8 @@ def predictive(mix: BetaMixture, n: int) -> BetaBinomialMixture:
 
 def posterior_summary(prior: BetaMixture, r: Sequence[int], n: int) -> pd.DataFrame:
     """Posterior mean, sd and weight of each component for several responder counts."""
+    import pandas as pd
+
     rows = []
     for ri in r:
         post = posterior(prior, int(ri), n)

@@ -498,10 +498,13 @@ def run_fits(
     else:
         stored = {i for i in todo if reuse and fitcache.has(keys[i])}
         if progress:
-            what = (f"{len(todo)} models" if not stored else
-                    f"{len(todo)} models ({len(stored)} from the fit cache, "
-                    f"{fitcache.cache_dir()}; --refit fits them again)")
-            progress(f"fitting {what} in {jobs} worker processes")
+            new, where = len(todo) - len(stored), (f"{fitcache.cache_dir()}; --refit fits "
+                                                   "them again")
+            what = (f"fitting {new} models" if not stored else
+                    f"reading {len(stored)} fits from the fit cache ({where})" if not new else
+                    f"fitting {new} models and reading {len(stored)} from the fit cache "
+                    f"({where})")
+            progress(f"{what} in {jobs} worker processes")
         groups: dict[tuple, list[int]] = {}
         for i in todo:
             group = ("cached", specs[i].family) if i in stored else _compile_group(specs[i])

@@ -366,9 +366,9 @@ class DaskExecutor(Executor):
                         n_workers=self.local_workers, threads_per_worker=1, processes=True,
                         dashboard_address=None, scheduler_kwargs={"dashboard": False},
                         silence_logs=logging.ERROR)
-                self._client = Client(self._cluster)
+                self._client = Client(self._cluster, set_as_default=False)
             else:
-                self._client = Client(self.scheduler, timeout="20s")
+                self._client = Client(self.scheduler, timeout="20s", set_as_default=False)
         except (OSError, ValueError) as exc:  # ValueError: a malformed address
             self.close()
             raise ExecutorError(f"--scheduler {self.scheduler}: cannot connect ({exc})") from None
@@ -404,7 +404,8 @@ class DaskExecutor(Executor):
         from distributed.client import FIRST_COMPLETED as DASK_FIRST
 
         try:
-            done, _ = wait(list(pending), timeout=timeout, return_when=DASK_FIRST)
+            with self._client.as_current():  # the run's client, never the process default
+                done, _ = wait(list(pending), timeout=timeout, return_when=DASK_FIRST)
         except TimeoutError:
             return set()
         return set(done)

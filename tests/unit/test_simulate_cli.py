@@ -134,6 +134,9 @@ def test_malformed_scheduler_address_is_a_user_error(tmp_path, capsys, address):
                         "--out", str(tmp_path / "s"))
     assert code == 2, err
     assert err.startswith(f"error: --scheduler {address}: ") and "Traceback" not in err
+    import dask
+
+    assert dask.config.get("scheduler", None) is None  # no Dask default left behind
 
 
 def test_summary_plots_that_is_a_file_names_plots(tmp_path, capsys):

@@ -71,9 +71,15 @@ SPEC = {"replicates": 15, "rates": (0.2, 0.4, 0.6), "extra": "fail_replicates = 
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])
 def test_serial_processes_and_dask_give_identical_rows(tmp_path, executor):
+    import dask
+
     _, serial = _run(tmp_path, "serial", SerialExecutor(), **SPEC)
     other = ProcessExecutor(2) if executor == "processes" else DaskExecutor(local_workers=2)
+    before = dask.config.get("scheduler", None)
     _, rows = _run(tmp_path, executor, other, **SPEC)
+    # the run's client is not made the process's default scheduler: xarray's netCDF writer
+    # asks Dask for one, and would fail once the client is gone
+    assert dask.config.get("scheduler", None) == before
     assert len(serial) == 45 and (serial["status"] == "error").sum() == 3
     assert serial.to_csv() == rows.to_csv()
     assert serial.equals(rows) and list(serial.dtypes) == list(rows.dtypes)

@@ -1,5 +1,7 @@
 """What each quick command loads: ``--help``, ``validate``, ``data``, ``plan oc``, exact fits.
 
+(``plan oc`` prints its table without pandas, whose import alone takes about 0.4 s.)
+
 Each check runs the command in a fresh interpreter (``pclbayes.cli.main`` in a
 subprocess) and reads ``sys.modules`` afterwards. Help text needs nothing beyond the
 standard library; reading the data needs pandas but no sampler; exact binomial sums
@@ -112,12 +114,17 @@ def test_reading_the_data_loads_no_sampler(argv: list[str], tmp_path: Path) -> N
     assert _loaded(modules, SAMPLING) == []
 
 
-def test_plan_oc_loads_no_sampler(flat_prior: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--futility", "10:0.3:0.9"]],
+                         ids=["text", "json", "interim"])
+def test_plan_oc_loads_no_sampler_and_no_pandas(flat_prior: Path, tmp_path: Path,
+                                                extra: list[str]) -> None:
+    """Binomial sums and a printed table: numpy and scipy.special only (pandas: 0.4 s)."""
     argv = ["plan", "oc", "--prior", str(flat_prior), "--n", "20", "--threshold", "0.3",
-            "--prob", "0.9", "--true", "0.2,0.4"]
+            "--prob", "0.9", "--true", "0.2,0.4", *extra]
     codes, modules = _run([argv], tmp_path)
     assert codes == [0]
-    assert _loaded(modules, SAMPLING) == []
+    assert "scipy.special" in modules  # the check can see what a command loads
+    assert _loaded(modules, (*SAMPLING, "pandas", "xarray", "scipy.stats")) == []
 
 
 def test_exact_response_fit_loads_no_sampler(tmp_path: Path) -> None:

@@ -9,6 +9,11 @@ fastest and slowest run) and two ratios measured in the same run:
 * ``x pymc``: :math:`\\tilde t / \\tilde t_1`, with :math:`t_1` the time of
   ``python -c "import pymc"`` (what any command that loads the sampler pays first).
 
+Two more interpreter runs time the libraries a command cannot do without: numpy and
+``scipy.special`` for ``plan oc`` (binomial sums), pandas, ``scipy.stats`` and xarray for an
+exact fit (data tables, prior densities, the DataTree); they are the floor under those
+commands' times.
+
 Fits run with an empty fit cache each time (``PCLBAYES_CACHE_DIR`` a new directory), so
 every run fits. The results, with the machine (CPU count, load average before and after,
 Python version), are written to ``benchmarks/results/startup.json``. The machine's load
@@ -37,6 +42,10 @@ PRIOR = {"format": "pclbayes-prior", "format_version": 1, "family": "beta",
 BASELINES = {
     "python -c pass": ["-c", "pass"],
     'python -c "import pymc"': ["-c", "import pymc"],
+    # what a command cannot avoid importing: the floor under its time
+    "imports of plan oc (numpy, scipy.special)": ["-c", "import numpy, scipy.special"],
+    "imports of an exact fit (pandas, scipy.stats, xarray)":
+        ["-c", "import pandas, scipy.stats, xarray"],
 }
 
 
@@ -50,6 +59,8 @@ def commands(prior_path: Path) -> dict[str, list[str]]:
                              "--threshold", "0.3", "--prob", "0.9", "--true", "0.2,0.4"],
         "pclbayes fit response": fit,
         "pclbayes fit response --method mcmc": [*fit, "--method", "mcmc"],
+        "pclbayes fit survival": ["fit", "survival", "--endpoint", "pfs", "--by", "target",
+                                  "--json"],
     }
 
 

@@ -62,9 +62,10 @@ from pclbayes.checks import (
     p_method_label,
 )
 from pclbayes.survival.derived import (
+    CHUNK_VALUES,
     Draws,
+    blockwise,
     draws_from_posterior,
-    episode_predictors,
     expected_events,
     thin_step,
     thinned,
@@ -265,36 +266,47 @@ def cohort_log_likelihood(draws: Draws, design: Any, c: int) -> np.ndarray:
     with :math:`\hat m, \hat s` the mean and SD of the cohort's posterior :math:`z` draws (at
     least 0.05), each weighted by :math:`\phi(z) / \phi((z - \hat m)/\hat s) \cdot \hat s`, so
     that a large cohort (a narrow integrand) is integrated as accurately as a small one.
+
+    Only the cohort's own episodes are evaluated, in blocks of draws
+    (:func:`pclbayes.survival.derived.blockwise`), so memory stays bounded whatever the
+    number of patients.
     """
-    eta, shape = episode_predictors(draws, design)
     idx = np.flatnonzero(design.cohort_index == c)
-    single = np.flatnonzero(design.single & (design.cohort_index == c))
+    z_c = draws.z_cohort[..., c]
+    centre, scale = float(np.mean(z_c)), max(float(np.std(z_c)), 0.05)
+    single = design.single[idx]
     clusters = (np.flatnonzero(design.cohort_index[design.cluster_index[:, 0]] == c)
                 if design.frailty else np.zeros(0, dtype=int))
+    local = np.zeros(design.cohort_index.size, dtype=np.int64)
+    local[idx] = np.arange(idx.size)
+    cluster_index = local[design.cluster_index[clusters]] if clusters.size else None
+    log_t, event = design.log_t[idx], design.event[idx]
 
-    def log_lik(eta_all: np.ndarray) -> np.ndarray:
-        out = episode_loglik(design.log_t[single], design.event[single], eta_all[..., single],
-                             shape[..., single]).sum(axis=-1)
-        if clusters.size:
-            out = out + cluster_loglik(design.log_t, design.event, eta_all, shape,
-                                       draws.tau[..., None], design.cluster_index[clusters],
-                                       design.cluster_mask[clusters]).sum(axis=-1)
-        return out
+    def per_block(b: Draws) -> np.ndarray:
+        fixed = b.log_median[..., None] + b.beta @ design.X[idx].T
+        shape = (b.shape[..., design.group_index[idx]] if design.shape_by_group
+                 else np.broadcast_to(b.shape[..., None], fixed.shape))
 
-    if not design.cohort_effect:
-        return log_lik(eta)
-    z_c = draws.z_cohort[..., c]
-    sigma = draws.sigma_cohort
-    base = eta[..., idx] - (sigma * z_c)[..., None]
-    centre, scale = float(np.mean(z_c)), max(float(np.std(z_c)), 0.05)
-    terms = []
-    for x, w in zip(_NODES, _LOG_WEIGHTS, strict=True):
-        z = centre + scale * x
-        moved = eta.copy()
-        moved[..., idx] = base + (sigma * z)[..., None]
-        log_q = sps.norm.logpdf(z) - sps.norm.logpdf(x) + np.log(scale)
-        terms.append(log_lik(moved) + w + log_q)
-    return special.logsumexp(np.stack(terms), axis=0)
+        def log_lik(effect: np.ndarray) -> np.ndarray:
+            eta = fixed + effect[..., None]
+            out = episode_loglik(log_t[single], event[single], eta[..., single],
+                                 shape[..., single]).sum(axis=-1)
+            if cluster_index is not None:
+                out = out + cluster_loglik(log_t, event, eta, shape, b.tau[..., None],
+                                           cluster_index, design.cluster_mask[clusters]
+                                           ).sum(axis=-1)
+            return out
+
+        if not design.cohort_effect:
+            return log_lik(b.sigma_cohort * b.z_cohort[..., c])
+        terms = []
+        for x, w in zip(_NODES, _LOG_WEIGHTS, strict=True):
+            z = centre + scale * x
+            log_q = sps.norm.logpdf(z) - sps.norm.logpdf(x) + np.log(scale)
+            terms.append(log_lik(b.sigma_cohort * z) + w + log_q)
+        return special.logsumexp(np.stack(terms), axis=0)
+
+    return blockwise(per_block, draws, units=max(idx.size, 1) * 4)
 
 
 def cohort_expected_events(params: dict[str, np.ndarray], design: Any, idx: np.ndarray,
@@ -303,14 +315,23 @@ def cohort_expected_events(params: dict[str, np.ndarray], design: Any, idx: np.n
 
     ``params`` holds ``log_median`` ``(chain, draw)``, ``beta`` ``(chain, draw, term)`` and
     ``shape`` (``(chain, draw)`` or ``(chain, draw, group)``); ``cohort_term`` is the
-    cohort's effect on the log median, ``(chain, draw)``.
+    cohort's effect on the log median, ``(chain, draw)``. The sum runs over blocks of
+    episodes of at most :data:`pclbayes.survival.derived.CHUNK_VALUES` values, so memory
+    stays bounded whatever the cohort's size.
     """
-    eta = (params["log_median"][..., None] + params["beta"] @ design.X[idx].T
-           + cohort_term[..., None])
-    shape = params["shape"]
-    shape = shape[..., design.group_index[idx]] if design.shape_by_group else shape[..., None]
-    with np.errstate(over="ignore", under="ignore"):
-        return np.exp(log_cumhaz(design.log_t[idx], eta, shape)).sum(axis=-1)
+    n_draws = max(int(np.prod(params["log_median"].shape)), 1)
+    size = max(1, CHUNK_VALUES // n_draws)
+    total = np.zeros(params["log_median"].shape)
+    for start in range(0, max(idx.size, 1), size):
+        part = idx[start:start + size]
+        eta = (params["log_median"][..., None] + params["beta"] @ design.X[part].T
+               + cohort_term[..., None])
+        shape = params["shape"]
+        shape = (shape[..., design.group_index[part]] if design.shape_by_group
+                 else shape[..., None])
+        with np.errstate(over="ignore", under="ignore"):
+            total = total + np.exp(log_cumhaz(design.log_t[part], eta, shape)).sum(axis=-1)
+    return total
 
 
 def _parameters(ds: Any, model: SurvivalModel) -> dict[str, np.ndarray]:

@@ -81,17 +81,23 @@ def block(d: Draws, chain: int, draws: slice) -> Draws:
 
 
 def blockwise(fn: Callable[[Draws], np.ndarray], d: Draws, units: int) -> np.ndarray:
-    """``fn(d)`` (an array ``(chain, draw, units)``) evaluated block by block.
+    """``fn(d)`` (an array ``(chain, draw, ...)``) evaluated block by block.
 
-    Without blocks (:func:`draw_blocks`) this is exactly ``fn(d)``; otherwise the result
-    is filled in place and no temporary larger than a block is made.
+    ``units`` is the number of values ``fn`` works on per draw (its temporaries' size),
+    which sets the block size (:func:`draw_blocks`). Without blocks this is exactly
+    ``fn(d)``; otherwise the result is filled in place and no temporary larger than a
+    block is made. Every draw is computed alone, so the blocks do not change its value.
     """
     blocks = draw_blocks(d.lead, units)
     if not blocks:
         return fn(d)
-    out = np.empty((*d.lead, units))
+    out: np.ndarray | None = None
     for chain, draws in blocks:
-        out[chain:chain + 1, draws] = fn(block(d, chain, draws))
+        part = fn(block(d, chain, draws))
+        if out is None:
+            out = np.empty((*d.lead, *part.shape[2:]), dtype=part.dtype)
+        out[chain:chain + 1, draws] = part
+    assert out is not None
     return out
 
 

@@ -278,3 +278,16 @@ def test_degenerate_importance_weights_give_no_p_value_and_say_why():
                       "mid", 0.05, "cross-validated", np.array([np.nan, np.nan]))
     assert np.isnan(row["p_value"]) and not row["flag"]
     assert "degenerate" in row["note"]
+
+
+def test_survival_checks_in_blocks_of_draws_give_the_same_numbers(short_cohort_fit,
+                                                                  monkeypatch):
+    """Blocks bound the memory of large data sets; they must not change any number."""
+    from pclbayes.survival import checks, derived
+
+    whole = checks.check_table(short_cohort_fit)
+    monkeypatch.setattr(derived, "CHUNK_VALUES", 1000)
+    monkeypatch.setattr(checks, "CHUNK_VALUES", 5)  # episodes in blocks of one
+    assert derived.draw_blocks((4, 2000), 8 * 4)  # the check runs in blocks
+    blocked = checks.check_table(short_cohort_fit)
+    pd.testing.assert_frame_equal(whole, blocked, check_exact=False, rtol=1e-11, atol=0)

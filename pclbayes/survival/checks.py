@@ -282,16 +282,32 @@ def cohort_log_likelihood(draws: Draws, design: Any, c: int) -> np.ndarray:
     cluster_index = local[design.cluster_index[clusters]] if clusters.size else None
     log_t, event = design.log_t[idx], design.event[idx]
 
+    groups = (design.group_index[idx][single] if design.shape_by_group
+              else np.zeros(int(single.sum()), dtype=np.int64))
+    levels = np.unique(groups)
+    events = np.array([event[single][groups == g].sum() for g in levels], dtype=float)
+
     def per_block(b: Draws) -> np.ndarray:
         fixed = b.log_median[..., None] + b.beta @ design.X[idx].T
         shape = (b.shape[..., design.group_index[idx]] if design.shape_by_group
                  else np.broadcast_to(b.shape[..., None], fixed.shape))
+        # independent episodes, as functions of the cohort effect u (log H_i = h_i - k_i u):
+        # sum_i l_i(u) = sum_i l_i(0) - u sum_g k_g D_g - sum_g exp(log B_g - k_g u), with
+        # D_g the events and B_g = sum_i H_i(0) of shape group g: O(1) per node and draw
+        k_s = shape[..., single]
+        at_zero = episode_loglik(log_t[single], event[single], fixed[..., single],
+                                 k_s).sum(axis=-1)
+        log_h = log_cumhaz(log_t[single], fixed[..., single], k_s)
+        k_g = [b.shape[..., g] if design.shape_by_group else b.shape for g in levels]
+        log_b = [special.logsumexp(log_h[..., groups == g], axis=-1) for g in levels]
 
         def log_lik(effect: np.ndarray) -> np.ndarray:
-            eta = fixed + effect[..., None]
-            out = episode_loglik(log_t[single], event[single], eta[..., single],
-                                 shape[..., single]).sum(axis=-1)
+            out = at_zero.copy()
+            for k, d_g, lb in zip(k_g, events, log_b, strict=True):
+                with np.errstate(over="ignore"):
+                    out = out - effect * k * d_g - (np.exp(lb - k * effect) - np.exp(lb))
             if cluster_index is not None:
+                eta = fixed + effect[..., None]
                 out = out + cluster_loglik(log_t, event, eta, shape, b.tau[..., None],
                                            cluster_index, design.cluster_mask[clusters]
                                            ).sum(axis=-1)

@@ -16,8 +16,7 @@ neither PyMC, PyTensor, ArviZ nor matplotlib; it never selects a matplotlib back
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pclbayes._lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -92,16 +91,4 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first access and cache the attribute."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """Module attributes, the lazy names included."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

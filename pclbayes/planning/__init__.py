@@ -17,8 +17,7 @@ and mixture modules it needs and not, for example, pandas or the co-data models.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pclbayes._lazy import lazy_names
 
 # ``ess`` names both a submodule and its function: bound here, the function wins (a lazy
 # name would be shadowed by the submodule as soon as anything imported it).
@@ -110,16 +109,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted([*_LAZY, "ess", "ess_events", "ess_table"])
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first access and cache the attribute."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """Module attributes, the lazy names included."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

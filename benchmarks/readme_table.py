@@ -60,8 +60,9 @@ WHY: dict[str, str] = {
         "every process come before the sampling"),
     "Weibull fit and tables, 150,000 patients (fresh process)": (
         "compile {compile_150000} s, sampling {sample_150000} s, the rest of the fit "
-        "{post_150000} s and the tables {tables_150000} s (benchmarks/results/"
-        "survival_scale.json)"),
+        "{post_150000} s and the tables {tables_150000} s; peak memory {peak_rss_150000} MB "
+        "against an aim of 1 GB, of which {peak_rss_1500} MB is already taken at 1,500 "
+        "patients by PyMC, PyTensor and numba (benchmarks/results/survival_scale.json)"),
     "pclbayes report (cold)": (
         "33 MCMC fits (8 specifications, 25 sensitivity variants): each distinct model is "
         "compiled by numba in each of the two worker processes that fits it, then every "
@@ -136,6 +137,8 @@ def _collect(directory: Path) -> None:
                 for key in ("compile_s", "sample_s", "post_s", "tables_s", "total_s"):
                     if key in r and "patients" in r:
                         _SPLITS[f"{key[:-2]}_{int(r['patients'])}"] = _seconds(r[key])
+                if "peak_rss_mb" in r and "patients" in r:
+                    _SPLITS[f"peak_rss_{int(r['patients'])}"] = f"{r['peak_rss_mb']:.0f}"
 
 
 def table(directory: Path = RESULTS) -> str:

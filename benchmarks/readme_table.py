@@ -119,59 +119,58 @@ def _ordered(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: (rank.get(p.stem, len(ORDER)), p.stem))
 
 
-_FOUND: dict[str, float] = {}
-"""Every row's median, by label, across the results files (filled by :func:`table`)."""
-_SPLITS: dict[str, str] = defaultdict(lambda: "?")
-"""Phase times of the survival scale runs, e.g. ``compile_1500`` (filled by :func:`table`)."""
+def _values(files: list[dict]) -> dict[str, str]:
+    """The numbers the reasons in :data:`WHY` quote, by name ("?" for any not measured).
 
-
-def _collect(directory: Path) -> None:
-    """Fill :data:`_FOUND` and :data:`_SPLITS` from every results file."""
-    for path in _ordered(directory):
-        results = json.loads(path.read_text())
-        if not isinstance(results, dict):
-            continue
-        for label, r in (results.get("results") or {}).items():
-            if isinstance(r, dict) and "median" in r:
-                _FOUND[label] = r["median"]
-                for key in ("compile_s", "sample_s", "post_s", "tables_s", "total_s"):
-                    if key in r and "patients" in r:
-                        _SPLITS[f"{key[:-2]}_{int(r['patients'])}"] = _seconds(r[key])
-                if "peak_rss_mb" in r and "patients" in r:
-                    _SPLITS[f"peak_rss_{int(r['patients'])}"] = f"{r['peak_rss_mb']:.0f}"
+    The import floors (:data:`FLOORS`) and, for each survival scale run, its phases:
+    ``compile_1500``, ``sample_1500``, ``post_1500``, ``tables_1500``, ``total_1500`` and
+    ``peak_rss_1500`` (MB), and so on for each number of patients.
+    """
+    medians = {label: r["median"] for res in files for label, r in res["results"].items()}
+    values: dict[str, str] = defaultdict(lambda: "?")
+    values.update({short: _seconds(medians[label]) for short, label in FLOORS.items()
+                   if label in medians})
+    for res in files:
+        for r in res["results"].values():
+            if "patients" not in r:
+                continue
+            n = int(r["patients"])
+            for key in ("compile_s", "sample_s", "post_s", "tables_s", "total_s"):
+                if key in r:
+                    values[f"{key[:-2]}_{n}"] = _seconds(r[key])
+            if "peak_rss_mb" in r:
+                values[f"peak_rss_{n}"] = f"{r['peak_rss_mb']:.0f}"
+    return values
 
 
 def table(directory: Path = RESULTS) -> str:
-    """The markdown table and the machine lines under it."""
-    _collect(directory)
-    lines = ["| benchmark | what | seconds | ratio to baseline | aim |",
-             "|---|---|---:|---:|---|"]
-    notes: list[str] = []
-    missed: list[str] = []
+    """The markdown table, the machine lines under it and the reasons for missed aims."""
+    files = []
     for path in _ordered(directory):
         results = json.loads(path.read_text())
         if not isinstance(results, dict) or "baseline" not in results or "results" not in results:
             print(f"skipped {path.name}: not a table of timed commands", file=sys.stderr)
             continue
+        files.append(results)
+    values = _values(files)
+    lines = ["| benchmark | what | seconds | ratio to baseline | aim |",
+             "|---|---|---:|---:|---|"]
+    notes = [machine_line(results) for results in files]
+    missed = [line for results in files for line in _missed(results, values)]
+    for results in files:
         lines += rows(results)
-        notes.append(machine_line(results))
-        missed += _missed(results)
     why = ["", "Aims not met, and why:", *missed] if missed else []
     return "\n".join([*lines, "", "Measured on:", *notes, *why])
 
 
-def _missed(results: dict) -> list[str]:
+def _missed(results: dict, values: dict[str, str]) -> list[str]:
     """One line per row of ``results`` that misses its aim: measured, aim and reason."""
-    medians = {label: r["median"] for label, r in results["results"].items()}
-    floors = {short: _seconds(_FOUND[label]) if label in _FOUND else "?"
-              for short, label in FLOORS.items()}
-    floors.update(_SPLITS)
     out = []
-    for label, t in medians.items():
+    for label, r in results["results"].items():
         aim = AIMS.get(label)
-        if aim is not None and t > aim:
-            reason = WHY.get(label, "no reason recorded").format(**floors)
-            out.append(f"- {label}: {_seconds(t)} s against {aim:g} s; {reason}.")
+        if aim is not None and r["median"] > aim:
+            reason = WHY.get(label, "no reason recorded").format_map(values)
+            out.append(f"- {label}: {_seconds(r['median'])} s against {aim:g} s; {reason}.")
     return out
 
 

@@ -129,7 +129,15 @@ class Prior:
         distribution takes about a millisecond, and a report asks for thousands); it must
         not be changed in place.
         """
-        return _frozen(self.dist, tuple(self.params.items()))
+        p = self.params
+        bad = [k for k in ("sigma", "beta", "lam", "alpha", "nu") if k in p and p[k] <= 0]
+        if self.dist == "Uniform" and p["upper"] <= p["lower"]:
+            bad.append("upper")
+        if bad:
+            rules = [f"{self.dist} upper = {p['upper']:g} must be > lower = {p['lower']:g}"
+                     if k == "upper" else f"{self.dist} {k} = {p[k]:g} must be > 0" for k in bad]
+            raise SpecError(f"{self}: {'; '.join(rules)}")
+        return _frozen(self.dist, tuple(p.items()))
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
         """Log density at ``x`` (used by the exact engines and prior-vs-posterior plots)."""
@@ -142,16 +150,8 @@ class Prior:
 
 @functools.lru_cache(maxsize=512)
 def _frozen(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
-    """The frozen SciPy distribution of ``dist`` with parameters ``items`` (see Prior.frozen)."""
+    """The frozen SciPy distribution of ``dist`` with valid parameters ``items``."""
     p = dict(items)
-    bad = [k for k in ("sigma", "beta", "lam", "alpha", "nu") if k in p and p[k] <= 0]
-    if dist == "Uniform" and p["upper"] <= p["lower"]:
-        bad.append("upper")
-    if bad:
-        rules = [f"{dist} upper = {p['upper']:g} must be > lower = {p['lower']:g}"
-                 if k == "upper" else f"{dist} {k} = {p[k]:g} must be > 0" for k in bad]
-        shown = ", ".join(f"{k}={v:g}" for k, v in items)
-        raise SpecError(f"{dist}({shown}): {'; '.join(rules)}")
     match dist:
         case "Normal":
             return stats.norm(p["mu"], p["sigma"])

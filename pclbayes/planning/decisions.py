@@ -251,7 +251,8 @@ class OperatingCharacteristics:
             "n": self.n,
             "rule": str(self.rule),
             "decision_boundary": self.boundary,
-            "oc": [{k: float(v[i]) for k, v in cols.items()} for i in range(self.n_rates)],
+            "oc": [{k: float(v[i]) for k, v in cols.items()}
+                   for i in range(np.size(self.true_rates))],
         }
         if self.interim is not None:
             out["interim"] = {
@@ -273,11 +274,6 @@ class OperatingCharacteristics:
             head.append(f"Interim: {self.interim} ({stop})")
         table = text_table({k: [f"{x:.4f}" for x in v] for k, v in self._columns().items()})
         return "\n".join([*head, table])
-
-    @property
-    def n_rates(self) -> int:
-        """Number of true rates (rows of the table)."""
-        return int(np.size(self.true_rates))
 
 
 def _futility_stop(prior: BetaMixture, futility: InterimFutility | None, n: int) -> NDArray | None:

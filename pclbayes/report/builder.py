@@ -480,7 +480,7 @@ def run_fits(
             progress(f"{len(reused)} of {n} fits reused from the fit cache "
                      f"({fitcache.cache_dir()}; --refit fits them again)")
     todo = [i for i in range(n) if i not in reused]
-    results: dict[int, tuple[Any, float, bool]] = {}
+    results: dict[int, FitRecord] = {}
 
     def done(i: int, seconds: float, cached: bool = False) -> None:
         if progress:
@@ -492,9 +492,8 @@ def run_fits(
             spec = specs[i]
             if progress:
                 progress(f"[{len(results) + 1}/{len(todo)}] fitting {spec.name} ({spec.family})")
-            model, seconds = _fit_one(spec, eb, save.get(spec.name), keys[i])
-            results[i] = (model, seconds, False)
-            done(i, seconds)
+            results[i] = FitRecord(spec, *_fit_one(spec, eb, save.get(spec.name), keys[i]))
+            done(i, results[i].seconds)
     else:
         stored = {i for i in todo if reuse and fitcache.has(keys[i])}
         if progress:
@@ -514,14 +513,13 @@ def run_fits(
 
         def record(i: int, res: tuple[Any, float, Figures, bool]) -> None:
             model, seconds, drawn, cached = res
-            results[i] = (model, seconds, cached)
+            results[i] = FitRecord(specs[i], model, seconds, cached=cached)
             if figures is not None:
                 figures.update(drawn)
             done(i, seconds, cached)
 
         _in_workers(batches, eb, jobs, record)
-    return [reused[i] if i in reused else FitRecord(spec, *results[i][:2], cached=results[i][2])
-            for i, spec in enumerate(specs)]
+    return [reused[i] if i in reused else results[i] for i in range(n)]
 
 
 def build_report(

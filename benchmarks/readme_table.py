@@ -20,7 +20,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 #: The order of the benchmarks in the table (files not listed follow, by name).
-ORDER = ("startup", "response", "response_scale", "survival", "survival_scale", "report", "oc")
+ORDER = ("startup", "response", "response_scale", "survival", "survival_scale", "report", "oc",
+         "tests")
 
 AIMS: dict[str, float] = {
     "pclbayes --help": 0.3,
@@ -33,6 +34,7 @@ AIMS: dict[str, float] = {
     "pclbayes report (cold)": 25.0,
     "pclbayes report (every fit from the fit cache)": 4.0,
     "pclbayes report --quick (cold)": 10.0,
+    "pytest (default suite)": 150.0,
 }
 """Aimed-for median wall time in seconds (2 quiet cores), by row label."""
 

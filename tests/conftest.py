@@ -31,6 +31,17 @@ def _private_fit_cache(tmp_path_factory):
         os.environ["PCLBAYES_CACHE_DIR"] = old
 
 
+#: Session fixtures that take most of a minute to build: a test using one is ``heavy``.
+HEAVY_FIXTURES = frozenset({"quick_report"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reads a heavy session fixture as ``heavy``."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)
+
+
 @pytest.fixture(scope="session")
 def quick_report(tmp_path_factory, _private_fit_cache) -> Path:
     """The bundled report (``pclbayes report --quick --seed 7``), built once per session.

@@ -109,6 +109,7 @@ AS = pd.DataFrame({"cohort": [f"Study {i}" for i in range(1, 9)],
     (1.0, (0.3870, 0.2150, 0.0399, 0.3590, 0.8970), (0.2550, 0.0864, 0.1060, 0.2470, 0.4610)),
     (0.5, (0.3350, 0.1720, 0.0397, 0.3200, 0.7180), (0.2590, 0.0776, 0.1290, 0.2500, 0.4420)),
 ])
+@pytest.mark.heavy
 def test_ankylosing_spondylitis_map_against_rbest(tau_scale, tau_printed, map_printed) -> None:
     fit = ResponseModel(
         model="logit-normal",

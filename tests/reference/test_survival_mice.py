@@ -83,6 +83,7 @@ def _mcse(x: np.ndarray, fit) -> float:
     return float(az.mcse(np.asarray(x).reshape(fit.idata_["posterior"].sizes["chain"], -1)))
 
 
+@pytest.mark.heavy
 def test_log_hazard_ratios_match_bugs(fit):
     assert fit.diagnostics_.ok
     post = fit.idata_["posterior"]
@@ -93,6 +94,7 @@ def test_log_hazard_ratios_match_bugs(fit):
         assert x.std() == pytest.approx(sd, rel=0.08), contrast
 
 
+@pytest.mark.heavy
 def test_shape_matches_bugs_r(fit):
     mean, sd, mc_pub = R_PUBLISHED
     k = fit.idata_["posterior"]["shape"].values

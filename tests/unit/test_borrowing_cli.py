@@ -101,6 +101,7 @@ def test_fit_response_text_shows_both_answers_and_writes_out(pcl_file, codata_fi
     assert saved["method"] == "exnex"
 
 
+@pytest.mark.heavy
 def test_plan_map_prior_codata_writes_a_prior_whose_mean_is_the_exact_map(
         pcl_file, codata_file, tmp_path, capsys):
     prior_file = tmp_path / "prior.json"

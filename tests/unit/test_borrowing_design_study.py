@@ -91,6 +91,7 @@ def _run(study: BorrowingDesignStudy, replicates: int, seed: int = 17) -> pd.Dat
     return run_tasks(study, replicates, seed)
 
 
+@pytest.mark.heavy
 def test_posterior_per_outcome_matches_an_independent_grid(counts_csv, reference):
     probs, pmf = reference
     study = BorrowingDesignStudy(_spec(counts_csv))
@@ -151,6 +152,7 @@ def test_rows_are_reproducible_and_survive_pickling(counts_csv):
     assert all(math.isnan(row[k]) for k in ("max_rhat", "min_ess_bulk", "divergences"))
 
 
+@pytest.mark.heavy
 def test_grid_of_cohort_sizes(counts_csv):
     spec = _spec(counts_csv)
     spec["grid"] = {"true_rate": [0.7], "n": [5, 30]}
@@ -208,6 +210,7 @@ def test_bundled_spec_reads_and_runs_on_the_bundled_evidence():
     assert summary.tables["operating characteristics"]["tasks"].eq(3).all()
 
 
+@pytest.mark.heavy
 def test_runner_stores_the_rows_of_the_direct_loop(counts_csv, tmp_path):
     from pclbayes.simulate.executors import make_executor
     from pclbayes.simulate.runner import run_study

@@ -106,6 +106,7 @@ def test_outlier_cohort_is_flagged():
     assert (fit.ppc_table()["p_value"] > 0.05).all()
 
 
+@pytest.mark.heavy
 def test_dispersion_check_flags_spread_beyond_an_informative_heterogeneity_prior():
     """With kappa free (default prior) one outlier is absorbed by a small fitted kappa and
     the posterior-predictive dispersion check stays near p = 0.1; with a heterogeneity
@@ -127,6 +128,7 @@ def test_prior_conflict_flags_a_cohort_far_from_an_informative_prior():
 
 
 # ---------------------------------------------------------------- response: calibration
+@pytest.mark.heavy
 def test_checks_stay_quiet_on_data_simulated_from_the_prior():
     """Data drawn from the model's prior predictive: the cross-validated and prior-conflict
     p-values are then exactly calibrated (mean 1/2 for mid-p), and the flag rates are near
@@ -149,6 +151,7 @@ def test_checks_stay_quiet_on_data_simulated_from_the_prior():
     assert (np.asarray(p["dispersion_prior"]) < 0.05).mean() <= 0.15
 
 
+@pytest.mark.heavy
 def test_single_unit_stratum_and_reproducibility(tmp_path):
     fit = ResponseModel(endpoint="orr", by="target", method="exact").fit(seed=3)
     table = fit.check_table()
@@ -209,6 +212,7 @@ def short_cohort_fit():
                                                  target_accept=0.99)).fit(data, seed=3)
 
 
+@pytest.mark.heavy
 def test_survival_loo_check_flags_a_cohort_with_much_shorter_times(short_cohort_fit):
     table = short_cohort_fit.check_table()
     assert tuple(table.columns[:len(CHECK_COLUMNS)]) == CHECK_COLUMNS
@@ -220,6 +224,7 @@ def test_survival_loo_check_flags_a_cohort_with_much_shorter_times(short_cohort_
     assert set(rows(table, "prior_conflict").index) == {*"abcde", "short"}
 
 
+@pytest.mark.heavy
 def test_survival_cohort_likelihood_integrates_the_cohort_effect(short_cohort_fit):
     """Gauss-Hermite integral of the cohort's likelihood over its effect against quad."""
     from scipy import integrate
@@ -247,6 +252,7 @@ def test_survival_cohort_likelihood_integrates_the_cohort_effect(short_cohort_fi
         assert got[chain, draw] == pytest.approx(np.log(ref), abs=1e-6)
 
 
+@pytest.mark.heavy
 def test_survival_prior_conflict_flags_times_far_from_an_informative_prior(short_cohort_fit):
     """The same data under a prior that puts the median near 60 months (tight): the short
     cohort's events conflict with it."""
@@ -257,6 +263,7 @@ def test_survival_prior_conflict_flags_times_far_from_an_informative_prior(short
     assert rows(m.check_table(), "prior_conflict").loc["short", "flag"]
 
 
+@pytest.mark.heavy
 def test_survival_cohort_sd_is_mostly_prior_on_the_bundled_data():
     m = SurvivalModel(endpoint="pfs", by="target").fit(seed=11)
     s = m.summary()
@@ -280,6 +287,7 @@ def test_degenerate_importance_weights_give_no_p_value_and_say_why():
     assert "degenerate" in row["note"]
 
 
+@pytest.mark.heavy
 def test_survival_checks_in_blocks_of_draws_give_the_same_numbers(short_cohort_fit,
                                                                   monkeypatch):
     """Blocks bound the memory of large data sets; they must not change any number."""

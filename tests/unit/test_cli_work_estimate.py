@@ -19,6 +19,7 @@ def test_check_work_announces_long_runs_only(capsys):
         _checks.check_work("plan x", 1e4, options=["--n"], allow_large=False, what="w")
 
 
+@pytest.mark.heavy
 def test_plan_sample_size_announces_its_estimate(tmp_path, capsys):
     prior = tmp_path / "flat.json"
     prior.write_text(json.dumps({

@@ -43,6 +43,7 @@ def test_key_depends_on_resolved_spec_data_and_source(fits):
     assert base != fitcache.fit_key(spec, "abc", "/other")
 
 
+@pytest.mark.heavy
 def test_round_trip_gives_the_same_numbers(cache, fits, tmp_path):
     cr, _ = fits
     assert fitcache.load("k1") is None
@@ -60,6 +61,7 @@ def test_round_trip_gives_the_same_numbers(cache, fits, tmp_path):
     assert not list(cache.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.heavy
 def test_swapped_entries_are_refitted_not_reused(cache, fits, caplog):
     """Entries renamed into each other's place (a CR key holding an ORR fit) are refused."""
     cr, orr = fits

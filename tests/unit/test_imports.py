@@ -258,6 +258,7 @@ def test_top_level_names_are_the_defining_modules_objects():
         assert getattr(pclbayes, verb) is getattr(planning, verb), verb
 
 
+@pytest.mark.heavy
 def test_top_level_names_are_imported_on_first_use():
     got = _run(
         "import json, sys\n"
@@ -297,6 +298,7 @@ def test_only_the_cli_selects_a_matplotlib_backend():
     assert offenders == []
 
 
+@pytest.mark.heavy
 def test_importing_any_module_does_not_switch_the_matplotlib_backend():
     """Not the library, not even the CLI's modules (only running ``report`` selects Agg)."""
     every = [m for m in all_modules() if m != "pclbayes.__main__"]  # that one runs the CLI

@@ -115,6 +115,7 @@ def _counts_valid(values: list[tuple[Decimal, Decimal]]) -> bool:
                and r == r.to_integral_value() for n, r in values)
 
 
+@pytest.mark.heavy
 @SETTINGS
 @given(row=st.integers(0, 2), col=st.sampled_from([1, 2]), data=st.data())
 def test_count_written_as_a_spreadsheet_writes_it(workdir, row, col, data):
@@ -145,6 +146,7 @@ def test_count_written_otherwise_is_refused_with_its_cell(workdir, row, col, dat
     assert where in output, output
 
 
+@pytest.mark.heavy
 @SETTINGS
 @given(row=st.integers(0, 2), col=st.integers(0, 2), text=ANY_TEXT)
 def test_any_text_in_a_count_file(workdir, row, col, text):
@@ -166,6 +168,7 @@ def test_any_text_in_a_count_file(workdir, row, col, text):
         _check_counts_read(path, rows)
 
 
+@pytest.mark.heavy
 @SETTINGS
 @given(row=st.integers(0, 2), col=st.sampled_from([2, 3]), data=st.data())
 def test_survival_cell(workdir, row, col, data):
@@ -211,6 +214,7 @@ _NUMERIC = {"age", "dose_1e6_per_kg", "orr", "cr_or_better", "mrd_negative", "pf
             "responders", "is_pcl", "derived", "n_pcl_patients"}
 
 
+@pytest.mark.heavy
 @settings(SETTINGS, max_examples=30)
 @given(data=st.data())
 def test_any_cell_of_the_bundled_evidence_base(workdir, data):

@@ -55,6 +55,7 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.mark.heavy
 def test_wheel_contains_every_file_of_data_and_models(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for folder in BUNDLED:
@@ -70,6 +71,7 @@ def test_wheel_contains_every_file_of_data_and_models(wheel):
             assert zf.read(f"pclbayes/{_paths.BUNDLE_DIR}/{rel}") == path.read_bytes(), rel
 
 
+@pytest.mark.heavy
 def test_unpacked_wheel_reads_its_own_bundle(wheel, tmp_path):
     """The wheel's pclbayes, run away from the checkout, validates the data it carries."""
     site = tmp_path / "site"

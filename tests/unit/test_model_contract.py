@@ -53,6 +53,7 @@ def test_both_families_share_one_fit_signature_and_defaults():
         assert inspect.signature(cls).parameters["by"].default == "none"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["response", "response_exact", "survival"])
 def test_summary_schema(fitted, name):
     model, _ = fitted[name]
@@ -69,6 +70,7 @@ def test_summary_schema(fitted, name):
         assert hasattr(model, attr), attr
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["response", "response_exact", "survival"])
 def test_load_fit_in_a_new_process_gives_identical_results(fitted, name):
     model, path = fitted[name]
@@ -84,6 +86,7 @@ def test_load_fit_in_a_new_process_gives_identical_results(fitted, name):
     assert other == _outputs(model)
 
 
+@pytest.mark.heavy
 def test_load_fit_refuses_a_changed_file(fitted, tmp_path):
     _, path = fitted["survival"]
     changed = tmp_path / "changed.nc"
@@ -111,6 +114,7 @@ def test_load_fit_refuses_a_foreign_netcdf(tmp_path):
         load_fit(path)
 
 
+@pytest.mark.heavy
 def test_resolved_spec_is_complete_and_recorded(fitted):
     model, path = fitted["response"]
     spec = model.resolved_spec(5)

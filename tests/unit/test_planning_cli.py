@@ -140,6 +140,7 @@ def fake_evidence(monkeypatch: pytest.MonkeyPatch) -> dict:
     return calls
 
 
+@pytest.mark.heavy
 def test_map_prior_json_and_out_file(parser, tmp_path: Path, fake_evidence: dict, capsys) -> None:
     out_file = tmp_path / "map.json"
     argv = ["plan", "map-prior", "--endpoint", "cr", "--target", "BCMA", "--robust", "0.2"]
@@ -169,6 +170,7 @@ def test_map_prior_json_and_out_file(parser, tmp_path: Path, fake_evidence: dict
     assert data["provenance"]["spec"]["level"] == "BCMA"
 
 
+@pytest.mark.heavy
 def test_map_prior_text(parser, fake_evidence: dict, capsys) -> None:
     code, out = _run(parser, ["plan", "map-prior", "--robust", "0"], capsys)
     assert code == 0 and "MAP prior from 3000 draws" in out and "Robust prior" not in out

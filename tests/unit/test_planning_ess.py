@@ -288,6 +288,7 @@ def test_elir_diverges_with_two_heavy_components_at_one_end(weights, a, b) -> No
         ess(BetaMixture(weights, a, b))
 
 
+@pytest.mark.heavy
 def test_elir_near_divergence_accurate_or_refused() -> None:
     # A fitted component with b just above 1 next to a robust Beta(1.6, 0.4) (robust mean 0.8):
     # the integrand decays like e^{-(b - 1) η} near θ = 1, so the far tail matters.

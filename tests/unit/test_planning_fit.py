@@ -10,6 +10,7 @@ from pclbayes.errors import SpecError, StatisticalWarning
 from pclbayes.planning import BetaMixture, fit_beta_mixture, fit_normal_mixture
 
 
+@pytest.mark.heavy
 def test_single_beta_recovered() -> None:
     rng = np.random.default_rng(1)
     draws = rng.beta(6.0, 18.0, size=3000)
@@ -23,6 +24,7 @@ def test_single_beta_recovered() -> None:
     assert fit.kl_divergence < 0.01
 
 
+@pytest.mark.heavy
 def test_two_component_mixture_recovered_and_selected() -> None:
     truth = BetaMixture([0.6, 0.4], [40.0, 3.0], [120.0, 3.0])
     draws = truth.sample(4000, np.random.default_rng(5))
@@ -39,6 +41,7 @@ def test_two_component_mixture_recovered_and_selected() -> None:
     assert "EM mixture fit" in str(fit)
 
 
+@pytest.mark.heavy
 def test_logit_normal_draws_are_well_approximated() -> None:
     # the shape a MAP prior from a logit-normal random-effects model takes
     rng = np.random.default_rng(7)

@@ -14,6 +14,7 @@ from pclbayes.planning import build_map_prior, draws_ess, ess
 DRAWS = special.expit(np.random.default_rng(12).normal(-1.2, 0.6, 3000))
 
 
+@pytest.mark.heavy
 def test_summary_fit_robust_and_ess() -> None:
     res = build_map_prior(DRAWS, robust_weight=0.2, rng=np.random.default_rng(0))
     s = res.draw_summary
@@ -33,6 +34,7 @@ def test_summary_fit_robust_and_ess() -> None:
     assert "Robust prior" in str(res)
 
 
+@pytest.mark.heavy
 def test_robust_mean_at_null_rate_keeps_the_elir_scale() -> None:
     # Beta(0.4, 1.6) is unbounded at 0: Morita uses the interior mode and says so; the ELIR is
     # the same logit-scale quantity as for the uniform robust component: the informative part
@@ -47,6 +49,7 @@ def test_robust_mean_at_null_rate_keeps_the_elir_scale() -> None:
     assert res.robust_ess["elir"] == pytest.approx(half.robust_ess["elir"], rel=0.15)
 
 
+@pytest.mark.heavy
 def test_no_robustification() -> None:
     res = build_map_prior(DRAWS, robust_weight=0.0)
     assert res.robust is None and res.robust_ess is None and res.prior is res.mixture
@@ -60,6 +63,7 @@ def test_invalid_inputs() -> None:
         build_map_prior(DRAWS, robust_weight=1.0)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("rate", "tau"), [(0.2, 0.5), (0.5, 0.3)])
 def test_ess_of_logit_normal_map_prior_matches_closed_form(rate: float, tau: float) -> None:
     """With the population mean known, the MAP prior is logit-normal(mu, tau^2); its ELIR is
@@ -91,6 +95,7 @@ def _two_scale_draws(n: int = 4000) -> tuple[np.ndarray, float]:
     return draws, float(integrate.simpson(np.exp(lq) * info / (t * (1 - t)), x=g))
 
 
+@pytest.mark.heavy
 def test_map_prior_reports_ess_by_components_and_of_the_draws() -> None:
     draws, true_elir = _two_scale_draws()
     res = build_map_prior(draws, robust_weight=0.2, rng=np.random.default_rng(0))
@@ -160,6 +165,7 @@ def fake_fits(monkeypatch: pytest.MonkeyPatch) -> list:
     return calls
 
 
+@pytest.mark.heavy
 def test_ess_range_table_against_closed_forms(fake_fits: list) -> None:
     from pclbayes.planning import map_prior_ess_range
 
@@ -179,6 +185,7 @@ def test_ess_range_table_against_closed_forms(fake_fits: list) -> None:
         assert row.robust_elir < row.elir and row.converged
 
 
+@pytest.mark.heavy
 def test_map_prior_sensitivity_reuses_the_main_fit_and_prints_the_range(
     fake_fits: list, capsys
 ) -> None:
@@ -206,6 +213,7 @@ def test_map_prior_sensitivity_reuses_the_main_fit_and_prints_the_range(
     assert "HalfNormal(sigma=2)" in out and "draws_moment" in out
 
 
+@pytest.mark.heavy
 def test_map_prior_without_range_fits_once(fake_fits: list, capsys) -> None:
     import argparse
 
@@ -241,6 +249,7 @@ def unconverged(tmp_path_factory: pytest.TempPathFactory):
     return res, path
 
 
+@pytest.mark.heavy
 def test_unconverged_map_prior_is_marked_in_result_and_file(unconverged) -> None:
     res, path = unconverged
     # 80 draws cannot give a bulk ESS of 400: the gate must fail
@@ -255,6 +264,7 @@ def test_unconverged_map_prior_is_marked_in_result_and_file(unconverged) -> None
     assert res.to_dict()["convergence"]["converged"] is False
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     "argv",
     [["ess"], ["ess", "--method", "all"],

@@ -36,6 +36,7 @@ def _prob_success(w: float, n: int, theta: float, thr: float = 0.3, c: float = 0
     return float(stats.binom.pmf(r, n, theta)[np.array(ok)].sum())
 
 
+@pytest.mark.heavy
 def test_oc_by_robust_weight_matches_quadrature():
     n, rates = 15, [0.2, 0.3, 0.5]
     res = oc_by_robust_weight(robustify(MAP, 0.2), n, decision_rule(0.3, 0.9), rates)

@@ -125,6 +125,7 @@ def test_bimodal_draws_give_a_mixture_with_moment_ess() -> None:
     assert res.ess["moment"] == pytest.approx(1 / (4 * log_m.var()), rel=0.02)
 
 
+@pytest.mark.heavy
 def test_heavy_tailed_draws_relax_the_selection_penalty() -> None:
     # skewed scale mixture of normals, like the predictive log median of a new cohort
     rng = np.random.default_rng(7)

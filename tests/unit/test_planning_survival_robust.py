@@ -36,6 +36,7 @@ def test_vague_component_is_worth_one_event_at_the_shape():
     assert at.sds[-1] == pytest.approx(1 / (2 * k))
 
 
+@pytest.mark.heavy
 def test_robust_prior_has_heavier_tails_and_fewer_events():
     rng = np.random.default_rng(3)
     draws = {"median": np.exp(rng.normal(np.log(12), 0.25, 4000)),

@@ -99,6 +99,7 @@ def test_key_findings_print_the_prior_of_a_marked_number(orr, monkeypatch):
     assert rows and all("(mostly prior; prior " in f.estimate for f in rows)
 
 
+@pytest.mark.heavy
 def test_survival_median_prior_is_the_log_normal_prior():
     rng = np.random.default_rng(5)
     t = rng.weibull(1.2, 12) * 6.0

@@ -41,6 +41,7 @@ def _chromium():
     return CHROMIUM
 
 
+@pytest.mark.heavy
 def test_output_folder(quick_report):
     for name in ("report.html", "summary.csv", "summary.json", "figures/swimmer.png",
                  "figures/swimmer.svg"):
@@ -61,6 +62,7 @@ def test_every_figure_has_a_caption(quick_report):
         assert caption and len(caption.group(1)) > 60
 
 
+@pytest.mark.heavy
 def test_rendered_in_chromium(quick_report, tmp_path):
     chromium = _chromium()
     url = (quick_report / "report.html").resolve().as_uri()
@@ -80,6 +82,7 @@ def test_rendered_in_chromium(quick_report, tmp_path):
     assert pixels.shape[0] >= 2000 and pixels.std() > 0.05  # not a blank page
 
 
+@pytest.mark.heavy
 def test_same_seed_same_summary_fitted_or_reused(tmp_path, monkeypatch):
     """Fitted twice, or reused from the fit cache: the same summary; another seed refits."""
     monkeypatch.setenv("PCLBAYES_CACHE_DIR", str(tmp_path / "cache"))
@@ -316,6 +319,7 @@ def test_censored_check_axes_get_units():
 
 
 # ---------------------------------------------------------------- headless Chromium
+@pytest.mark.heavy
 def test_first_screen_and_print_in_chromium(quick_report, tmp_path):
     """The key findings fit in the first 900 px at 1400 px; printed it fits about 15 A4
     pages and no table or code block runs off the page."""
@@ -373,6 +377,7 @@ def _assert_generic(html: str) -> None:
     assert not tokens & _internal_names(), sorted(tokens & _internal_names())
 
 
+@pytest.mark.heavy
 def test_own_counts_without_grouping(tmp_path):
     data = tmp_path / "trials.csv"
     data.write_text("cohort,n,responders\nA,12,7\nB,9,4\nC,20,13\n", encoding="utf-8")
@@ -388,6 +393,7 @@ def test_own_counts_without_grouping(tmp_path):
     assert "41 patients in 3 cohorts" in _visible(_box(html, "limitations"))
 
 
+@pytest.mark.heavy
 def test_own_times_without_grouping(tmp_path):
     rng = np.random.default_rng(3)
     times = np.round(rng.exponential(8.0, 16), 1) + 0.1

@@ -48,6 +48,7 @@ def test_ppc_quantiles_of_counts_are_integers():
     assert sections._ppc_view(ppc)[labels.column("upper")].tolist() == [27.03]
 
 
+@pytest.mark.heavy
 def test_checks_section_shows_the_checks_that_can_fail(tmp_path):
     from pclbayes.report.builder import FitRecord
     from pclbayes.specs import load_spec

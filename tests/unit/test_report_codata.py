@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pclbayes.data import load
 from pclbayes.report.codata import codata_section
@@ -17,6 +18,7 @@ def _section(eb) -> list[tuple[str, str, list[str]]]:
     return page.sections
 
 
+@pytest.mark.heavy
 def test_bundled_data_get_the_co_data_section_with_closed_form_rows():
     sections = _section(load())
     assert [s[0] for s in sections] == ["codata"]

@@ -85,6 +85,7 @@ def out(previous, tmp_path) -> Path:
     return target
 
 
+@pytest.mark.heavy
 def test_previous_report_is_complete(previous):
     files = snapshot(previous)
     assert {"report.html", "summary.csv", "summary.json",
@@ -93,6 +94,7 @@ def test_previous_report_is_complete(previous):
 
 
 # ------------------------------------------------------------------ failed runs
+@pytest.mark.heavy
 def test_invalid_data_leaves_previous_report(out, models, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(BUNDLED_DATA, data)
@@ -112,6 +114,7 @@ def test_invalid_data_leaves_previous_report(out, models, tmp_path, capsys):
     assert siblings(out) == ["report"]
 
 
+@pytest.mark.heavy
 def test_interrupted_run_leaves_previous_report(out, models):
     """Stopped after the first fit was written (into the temporary folder)."""
     before = snapshot(out)
@@ -126,6 +129,7 @@ def test_interrupted_run_leaves_previous_report(out, models):
     assert siblings(out) == ["report"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("error", [SpecError("the fit failed"),
                                    OSError(errno.ENOSPC, "the fit failed", "somewhere.nc")])
 def test_failing_fit_leaves_previous_report(error, out, models, monkeypatch, capsys):
@@ -143,6 +147,7 @@ def test_failing_fit_leaves_previous_report(error, out, models, monkeypatch, cap
     assert siblings(out) == ["report"]
 
 
+@pytest.mark.heavy
 def test_success_replaces_the_whole_folder(out, models):
     """Files of an earlier report that this one does not make are gone; nothing left beside."""
     (out / "fits" / "old_model.nc").write_bytes(b"old")
@@ -173,6 +178,7 @@ def test_swap_with_and_without_an_atomic_exchange(atomic, tmp_path, monkeypatch)
     assert siblings(target) == ["report"]
 
 
+@pytest.mark.heavy
 def test_new_folder_is_created_through_a_link(models, tmp_path):
     """A new folder (and its parents) is created; ``--out`` a symbolic link: the folder it
     points to is written and the link kept."""
@@ -186,6 +192,7 @@ def test_new_folder_is_created_through_a_link(models, tmp_path):
     assert siblings(link) == ["a", "link"]
 
 
+@pytest.mark.heavy
 def test_current_directory_is_refused(out, models, monkeypatch, capsys):
     before = snapshot(out)
     monkeypatch.chdir(out / "fits")
@@ -194,6 +201,7 @@ def test_current_directory_is_refused(out, models, monkeypatch, capsys):
     assert snapshot(out) == before
 
 
+@pytest.mark.heavy
 def test_a_killed_run_is_cleaned_up(out):
     """Left by a run killed without cleaning up: its temporary folder is removed; the
     previous report renamed aside just before a swap is put back."""
@@ -212,6 +220,7 @@ def test_a_killed_run_is_cleaned_up(out):
     assert siblings(out) == ["report"]
 
 
+@pytest.mark.heavy
 def test_folder_with_other_files_is_refused(out, models, capsys):
     """The whole folder is replaced on success, so a folder holding anything but a report
     is never used."""
@@ -236,6 +245,7 @@ def test_out_is_a_file(models, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ concurrent runs
+@pytest.mark.heavy
 def test_concurrent_run_is_refused(out, models, capsys):
     """A second run into the same folder while the first is fitting exits 2, naming it; the
     first run completes unharmed."""
@@ -380,6 +390,7 @@ def _session_processes(sid: int) -> list[int]:
     return pids
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("target", ["group", "main"])
 def test_ctrl_c_stops_workers_quickly(target, out, tmp_path):
     """SIGINT to the process group (a terminal's Ctrl-C) or to the main process only: exit

@@ -93,6 +93,7 @@ def _shipped_records():
 
 
 # ---------------------------------------------------------------- prior variants
+@pytest.mark.heavy
 def test_prior_variants_table_shows_each_specs_own_priors(tmp_path) -> None:
     """The beta-binomial specs were refitted with kappa ~ Gamma(2, 0.4) / Gamma(2, 0.025):
     the table must say so, not list the logit-normal sigma priors for them."""

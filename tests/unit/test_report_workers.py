@@ -38,6 +38,7 @@ def figures(out: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted((out / "figures").iterdir())}
 
 
+@pytest.mark.heavy
 def test_figures_drawn_in_workers_are_the_figures_drawn_in_the_report(tmp_path):
     """One specification and its three prior variants: four fits, so two workers run."""
     models = exact_models(tmp_path / "models", SPECS[:1])
@@ -58,6 +59,7 @@ def test_figures_drawn_in_workers_are_the_figures_drawn_in_the_report(tmp_path):
     assert html_one == embedded.findall((two.out / "report.html").read_text())
 
 
+@pytest.mark.heavy
 def test_workers_hand_back_the_figures_of_each_fit(tmp_path):
     models = exact_models(tmp_path / "models")
     specs = list_specs(models)
@@ -71,6 +73,7 @@ def test_workers_hand_back_the_figures_of_each_fit(tmp_path):
             assert (svg is not None) == (kind == "forest")
 
 
+@pytest.mark.heavy
 def test_fits_from_the_fit_cache_are_read_in_the_workers_with_the_same_report(
         tmp_path, monkeypatch):
     """Reused fits are read (and their figures drawn) by the workers: same files as fitting."""
@@ -91,6 +94,7 @@ def test_fits_from_the_fit_cache_are_read_in_the_workers_with_the_same_report(
         first.idata_["posterior"].to_dataset())
 
 
+@pytest.mark.heavy
 def test_a_damaged_cache_entry_is_refitted_by_a_worker_which_says_so(tmp_path, monkeypatch,
                                                                       caplog):
     """A worker that finds an entry damaged fits again; its warning reaches the report."""

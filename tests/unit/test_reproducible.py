@@ -201,6 +201,7 @@ def chain(runs: dict[str, object], name: str) -> dict[str, object]:
     return result
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("family", [pytest.param("survival", marks=pytest.mark.slow),
                                     "response"])
 def test_fit_cli_same_json_on_cold_and_warm_compile_cache(request, family):
@@ -218,6 +219,7 @@ def test_fit_cli_same_json_on_cold_and_warm_compile_cache(request, family):
     assert run["cold"] == run["warm"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("specs", [pytest.param(REPORT_SPECS_SLOW, marks=pytest.mark.slow,
                                                 id="response-and-survival"),
                                    pytest.param(REPORT_SPECS, id="response")])
@@ -302,6 +304,7 @@ def assert_same_fit(name: str, a, b) -> None:
     assert a.summary().to_csv() == b.summary().to_csv(), name
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("family", [pytest.param("survival", marks=pytest.mark.slow),
                                     "response"])
 def test_fit_order_in_one_process_does_not_change_the_draws(caplog, family):

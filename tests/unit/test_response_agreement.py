@@ -38,6 +38,7 @@ def pair(request, eb):
     return m.merge(e, on=["quantity", "level"], suffixes=("_mcmc", "_exact"))
 
 
+@pytest.mark.heavy
 def test_means_within_monte_carlo_error(pair) -> None:
     z = (pair["mean_mcmc"] - pair["mean_exact"]) / pair["mcse_mean_mcmc"]
     head = pair["quantity"].isin(HEADLINE)

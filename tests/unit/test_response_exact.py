@@ -78,6 +78,7 @@ def _dblquad_posterior(n, r):
     return lambda f, mu_hi=1.0, k_hi=np.inf: integral(f, mu_hi, k_hi) / z
 
 
+@pytest.mark.heavy
 def test_exact_matches_adaptive_quadrature_when_all_respond(orr_none) -> None:
     d, ex = orr_none                                  # 2/2, 2/2, 11/11
     post = _dblquad_posterior(d.n, d.r)
@@ -99,6 +100,7 @@ def test_exact_matches_adaptive_quadrature_when_all_respond(orr_none) -> None:
     assert cohort["upper"] == 1.0 and mu["upper"] < 1.0
 
 
+@pytest.mark.heavy
 def test_two_strata_shared_kappa_match_importance_sampling(eb) -> None:
     d = prepare(eb, endpoint="cr", by="target")
     ex = fit_exact(d, PRIORS)
@@ -275,6 +277,7 @@ def _mixture_cdf_by_quad(w, a, b, q: float) -> float:
                           epsrel=1e-9)[0]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("endpoint", "by"), [("cr", "target"), ("orr", "target")])
 def test_cohort_quantiles_match_quadrature_of_the_mixture(eb, endpoint: str, by: str) -> None:
     # the quantiles of the reported cohort rates (3 decimals) against brute force: the true

@@ -39,6 +39,7 @@ def _weighted_quantiles(values, w, probs):
     return np.interp(probs, cum - 0.5 * w.ravel()[order], values.ravel()[order])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("endpoint", ["cr", "orr"])
 def test_logit_normal_matches_numerical_integration(endpoint: str) -> None:
     eb = load()

@@ -123,6 +123,7 @@ def test_json_layout(orr_target) -> None:
     assert 0 < d["contrasts"]["GPRC5D - BCMA"]["prob_gt"] < 1
 
 
+@pytest.mark.heavy
 def test_logit_normal_results(cr_strategy_ln) -> None:
     post = cr_strategy_ln.idata_["posterior"]
     assert post["effect"].dims == ("chain", "draw", "contrast")
@@ -174,6 +175,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(eb, orr_target) -> None
                               orr_target.idata_["posterior"]["kappa"].values)
 
 
+@pytest.mark.heavy
 def test_cached_compiled_model_gives_the_same_numbers_as_a_fresh_one(eb, orr_target) -> None:
     from pclbayes.nuts import clear_cache
 

@@ -16,6 +16,7 @@ def eb():
     return load()
 
 
+@pytest.mark.heavy
 def test_logit_normal_draws_are_the_new_cohort_rate(eb) -> None:
     draws = predictive_draws(eb, endpoint="cr", by="target", level="GPRC5D", seed=3)
     assert draws.ndim == 1 and draws.size == 4000
@@ -42,6 +43,7 @@ def test_beta_binomial_draws_match_the_exact_predictive(eb) -> None:
                                [row["lower"], row["median"], row["upper"]], atol=0.02)
 
 
+@pytest.mark.heavy
 def test_user_aggregate_csv_with_no_grouping(tmp_path) -> None:
     csv = tmp_path / "counts.csv"
     csv.write_text("cohort,n,responders\nA,20,15\nB,12,10\nC,30,19\n")

@@ -24,6 +24,7 @@ def eb():
     return load()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_spec_fits_without_divergences(path, eb) -> None:
     spec = load_spec(path)

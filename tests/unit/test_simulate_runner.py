@@ -69,6 +69,7 @@ def test_probability_of_success_matches_the_binomial_sum(tmp_path):
 SPEC = {"replicates": 15, "rates": (0.2, 0.4, 0.6), "extra": "fail_replicates = [4]\n"}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("executor", ["processes", "dask"])
 def test_serial_processes_and_dask_give_identical_rows(tmp_path, executor):
     import dask

@@ -140,6 +140,7 @@ def _wait_for_parts(out: Path, count: int, proc: subprocess.Popen) -> None:
     pytest.fail("no partitions appeared")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("sig", "workers", "sleep"),
                          [(signal.SIGINT, "2", "0.1"), (signal.SIGKILL, "1", "0.04")])
 def test_killed_half_way_then_resumed_equals_an_uninterrupted_run(tmp_path, sig, workers,

@@ -114,6 +114,7 @@ def test_reading_the_data_loads_no_sampler(argv: list[str], tmp_path: Path) -> N
     assert _loaded(modules, SAMPLING) == []
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("extra", [[], ["--json"], ["--futility", "10:0.3:0.9"]],
                          ids=["text", "json", "interim"])
 def test_plan_oc_loads_no_sampler_and_no_pandas(flat_prior: Path, tmp_path: Path,
@@ -127,6 +128,7 @@ def test_plan_oc_loads_no_sampler_and_no_pandas(flat_prior: Path, tmp_path: Path
     assert _loaded(modules, (*SAMPLING, "pandas", "xarray", "scipy.stats")) == []
 
 
+@pytest.mark.heavy
 def test_exact_response_fit_loads_no_sampler(tmp_path: Path) -> None:
     argv = ["fit", "response", "--endpoint", "cr", "--by", "target", "--json"]
     codes, modules = _run([argv], tmp_path)

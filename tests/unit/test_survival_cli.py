@@ -28,6 +28,7 @@ def _run(parser, argv, capsys):
     return code, capsys.readouterr()
 
 
+@pytest.mark.heavy
 def test_cli_json_layout(parser, capsys):
     code, out = _run(parser, ["fit", "survival", "--by", "strategy", "--seed", "11", "--json"],
                      capsys)
@@ -42,6 +43,7 @@ def test_cli_json_layout(parser, capsys):
     assert {"max_rhat", "min_ess_bulk", "divergences"} <= set(res["diagnostics"])
 
 
+@pytest.mark.heavy
 def test_cli_user_csv_and_out_dir(parser, capsys, tmp_path):
     st = survival_table(load(), "pfs")
     first = st[(st["cohort"] == "xuzhou") & (st["strategy"] == "first")]
@@ -84,6 +86,7 @@ def test_cli_bad_prior_is_an_error(parser, capsys):
         _run(parser, ["fit", "survival", "--prior", "shape"], capsys)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", SPECS)
 def test_shipped_spec_converges(name):
     spec = load_spec(BUNDLED_MODELS / f"{name}.toml")

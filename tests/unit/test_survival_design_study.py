@@ -131,6 +131,7 @@ def test_survival_rule_is_the_landmark_probability():
 
 
 # ---------------------------------------------------------------------- exponential OC
+@pytest.mark.heavy
 def test_no_censoring_success_rate_matches_the_gamma_closed_form():
     """Every patient has an event: exposure ~ Gamma(n, h), so P(success) is one Gamma tail."""
     a, b, n, c, m0 = 2.0, 15.0, 20, 0.8, 6.0
@@ -166,6 +167,7 @@ def _direct_conjugate_oc(n, rate, fu, a, b, m0, c, median, accrual, rng, trials)
     return float(np.mean(prob > c)), float(d.mean())
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("accrual", ["uniform", "poisson"])
 def test_censored_exponential_oc_matches_a_direct_conjugate_simulation(accrual):
     a, b, n, rate, fu, c, m0 = 2.0, 15.0, 20, 2.0, 6.0, 0.8, 6.0
@@ -397,6 +399,7 @@ def _sum_of_truncated_exponentials_sf(d: int, h: float, c: float, t: float,
     return float(pmf[values > t].sum() / pmf.sum())
 
 
+@pytest.mark.heavy
 def test_censored_exponential_oc_matches_exact_enumeration_over_the_events():
     """All patients enter at once, cut at c: D ~ Bin(n, 1 - e^{-hc}) and, given D = d, the
     exposure is (n - d) c plus a sum of d exponentials truncated to [0, c]; P(success) is

@@ -45,6 +45,7 @@ def xuzhou_first(eb):
 
 
 # ---------------------------------------------------------------- exponential closed form
+@pytest.mark.heavy
 def test_exponential_special_case_matches_gamma_posterior():
     """Shape fixed at 1 and a flat prior on the log median (Normal, sd 100, i.e.
     p(rate) ~ 1/rate): the rate's posterior is exactly Gamma(events, total time), so the
@@ -74,6 +75,7 @@ def test_exponential_special_case_matches_gamma_posterior():
 
 
 # ---------------------------------------------------------------- Kaplan-Meier agreement
+@pytest.mark.heavy
 def test_single_cohort_median_consistent_with_kaplan_meier(xuzhou_first):
     m = SurvivalModel(by="none", covariates=[]).fit(xuzhou_first, seed=3)
     assert m.diagnostics_.ok
@@ -87,11 +89,13 @@ def test_single_cohort_median_consistent_with_kaplan_meier(xuzhou_first):
 
 
 # ---------------------------------------------------------------- bundled data
+@pytest.mark.heavy
 def test_bundled_fit_converges_without_divergences(pfs_target):
     d = pfs_target.diagnostics_
     assert d.ok and d.divergences == 0 and d.max_rhat <= 1.01
 
 
+@pytest.mark.heavy
 def test_same_seed_same_numbers(eb, pfs_target):
     again = SurvivalModel(endpoint="pfs", by="target", episodes="all").fit(eb, seed=SEED)
     pd.testing.assert_frame_equal(again.summary(), pfs_target.summary())
@@ -103,6 +107,7 @@ def test_same_seed_same_numbers(eb, pfs_target):
 
 
 
+@pytest.mark.heavy
 def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
     """Other priors and another grouping reuse the compiled graph; the numbers do not move."""
     from pclbayes.nuts import clear_cache
@@ -125,6 +130,7 @@ def test_shared_compiled_model_gives_the_numbers_of_a_fresh_one(eb, pfs_target):
     again = SurvivalModel(endpoint="pfs", by="target", episodes="all").fit(eb, seed=SEED)
     np.testing.assert_array_equal(again.idata_["posterior"]["beta"].values, beta)
 
+@pytest.mark.heavy
 def test_summary_layout_and_ratios(pfs_target):
     s = pfs_target.summary()
     assert tuple(s.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
@@ -145,6 +151,7 @@ def test_summary_layout_and_ratios(pfs_target):
     assert {"shape", "sigma_cohort", "kendall_tau"} <= set(s["quantity"])
 
 
+@pytest.mark.heavy
 def test_hazard_ratio_and_survival_follow_the_parametrisation(pfs_target):
     post = pfs_target.idata_["posterior"]
     np.testing.assert_allclose(post["hazard_ratio"].values,
@@ -154,6 +161,7 @@ def test_hazard_ratio_and_survival_follow_the_parametrisation(pfs_target):
     np.testing.assert_allclose(s6, 0.5 ** ((6.0 / med) ** post["shape"].values))
 
 
+@pytest.mark.heavy
 def test_new_cohort_is_wider_than_typical_cohort(pfs_target):
     s = pfs_target.summary().query("source == 'posterior'").set_index(["quantity", "level"])
     typical = s.loc[("median_time", "BCMA")]
@@ -161,6 +169,7 @@ def test_new_cohort_is_wider_than_typical_cohort(pfs_target):
     assert new["upper"] / new["lower"] > typical["upper"] / typical["lower"]
 
 
+@pytest.mark.heavy
 def test_datatree_groups_and_censoring_status(pfs_target):
     import arviz as az
 
@@ -179,6 +188,7 @@ def test_datatree_groups_and_censoring_status(pfs_target):
     assert dt["log_likelihood"]["time"].dims == ("chain", "draw", "patient")
 
 
+@pytest.mark.heavy
 def test_plot_ppc_censored_runs(pfs_target):
     import matplotlib
 
@@ -188,6 +198,7 @@ def test_plot_ppc_censored_runs(pfs_target):
     az.plot_ppc_censored(pfs_target.idata_, num_samples=10)
 
 
+@pytest.mark.heavy
 def test_prior_predictive_medians_match_closed_form_and_span_weeks_to_years(pfs_target):
     # BCMA group profile: log median = log_median + 0.538 * beta_secondary (prior normals)
     j = pfs_target.design_.term_labels.index("pcl_type[secondary]")
@@ -202,6 +213,7 @@ def test_prior_predictive_medians_match_closed_form_and_span_weeks_to_years(pfs_
     assert row["p_below_half_month"] < 0.1 and row["p_above_60_months"] < 0.1
 
 
+@pytest.mark.heavy
 def test_to_dict_layout_is_json(pfs_target):
     out = json.loads(dumps(pfs_target.to_dict()))
     assert out["endpoint"] == "pfs" and out["by"] == "target" and out["time_unit"] == "months"
@@ -218,6 +230,7 @@ def test_to_dict_layout_is_json(pfs_target):
     assert out["data"]["episodes"] == 20 and out["data"]["excluded"] == []
 
 
+@pytest.mark.heavy
 def test_by_strategy_reports_first_and_switch(pfs_strategy):
     out = pfs_strategy.to_dict()
     assert set(out["groups"]) == {"first", "switch"}
@@ -226,6 +239,7 @@ def test_by_strategy_reports_first_and_switch(pfs_strategy):
     assert "PFS by strategy" in card and "converged" in card and "Small evidence" in card
 
 
+@pytest.mark.heavy
 def test_os_reports_excluded_tongji_patients(eb):
     m = SurvivalModel(endpoint="os", by="target").fit(eb, seed=2)
     out = m.to_dict()
@@ -238,6 +252,7 @@ def test_os_reports_excluded_tongji_patients(eb):
     assert m.diagnostics_.divergences == 0
 
 
+@pytest.mark.heavy
 def test_survival_curves_bands_and_km(pfs_target):
     curves = pfs_target.survival_curves([0.0, 3.0, 6.0, 12.0])
     assert set(curves["source"]) == {"posterior", "new_cohort", "kaplan_meier"}
@@ -251,6 +266,7 @@ def test_survival_curves_bands_and_km(pfs_target):
     assert km.loc[0.0, "median"] == 1.0
 
 
+@pytest.mark.heavy
 def test_ppc_table_and_loo(pfs_target):
     ppc = pfs_target.ppc_table()
     assert list(ppc["cohort"]) == ["carsgen", "tongji", "xuzhou", "all"]
@@ -261,6 +277,7 @@ def test_ppc_table_and_loo(pfs_target):
     assert np.asarray(loo.pareto_k).size == 15
 
 
+@pytest.mark.heavy
 def test_save_roundtrip_with_provenance(tmp_path, eb, pfs_target):
     path = pfs_target.save(tmp_path / "pfs.nc")
     spec = pfs_target.resolved_spec(SEED)
@@ -270,6 +287,7 @@ def test_save_roundtrip_with_provenance(tmp_path, eb, pfs_target):
     assert tree.attrs["pclbayes_seed"] == SEED
 
 
+@pytest.mark.heavy
 def test_predictive_median_draws_for_planning(eb):
     """A new cohort's median PFS after a first infusion (the default episodes)."""
     out = predictive_median_draws(eb, endpoint="pfs", by="target", level="GPRC5D", seed=SEED)

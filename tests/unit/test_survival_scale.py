@@ -63,6 +63,7 @@ def _point(model, rng):
     {"by": "arm", "shape": "by_group", "cohort_parametrisation": "centred"},
     {"by": "none", "cohort_effect": False},
 ])
+@pytest.mark.heavy
 def test_aggregated_loglik_equals_scipy_sum_over_episodes(options):
     rng = np.random.default_rng(8)
     design = build_design(_table(400, rng), frailty="none", **options)
@@ -90,6 +91,7 @@ def test_aggregated_loglik_with_fixed_shape_and_packed_inputs():
     assert loglik == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
+@pytest.mark.heavy
 def test_aggregated_loglik_with_frailty_equals_episode_by_episode():
     rng = np.random.default_rng(10)
     table = _table(300, rng, second=0.3)
@@ -140,6 +142,7 @@ def big_design():
     return build_design(_table(50_000, rng, n_cohorts=3), by="target", frailty="none")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("which", ["pointwise_loglik", "predictive_times", "expected_events"])
 def test_post_processing_memory_is_the_output_plus_a_block(big_design, which):
     import tracemalloc

@@ -160,6 +160,7 @@ def test_pytensor_graph_equals_numpy():
     np.testing.assert_allclose(got_e, w.episode_loglik(lt, ev, e, kk), rtol=1e-12)
 
 
+@pytest.mark.heavy
 def test_model_logp_equals_pm_censored_weibull():
     """Without the frailty the model's log-density equals PyMC's pm.Censored(pm.Weibull)."""
     import pandas as pd
@@ -194,6 +195,7 @@ def test_model_logp_equals_pm_censored_weibull():
     assert ours.compile_logp()(point) == pytest.approx(naive.compile_logp()(point), rel=1e-10)
 
 
+@pytest.mark.heavy
 def test_packed_inputs_give_the_same_log_density_as_constants():
     """Data and prior values fed through the two packed containers reach the right places."""
     import pandas as pd

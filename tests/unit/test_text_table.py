@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_=0123456789.", min_size=1, 
 values = st.floats(min_value=-1e5, max_value=1e5, allow_nan=False, allow_infinity=False)
 
 
+@pytest.mark.heavy
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_text_table_is_pandas_to_string_without_index(data):

@@ -146,6 +146,7 @@ def weeks():
         _frame(DAYS_PER_MONTH / 7), seed=3)
 
 
+@pytest.mark.heavy
 def test_fit_in_weeks_reports_weeks(weeks):
     out = weeks.to_dict()
     assert out["time_unit"] == "weeks" and "as given" in out["time_unit_source"]
@@ -155,6 +156,7 @@ def test_fit_in_weeks_reports_weeks(weeks):
     assert "log_median stated in months and shifted to weeks" in weeks.prior_summary()
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_fit_in_weeks_is_the_fit_in_months_rescaled(weeks):
     months = SurvivalModel(sampler=_QUICK, frailty="none").fit(_frame(1.0), seed=3)
@@ -215,6 +217,7 @@ def _has_draws(p) -> bool:
 
 
 # ------------------------------------------------------------------ report labels
+@pytest.mark.heavy
 def test_report_labels_use_the_unit(weeks):
     assert labels.quantity("survival_at_26_new_cohort", "pfs", "weeks") == \
         "progression-free at 26 weeks, new cohort"

@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 _CODE = """
 import json, sys
 import numpy as np
@@ -33,6 +35,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.heavy
 def test_dask_imported_only_when_used_and_then_recognised() -> None:
     proc = subprocess.run([sys.executable, "-c", _CODE], capture_output=True, text=True,
                           check=True, timeout=300)

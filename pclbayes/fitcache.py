@@ -75,7 +75,7 @@ def load(key: str, *, spec: dict[str, Any] | None = None,
     renamed to ``copy_to`` only once it has verified: one read serves both, and
     ``copy_to`` is left untouched when the entry is refused.
     """
-    path = _path(key)
+    path = entry_path(key)
     if not path.is_file():
         return None
     if copy_to is None:
@@ -97,7 +97,7 @@ def load(key: str, *, spec: dict[str, Any] | None = None,
 
 def has(key: str) -> bool:
     """Whether an entry is stored under ``key`` (it may still fail to verify on :func:`load`)."""
-    return _path(key).is_file()
+    return entry_path(key).is_file()
 
 
 def _verified(path: Path, key: str, spec: dict[str, Any] | None, data_hash: str | None,
@@ -135,15 +135,17 @@ def store(key: str, model: Any) -> None:
     directory = cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        model.save(_path(key), attrs={_KEY_ATTR: key})
+        model.save(entry_path(key), attrs={_KEY_ATTR: key})
     except OSError as err:
         logger.warning("could not write the fit cache in %s (%s)", directory, err)
         return
     _prune(directory)
 
 
-def _path(key: str) -> Path:
+def entry_path(key: str) -> Path:
+    """The file of the entry stored under ``key`` (which may not exist)."""
     return cache_dir() / f"{key}{_SUFFIX}"
+
 
 
 def _prune(directory: Path) -> None:

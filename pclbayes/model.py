@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -94,9 +95,18 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def prior_record(priors: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Resolved priors in their exact JSON form, with their reasons."""
-    return {name: {**p.to_dict(), "reason": p.reason} for name, p in priors.items()}
+def prior_record(priors: dict[str, Any], given: Mapping[str, Any] | None = None
+                 ) -> dict[str, dict[str, Any]]:
+    """Resolved priors in their exact JSON form, with their reasons and references.
+
+    ``given`` holds the priors as the user gave them: the ``reference`` of a prior given as
+    a table is kept, so a saved fit shows the references of the fit that wrote it.
+    """
+    record = {name: {**p.to_dict(), "reason": p.reason} for name, p in priors.items()}
+    for name, raw in (given or {}).items():
+        if name in record and isinstance(raw, Mapping) and raw.get("reference"):
+            record[name]["reference"] = str(raw["reference"])
+    return record
 
 
 class Model(ABC):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from pclbayes.errors import SpecError
 
@@ -151,6 +151,8 @@ class Prior:
 @functools.lru_cache(maxsize=512)
 def _frozen(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
     """The frozen SciPy distribution of ``dist`` with valid parameters ``items``."""
+    from scipy import stats  # on first use: importing it takes about a second
+
     p = dict(items)
     match dist:
         case "Normal":
@@ -179,6 +181,8 @@ class _HalfT:
     """Half Student-t as a minimal frozen distribution (SciPy has no half-t)."""
 
     def __init__(self, nu: float, sigma: float) -> None:
+        from scipy import stats
+
         self._t = stats.t(nu, 0, sigma)
 
     def logpdf(self, x):

@@ -150,6 +150,18 @@ class _Where:
         return SpecError(f"{self.prefix}{key}: {message}")
 
 
+def sensitivity_specs(spec: Spec) -> list[Spec]:
+    """The prior-sensitivity variants ``spec`` declares, as specifications to fit.
+
+    Each is named ``<spec>@<variant>`` (:func:`apply_variant`). None if the
+    spec declares no ``[sensitivity.*]`` variants or its ``[report]`` table says
+    ``sensitivity = false``.
+    """
+    if not spec.report.get("sensitivity", True):
+        return []
+    return [apply_variant(spec, v) for v in spec.sensitivity]
+
+
 def _table(where: _Where, key: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}

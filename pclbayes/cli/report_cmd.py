@@ -28,11 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="worker processes for the fits, >= 1 (default: 2 on a machine with "
                    ">= 2 cores)")
     p.add_argument("--refit", action="store_true",
-                   help="fit everything again instead of reusing fits stored by an earlier "
-                   "report with the same specification, data, seed and software")
+                   help="fit and make everything again instead of reusing fits (or a whole "
+                   "report) stored by an earlier run with the same specification, data, "
+                   "seed and software")
     p.add_argument("--no-cache", dest="cache", action="store_false",
-                   help="neither reuse nor store fits (fit cache: $PCLBAYES_CACHE_DIR, "
-                   "default ~/.cache/pclbayes)")
+                   help="neither reuse nor store fits and reports (fit cache: "
+                   "$PCLBAYES_CACHE_DIR, default ~/.cache/pclbayes)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     from pclbayes.cli.data_cmd import add_time_unit_argument
 
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {_os_error_text(exc)} ({left_as_it_was(args.out)})", file=sys.stderr)
         return 2
     reused = sum(rec.cached for rec in report.fits + report.sensitivity)
-    note = f", {reused} reused from the fit cache" if reused else ""
+    note = (", copied from the report of an earlier run with the same inputs" if report.stored
+            else f", {reused} reused from the fit cache" if reused else "")
     print(f"wrote {report.html} ({len(report.fits)} fits, {len(report.sensitivity)} "
           f"sensitivity fits{note}) in {time.perf_counter() - start:.1f} s")
     for flag in report.flags:

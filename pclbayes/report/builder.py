@@ -25,7 +25,7 @@ from pclbayes import fitcache
 from pclbayes._interrupts import sigint_deferred
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import EvidenceBase, load
-from pclbayes.errors import ConvergenceWarning, SpecError
+from pclbayes.errors import ConvergenceWarning, ReportOutputError, SpecError
 from pclbayes.jsonio import dumps
 from pclbayes.model import check_seed, model_from_spec
 from pclbayes.priors import Prior
@@ -33,7 +33,7 @@ from pclbayes.provenance import versions
 from pclbayes.report import findings, labels
 from pclbayes.report.html import Page, esc
 from pclbayes.report.outdir import OutputFolder
-from pclbayes.specs import Spec, fit_spec, list_specs
+from pclbayes.specs import Spec, fit_spec, list_specs, sensitivity_specs
 
 __all__ = ["QUICK", "FitRecord", "Report", "adapt_specs", "build_report", "resolved_spec",
            "run_fits"]
@@ -46,15 +46,70 @@ QUICK = {"draws": 600, "tune": 600, "chains": 4}
 Progress = Callable[[str], None]
 
 
-@dataclass
+class StoredFit:
+    """The fit of a stored report (:mod:`pclbayes.report.stored`), read when first used.
+
+    Read from the fit cache under ``key`` and verified as :func:`pclbayes.fitcache.load`
+    verifies every entry.
+    """
+
+    def __init__(self, spec: Spec, key: str, data_hash: str) -> None:
+        self.spec, self.key, self.data_hash = spec, key, data_hash
+
+    def load(self) -> Any:
+        """The fitted model.
+
+        Raises
+        ------
+        ReportOutputError
+            If the fit is no longer in the fit cache or does not verify there.
+        """
+        with warnings.catch_warnings():  # the verdict is in model.diagnostics_
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = fitcache.load(self.key, spec=resolved_spec(self.spec),
+                                  data_hash=self.data_hash)
+        if model is None:
+            raise ReportOutputError(
+                f"the fit of {self.spec.name} behind this stored report is no longer in the "
+                f"fit cache ({fitcache.cache_dir()}); run pclbayes report --refit")
+        return model
+
+
+class _Model:
+    """``FitRecord.model``: a :class:`StoredFit` is read on first access, then kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, rec: Any, owner: type | None = None) -> Any:
+        if rec is None:  # no default: the field stays required
+            raise AttributeError(self.slot)
+        value = rec.__dict__[self.slot]
+        if isinstance(value, StoredFit):
+            value = rec.__dict__[self.slot] = value.load()
+        return value
+
+    def __set__(self, rec: Any, value: Any) -> None:
+        rec.__dict__[self.slot] = value
+
+
+@dataclass(repr=False)
 class FitRecord:
-    """One fitted specification (or one prior-sensitivity variant of it)."""
+    """One fitted specification (or one prior-sensitivity variant of it).
+
+    ``model`` is the fitted model; in a stored report (``Report.stored``) it is read from
+    the fit cache when first used.
+    """
 
     spec: Spec
-    model: Any
-    seconds: float
+    model: _Model = _Model()
+    seconds: float = 0.0
     variant: str = "default"
     cached: bool = False
+
+    def __repr__(self) -> str:
+        return (f"FitRecord({self.spec.name!r}, variant={self.variant!r}, "
+                f"seconds={self.seconds:.1f}, cached={self.cached})")
 
 
 @dataclass
@@ -67,6 +122,8 @@ class Report:
     sensitivity: list[FitRecord] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Whether the whole report was copied from a stored one (:mod:`pclbayes.report.stored`).
+    stored: bool = False
 
 
 def _adjust(spec: Spec, *, quick: bool, seed: int | None) -> Spec:
@@ -651,14 +708,12 @@ def _read_specs(folder: Path, *, quick: bool, seed: int | None) -> list[Spec]:
         If the folder holds no specification, or one is invalid (naming its file and the
         key), including its prior-sensitivity variants; or two share a name.
     """
-    from pclbayes.report import sections
-
     specs = [_adjust(s, quick=quick, seed=seed) for s in list_specs(folder)]
     if not specs:
         raise SpecError(f"{folder}: no model specifications (*.toml files) in this folder")
     names: dict[str, Spec] = {}
     for spec in specs:
-        for one in (spec, *sections.sensitivity_specs(spec)):
+        for one in (spec, *sensitivity_specs(spec)):
             _check_name(one)
             resolved_spec(one)
         if spec.name in names:
@@ -690,52 +745,158 @@ def _file_in(folder: Path, spec: Spec, suffix: str) -> Path:
 def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
            seed: int | None, quick: bool, jobs: int, cache: bool, refit: bool,
            progress: Progress | None) -> Report:
-    """Fit ``specs`` and their variants and write every file of the report into ``out``."""
-    from pclbayes.report import sections
-    from pclbayes.report.evidence import evidence_section
+    """Fit ``specs`` and their variants and write every file of the report into ``out``.
 
-    sens_specs = [s for spec in specs for s in sections.sensitivity_specs(spec)
+    With ``cache``, a report stored by an earlier run with the same inputs
+    (:mod:`pclbayes.report.stored`) is copied instead, unless ``refit``; a report built
+    here is stored.
+    """
+    from pclbayes.report import stored
+
+    sens_specs = [s for spec in specs for s in sensitivity_specs(spec)
                   if not (quick and spec.family == "survival")]
-    if progress and sens_specs:
-        progress(f"{len(specs)} specifications and {len(sens_specs)} prior-sensitivity variants")
     # survival models first: they take longest, so the workers finish together
     order = sorted(specs + sens_specs, key=lambda s: s.family != "survival")
     (out / "fits").mkdir()
     save = {s.name: _file_in(out / "fits", s, ".nc") for s in specs}
-    drawn: Figures = {}
-    records = {rec.spec.name: rec
-               for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save,
-                                   cache=cache, refit=refit, figures=drawn)}
-    fits = [records[s.name] for s in specs]
-    sensitivity = []
-    for s in sens_specs:
-        rec = records[s.name]
-        rec.variant = s.name.split("@", 1)[1]
-        sensitivity.append(rec)
+    keys = {s.name: _cache_key(s, eb) for s in order} if cache else {}
+    key = stored.report_key(_report_inputs(eb, specs, keys, notes, quick=quick, seed=seed)
+                            ) if cache else None
+    if key is not None and not refit:
+        restored = stored.restore(key, out)
+        if restored is not None:
+            if progress:
+                progress("every input is unchanged: the report stored by an earlier run is "
+                         f"copied ({stored.directory()}; --refit makes it again)")
+            return _stored_report(out, eb, specs, sens_specs, keys, notes, *restored,
+                                  quick=quick, seed=seed)
+    if progress and sens_specs:
+        progress(f"{len(specs)} specifications and {len(sens_specs)} prior-sensitivity variants")
+    from pclbayes.report import sections
+    from pclbayes.report.evidence import evidence_section
 
-    page = Page(sections.page_title(eb), out / "figures", prerendered=drawn)
-    flags = sections.flags(fits + sensitivity, eb)
-    sections.summary_box(page, fits, eb)
-    evidence_section(page, eb)
-    sections.results_sections(page, fits, eb)
-    sections.checks_section(page, fits)
-    sections.sensitivity_section(page, fits, sensitivity, quick=quick)
-    sections.diagnostics_section(page, fits + sensitivity, eb, quick=quick)
-    sections.methods_section(page, fits, quick=quick)
+    with _warnings_logged() as logged:
+        drawn: Figures = {}
+        records = {rec.spec.name: rec
+                   for rec in run_fits(eb, order, jobs=jobs, progress=progress, save=save,
+                                       cache=cache, refit=refit, figures=drawn)}
+        fits = [records[s.name] for s in specs]
+        sensitivity = []
+        for s in sens_specs:
+            rec = records[s.name]
+            rec.variant = s.name.split("@", 1)[1]
+            sensitivity.append(rec)
+
+        page = Page(sections.page_title(eb), out / "figures", prerendered=drawn)
+        flags = sections.flags(fits + sensitivity, eb)
+        sections.summary_box(page, fits, eb)
+        evidence_section(page, eb)
+        sections.results_sections(page, fits, eb)
+        sections.checks_section(page, fits)
+        sections.sensitivity_section(page, fits, sensitivity, quick=quick)
+        sections.diagnostics_section(page, fits + sensitivity, eb, quick=quick)
+        sections.methods_section(page, fits, quick=quick)
 
     reused = [rec.spec.name for rec in fits + sensitivity if rec.cached]
+    titles = {r.spec.name: findings.title_of(r) for r in fits}
     header = _header(eb, specs, flags, notes, quick=quick, seed=seed,
-                     reused=(len(reused), len(fits) + len(sensitivity)),
-                     titles={r.spec.name: findings.title_of(r) for r in fits})
+                     reused=(len(reused), len(fits) + len(sensitivity)), titles=titles)
     html_path = out / "report.html"
     html_path.write_text(page.render(header), encoding="utf-8")
     _write_summaries(out, fits, sensitivity, eb, seed=seed, quick=quick)
+    if key is not None:
+        meta = {"flags": flags, "titles": titles, "warnings": logged,
+                "seconds": {rec.spec.name: rec.seconds for rec in fits + sensitivity}}
+        stored.store(key, out, _page_from_the_cache(page, fits + sensitivity, eb, quick=quick),
+                     meta, {save[s.name].name: keys[s.name] for s in specs})
     return Report(out, html_path, fits, sensitivity, flags, notes)
+
+
+def _page_from_the_cache(page: Page, records: list[FitRecord], eb: EvidenceBase, *,
+                         quick: bool) -> str:
+    """``page`` as a run reading every fit from the fit cache makes it, header left out.
+
+    Only the diagnostics table says which fits were made in the run (and how long they
+    took); it is drawn again with every fit marked as reused, so a stored report is the page
+    a later run with the same inputs would make (:data:`pclbayes.report.stored.HEADER`
+    stands for the header).
+    """
+    from pclbayes.report import sections
+    from pclbayes.report.stored import HEADER
+
+    scratch = Page(page.title, page.fig_dir)
+    sections.diagnostics_section(scratch, [dataclasses.replace(r, cached=True)
+                                           for r in records], eb, quick=quick)
+    (redrawn,) = scratch.sections
+    copy = dataclasses.replace(page, sections=[redrawn if s[0] == redrawn[0] else s
+                                               for s in page.sections])
+    return copy.render(HEADER)
+
+
+def _report_inputs(eb: EvidenceBase, specs: list[Spec], keys: dict[str, str],
+                   notes: list[str], *, quick: bool, seed: int | None) -> dict[str, Any]:
+    """What a report depends on (:func:`pclbayes.report.stored.report_key`).
+
+    Every specification in full (names, titles, files, variants and their reasons), the
+    fit-cache key of every fit (the specification resolved, the data, the seed, the
+    software and pclbayes' source), the notes on adapting the specifications to the data,
+    ``quick``, ``seed`` and the time unit.
+    """
+    return {"specs": [dataclasses.asdict(s) for s in specs], "fits": keys, "notes": notes,
+            "quick": quick, "seed": seed, "data": [eb.data_hash, str(eb.source)],
+            "time_unit": [eb.time_unit, eb.time_unit_source]}
+
+
+def _stored_report(out: Path, eb: EvidenceBase, specs: list[Spec], sens_specs: list[Spec],
+                   keys: dict[str, str], notes: list[str], template: str,
+                   meta: dict[str, Any], *, quick: bool, seed: int | None) -> Report:
+    """The :class:`Report` of a stored report copied into ``out``, with a new header.
+
+    The warnings the stored report's build logged are logged again, so a copied report
+    says on stderr what a built one says.
+    """
+    from pclbayes.report.stored import HEADER
+
+    for name, level, message in meta["warnings"]:
+        logging.getLogger(name).log(level, "%s", message)
+
+    def record(spec: Spec) -> FitRecord:
+        return FitRecord(spec, StoredFit(spec, keys[spec.name], eb.data_hash),
+                         float(meta["seconds"][spec.name]), cached=True,
+                         variant=spec.name.split("@", 1)[1] if "@" in spec.name else "default")
+
+    fits, sensitivity = [record(s) for s in specs], [record(s) for s in sens_specs]
+    n = len(fits) + len(sensitivity)
+    header = _header(eb, specs, meta["flags"], notes, quick=quick, seed=seed,
+                     reused=(n, n), titles=meta["titles"], stored=True)
+    html_path = out / "report.html"
+    html_path.write_text(template.replace(HEADER, header), encoding="utf-8")
+    return Report(out, html_path, fits, sensitivity, list(meta["flags"]), notes, stored=True)
+
+
+@contextlib.contextmanager
+def _warnings_logged() -> Iterator[list[tuple[str, int, str]]]:
+    """Collect ``(logger, level, message)`` of every distinct warning logged meanwhile."""
+    seen: list[tuple[str, int, str]] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, rec: logging.LogRecord) -> None:
+            item = (rec.name, rec.levelno, rec.getMessage())
+            if item not in seen:
+                seen.append(item)
+
+    handler = _Keep(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        root.removeHandler(handler)
 
 
 def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[str], *,
             quick: bool, seed: int | None, reused: tuple[int, int] = (0, 0),
-            titles: dict[str, str] | None = None) -> str:
+            titles: dict[str, str] | None = None, stored: bool = False) -> str:
     parts = [f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by pclbayes "
              f"{esc(versions()['pclbayes'])}; data {esc(eb.source)} "
              f"(hash <code>{esc(eb.data_hash[:16])}</code>); {len(specs)} model "
@@ -745,7 +906,13 @@ def _header(eb: EvidenceBase, specs: list[Spec], flags: list[str], notes: list[s
                      f"specifications ask for ({QUICK['chains']} chains x at most "
                      f"{QUICK['draws']} draws). Numbers are less precise; use the full run "
                      "for anything you report.</div>")
-    if reused[0]:
+    if stored:
+        parts.append('<div class="note"><b>Stored report:</b> every input of this report (the '
+                     "specifications, the data, the seed and the software) is that of a report "
+                     "made by an earlier run, so its page, figures and summaries are copied "
+                     f"from it; its {reused[1]} fits are in the fit cache. Run "
+                     "<code>pclbayes report --refit</code> to fit and make it again.</div>")
+    elif reused[0]:
         parts.append(f'<div class="note"><b>Reused fits:</b> {reused[0]} of {reused[1]} fits '
                      "come from the fit cache of an earlier report with the same specification, "
                      "data, seed and software (listed under Diagnostics); run "

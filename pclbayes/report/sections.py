@@ -113,8 +113,7 @@ def diagnostics_section(page: Page, fits: list[FitRecord], eb: EvidenceBase, *,
             "divergences": labels.count(d.divergences),
             "passed": "yes" if d.ok else "NO",
             "seconds": "" if rec.cached else labels.number(rec.seconds, 1),
-            "fitted": ("reused, fitted " + str(rec.model.idata_.attrs.get("pclbayes_created", ""))
-                       if rec.cached else "in this run"),
+            "fitted": "reused from the fit cache" if rec.cached else "in this run",
             "seed": str(rec.spec.seed),
         })
     parts.append(para("A fit passes when R-hat is at most 1.01, bulk and tail effective sample "
@@ -182,18 +181,6 @@ def methods_section(page: Page, fits: list[FitRecord], *, quick: bool) -> None:
 
 
 # ---------------------------------------------------------------- prior sensitivity variants
-def sensitivity_specs(spec: Spec) -> list[Spec]:
-    """The prior-sensitivity variants ``spec`` declares, as specifications to fit.
-
-    Each is named ``<spec>@<variant>`` (:func:`pclbayes.specs.apply_variant`). None if the
-    spec declares no ``[sensitivity.*]`` variants or its ``[report]`` table says
-    ``sensitivity = false``.
-    """
-    if not spec.report.get("sensitivity", True):
-        return []
-    return [apply_variant(spec, v) for v in spec.sensitivity]
-
-
 def _prior(table_: Any) -> Prior:
     return Prior.parse(dict(table_) if isinstance(table_, Mapping) else table_)
 

@@ -183,8 +183,8 @@ class ResponseModel(Model):
 
     def _resolved_options(self) -> dict[str, Any]:
         priors, settings = self.validate()
-        return {**self.get_params(), "method": self.engine, "priors": prior_record(priors),
-                "sampler": dict(settings.__dict__)}
+        return {**self.get_params(), "method": self.engine,
+                "priors": prior_record(priors, self.priors), "sampler": dict(settings.__dict__)}
 
     @classmethod
     def from_resolved(cls, spec: dict[str, Any]) -> ResponseModel:

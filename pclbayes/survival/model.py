@@ -231,7 +231,7 @@ class SurvivalModel(Model):
     def _resolved_options(self, unit: str | None = None) -> dict[str, Any]:
         unit = self._unit(None) if unit is None else unit
         priors, sampler, horizons = self._validated(unit)
-        return {**self.get_params(), "priors": prior_record(priors),
+        return {**self.get_params(), "priors": prior_record(priors, self.priors),
                 "sampler": dict(sampler.__dict__), "horizons": list(horizons),
                 "time_unit": unit}
 

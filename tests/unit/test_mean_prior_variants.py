@@ -9,7 +9,7 @@ import pytest
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.priors import Prior
 from pclbayes.report import sections
-from pclbayes.specs import list_specs
+from pclbayes.specs import list_specs, sensitivity_specs
 
 RESPONSE = [s for s in list_specs(BUNDLED_MODELS) if s.family == "response"]
 
@@ -22,7 +22,7 @@ def test_there_are_response_specs():
 def test_a_variant_changes_the_mean_rate_prior(spec):
     name = "intercept" if spec.options.get("model") == "logit-normal" else "mu"
     own = Prior.parse(spec.priors[name])
-    changed = [v for v in sections.sensitivity_specs(spec)
+    changed = [v for v in sensitivity_specs(spec)
                if name in v.priors and Prior.parse(v.priors[name]) != own]
     assert len(changed) == 1, f"{spec.name}: no variant changes the {name} prior"
     variant = changed[0]
@@ -38,10 +38,10 @@ def test_a_variant_changes_the_mean_rate_prior(spec):
 
 def test_jeffreys_and_wider_intercept_are_what_they_say():
     by_name = {s.name: s for s in RESPONSE}
-    bb = sections.sensitivity_specs(by_name["response_orr_by_target"])
+    bb = sensitivity_specs(by_name["response_orr_by_target"])
     jeffreys = next(v for v in bb if v.name.endswith("@jeffreys-mean"))
     assert Prior.parse(jeffreys.priors["mu"]) == Prior("Beta", {"alpha": 0.5, "beta": 0.5})
-    ln = sections.sensitivity_specs(by_name["response_orr_by_target_logit_normal"])
+    ln = sensitivity_specs(by_name["response_orr_by_target_logit_normal"])
     wide = next(v for v in ln if v.name.endswith("@wider-intercept"))
     prior = Prior.parse(wide.priors["intercept"])
     assert prior == Prior("Normal", {"mu": 0, "sigma": 3})
@@ -54,7 +54,7 @@ def test_jeffreys_and_wider_intercept_are_what_they_say():
 
 def _changed(spec, name):
     own = spec.priors.get(name)
-    return [v.name.split("@", 1)[1] for v in sections.sensitivity_specs(spec)
+    return [v.name.split("@", 1)[1] for v in sensitivity_specs(spec)
             if name in v.priors and (own is None or Prior.parse(v.priors[name])
                                      != Prior.parse(own))]
 
@@ -70,6 +70,6 @@ def test_every_prior_that_matters_has_a_variant():
     for prior in ("log_median", "shape", "sigma_cohort"):
         assert _changed(pfs, prior), prior
     assert _changed(specs["survival_pfs_by_strategy"], "kendall_tau") == ["uniform-kendall-tau"]
-    tau = Prior.parse(sections.sensitivity_specs(specs["survival_pfs_by_strategy"])[0]
+    tau = Prior.parse(sensitivity_specs(specs["survival_pfs_by_strategy"])[0]
                       .priors["kendall_tau"])
     assert tau == Prior("Beta", {"alpha": 1, "beta": 1})

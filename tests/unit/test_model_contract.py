@@ -143,3 +143,17 @@ def test_invalid_survival_option_is_named_with_file_before_any_data(tmp_path, li
     with pytest.raises(SpecError) as err:
         model_from_spec(load_spec(path))
     assert str(path) in str(err.value) and key in str(err.value)
+
+
+def test_a_loaded_fit_shows_the_references_of_the_priors_it_was_fitted_with(tmp_path):
+    """A prior given as a table keeps its reference through save and load_fit, also when it
+    equals the default prior (whose own reference differs)."""
+    given = {"mu": {"dist": "Beta", "alpha": 1, "beta": 1, "reason": "flat mean",
+                    "reference": "A. Author, Some Paper (2020)"},
+             "kappa": {"dist": "Gamma", "alpha": 2, "beta": 0.1, "reason": "as the default",
+                       "reference": "B. Author, Another Paper (2021)"}}
+    fit = ResponseModel(endpoint="orr", by="target", method="exact", priors=given).fit(seed=5)
+    shown = fit.prior_summary()
+    assert "ref: A. Author, Some Paper (2020)" in shown
+    assert "ref: B. Author, Another Paper (2021)" in shown
+    assert load_fit(fit.save(tmp_path / "fit.nc")).prior_summary() == shown

@@ -23,7 +23,7 @@ import pytest
 from pclbayes._paths import BUNDLED_DATA, BUNDLED_MODELS
 from pclbayes.cli import main
 from pclbayes.plots import at_risk
-from pclbayes.report import build_report, labels, sections
+from pclbayes.report import build_report, labels, sections, stored
 from pclbayes.report.builder import FitRecord
 from pclbayes.specs import list_specs
 
@@ -84,7 +84,7 @@ def test_rendered_in_chromium(quick_report, tmp_path):
 
 @pytest.mark.heavy
 def test_same_seed_same_summary_fitted_or_reused(tmp_path, monkeypatch):
-    """Fitted twice, or reused from the fit cache: the same summary; another seed refits."""
+    """Fitted twice, reused from the fit cache, or the whole report copied: the same summary."""
     monkeypatch.setenv("PCLBAYES_CACHE_DIR", str(tmp_path / "cache"))
     models = tmp_path / "models"
     models.mkdir()
@@ -97,7 +97,10 @@ def test_same_seed_same_summary_fitted_or_reused(tmp_path, monkeypatch):
 
     a, ja = run("a", seed=3, cache=False)
     b, jb = run("b", seed=3)                 # fits again and fills the cache
+    assert not b.stored
+    shutil.rmtree(stored.directory())        # (b stored its report too)
     c, jc = run("c", seed=3)                 # reuses every fit
+    assert not c.stored
     assert ja == jb == jc
     assert (a.out / "summary.csv").read_text() == (c.out / "summary.csv").read_text()
     records = c.fits + c.sensitivity
@@ -105,10 +108,11 @@ def test_same_seed_same_summary_fitted_or_reused(tmp_path, monkeypatch):
     assert sorted(p.name for p in (c.out / "fits").glob("*.nc")) == \
         sorted(p.name for p in (a.out / "fits").glob("*.nc"))
     assert "Reused fits:" in (c.out / "report.html").read_text()
-    d, jd = run("d", seed=4)                 # another seed: a new key, fitted again
-    assert not any(r.cached for r in d.fits) and jd["fits"] != ja["fits"]
-    e, je = run("e", seed=3, refit=True)     # --refit ignores the cache
-    assert not any(r.cached for r in e.fits) and je == ja
+    # (another seed and --refit: tests/unit/test_report_stored.py, with the exact engine)
+    f, jf = run("f", seed=3)                 # every input unchanged: the report is copied
+    assert f.stored and jf == ja
+    assert (f.out / "summary.csv").read_text() == (a.out / "summary.csv").read_text()
+    assert "Stored report:" in (f.out / "report.html").read_text()
 
 
 # ---------------------------------------------------------------- helpers

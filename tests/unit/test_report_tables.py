@@ -18,7 +18,7 @@ from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.report import labels, sections
 from pclbayes.report.builder import FitRecord
 from pclbayes.report.html import Page
-from pclbayes.specs import list_specs, parse_spec
+from pclbayes.specs import list_specs, parse_spec, sensitivity_specs
 
 
 # ---------------------------------------------------------------- helpers
@@ -85,7 +85,7 @@ def _shipped_records():
     fits = [_record(s) for s in specs]
     sens = []
     for s in specs:
-        for d in sections.sensitivity_specs(s):
+        for d in sensitivity_specs(s):
             rec = _record(d)
             rec.variant = d.name.split("@", 1)[1]
             sens.append(rec)
@@ -169,27 +169,27 @@ def test_prior_variants_table_only_lists_variants_that_were_run() -> None:
 
 def test_sensitivity_specs_are_the_declared_variants() -> None:
     specs = {s.name: s for s in list_specs(BUNDLED_MODELS)}
-    derived = sections.sensitivity_specs(specs["response_orr_by_target"])
+    derived = sensitivity_specs(specs["response_orr_by_target"])
     assert [d.name for d in derived] == ["response_orr_by_target@more-heterogeneity",
                                          "response_orr_by_target@less-heterogeneity",
                                          "response_orr_by_target@jeffreys-mean"]
     assert derived[0].priors["kappa"] == {"dist": "Gamma", "alpha": 2, "beta": 0.4}
     assert derived[0].priors["mu"] == specs["response_orr_by_target"].priors["mu"]
     assert derived[0].sensitivity == ()
-    ln = sections.sensitivity_specs(specs["response_orr_by_target_logit_normal"])
+    ln = sensitivity_specs(specs["response_orr_by_target_logit_normal"])
     assert {d.name.split("@")[1]: d.priors["sigma"]["sigma"] for d in ln} == {
         "less-heterogeneity": 0.5, "more-heterogeneity": 2, "wider-intercept": 1}
-    os_variants = sections.sensitivity_specs(specs["survival_os"])
+    os_variants = sensitivity_specs(specs["survival_os"])
     assert [d.name.split("@")[1] for d in os_variants] == ["reinfusion-censored"]
     assert os_variants[0].options["censor_at"] == "reinfusion"
-    pfs = sections.sensitivity_specs(specs["survival_pfs_by_target"])
+    pfs = sensitivity_specs(specs["survival_pfs_by_target"])
     assert [d.name.split("@")[1] for d in pfs] == [
         "vague", "sceptical", "with-reinfusions", "progression-only", "censor-at-hsct",
         "tongji-censored", "without-carsgen", "without-tongji"]
     off = parse_spec({"model": {"family": "response"}, "report": {"sensitivity": False},
                       "sensitivity": {"wide": {"reason": "wider", "priors": {
                           "kappa": "Gamma(alpha=2, beta=0.4)"}}}})
-    assert sections.sensitivity_specs(off) == []
+    assert sensitivity_specs(off) == []
 
 
 # ---------------------------------------------------------------- model comparison

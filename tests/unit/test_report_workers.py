@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from pclbayes import fitcache
 from pclbayes._paths import BUNDLED_MODELS
 from pclbayes.data import load
 from pclbayes.model import load_fit
-from pclbayes.report import build_report, builder
+from pclbayes.report import build_report, builder, stored
 from pclbayes.specs import list_specs
 
 SPECS = ("response_orr_by_target.toml", "response_cr_by_strategy.toml")
@@ -81,8 +82,9 @@ def test_fits_from_the_fit_cache_are_read_in_the_workers_with_the_same_report(
     models = exact_models(tmp_path / "models", SPECS[:1])
     fitted = build_report(models=models, out=tmp_path / "fitted", jobs=2, cache=True, seed=5)
     assert not any(r.cached for r in fitted.fits + fitted.sensitivity)
+    shutil.rmtree(stored.directory())  # the report stored, so that the fits are read again
     reused = build_report(models=models, out=tmp_path / "reused", jobs=2, cache=True, seed=5)
-    assert all(r.cached for r in reused.fits + reused.sensitivity)
+    assert not reused.stored and all(r.cached for r in reused.fits + reused.sensitivity)
     a, b = figures(fitted.out), figures(reused.out)
     assert sorted(a) == sorted(b)
     assert [name for name in a if a[name] != b[name]] == []

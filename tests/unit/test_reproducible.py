@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -114,12 +115,14 @@ def report_runs(models: Path, compile_dir: Path, fit_cache: Path, out: Path,
 
     ``cold``: empty compile cache, two worker processes, no fit cache. ``warm``: the compile
     cache the first one filled, fitted in the report's own process (``--jobs 1``), every fit
-    sampled again and stored (``--refit``). ``cached``: every fit read from the fit cache.
+    sampled again and stored (``--refit``). ``cached``: every fit read from the fit cache
+    (the report the second run stored is removed first). ``stored``: the whole report
+    copied from the one the third run stored.
     """
     assert not compile_dir.exists()
     env = pytensor_env(compile_dir, fit_cache)
     base = ("report", "--models", str(models), "--quiet", *extra)
-    dirs = {name: out / name for name in ("cold", "warm", "cached")}
+    dirs = {name: out / name for name in ("cold", "warm", "cached", "stored")}
     before = source_digest()
     stdout = {
         "cold": pclbayes_cli([*base, "--out", str(dirs["cold"]), "--jobs", "2", "--no-cache"],
@@ -127,7 +130,9 @@ def report_runs(models: Path, compile_dir: Path, fit_cache: Path, out: Path,
         "warm": pclbayes_cli([*base, "--out", str(dirs["warm"]), "--jobs", "1", "--refit"],
                              env, out),
     }
+    shutil.rmtree(fit_cache / "reports")
     stdout["cached"] = pclbayes_cli([*base, "--out", str(dirs["cached"])], env, out)
+    stdout["stored"] = pclbayes_cli([*base, "--out", str(dirs["stored"])], env, out)
     return {"dirs": dirs, "stdout": stdout, "stored": numba_cache_files(compile_dir),
             "source": (before, source_digest())}
 
@@ -241,6 +246,7 @@ def test_report_summaries_same_whatever_cache_state_and_jobs(request, specs):
         "the third report sampled instead of reusing the fits the second stored: "
         f"{run['stdout']['cached']!r}")
     assert "reused" not in run["stdout"]["warm"]
+    assert "copied from the report of an earlier run" in run["stdout"]["stored"]
     assert_same_files(run["dirs"], ["summary.json", "summary.csv"])
 
 

@@ -71,7 +71,7 @@ from pclbayes.survival.derived import (
     thinned,
 )
 from pclbayes.survival.km import km_curve, km_table
-from pclbayes.survival.weibull import cluster_loglik, episode_loglik, log_cumhaz, survival_at
+from pclbayes.survival.weibull import LOG_LOG2, cluster_loglik, log_cumhaz, survival_at
 
 if TYPE_CHECKING:
     from pclbayes.survival.model import SurvivalModel
@@ -286,26 +286,37 @@ def cohort_log_likelihood(draws: Draws, design: Any, c: int) -> np.ndarray:
               else np.zeros(int(single.sum()), dtype=np.int64))
     levels = np.unique(groups)
     events = np.array([event[single][groups == g].sum() for g in levels], dtype=float)
+    x_single, log_t_s = design.X[idx][single], log_t[single]
+    event_s = event[single].astype(float)
+    event_log_t = float(log_t_s @ event_s)
 
     def per_block(b: Draws) -> np.ndarray:
-        fixed = b.log_median[..., None] + b.beta @ design.X[idx].T
-        shape = (b.shape[..., design.group_index[idx]] if design.shape_by_group
-                 else np.broadcast_to(b.shape[..., None], fixed.shape))
         # independent episodes, as functions of the cohort effect u (log H_i = h_i - k_i u):
-        # sum_i l_i(u) = sum_i l_i(0) - u sum_g k_g D_g - sum_g exp(log B_g - k_g u), with
-        # D_g the events and B_g = sum_i H_i(0) of shape group g: O(1) per node and draw
-        k_s = shape[..., single]
-        at_zero = episode_loglik(log_t[single], event[single], fixed[..., single],
-                                 k_s).sum(axis=-1)
-        log_h = log_cumhaz(log_t[single], fixed[..., single], k_s)
+        # sum_i l_i(u) = E - u sum_g k_g D_g - sum_g exp(log B_g - k_g u), with
+        # E = sum_i d_i (log k_i - log t_i + h_i), D_g the events and B_g = sum_i H_i(0) of
+        # shape group g: one pass over the episodes, then O(1) per node and draw
+        k_s = b.shape[..., groups] if design.shape_by_group else b.shape[..., None]
+        log_h = b.log_median[..., None] + b.beta @ x_single.T  # the log medians, then
+        np.subtract(log_t_s, log_h, out=log_h)                 # h_i = log H_i(0), in place
+        np.multiply(log_h, k_s, out=log_h)
+        log_h += LOG_LOG2
         k_g = [b.shape[..., g] if design.shape_by_group else b.shape for g in levels]
-        log_b = [special.logsumexp(log_h[..., groups == g], axis=-1) for g in levels]
+        e = log_h @ event_s - event_log_t
+        for k, d_g in zip(k_g, events, strict=True):
+            e = e + d_g * np.log(k)
+        log_b = ([special.logsumexp(log_h, axis=-1)] if levels.size == 1 else
+                 [special.logsumexp(log_h[..., groups == g], axis=-1) for g in levels])
+        del log_h
+        if cluster_index is not None:
+            fixed = b.log_median[..., None] + b.beta @ design.X[idx].T
+            shape = (b.shape[..., design.group_index[idx]] if design.shape_by_group
+                     else np.broadcast_to(b.shape[..., None], fixed.shape))
 
         def log_lik(effect: np.ndarray) -> np.ndarray:
-            out = at_zero.copy()
+            out = e
             for k, d_g, lb in zip(k_g, events, log_b, strict=True):
                 with np.errstate(over="ignore"):
-                    out = out - effect * k * d_g - (np.exp(lb - k * effect) - np.exp(lb))
+                    out = out - effect * k * d_g - np.exp(lb - k * effect)
             if cluster_index is not None:
                 eta = fixed + effect[..., None]
                 out = out + cluster_loglik(log_t, event, eta, shape, b.tau[..., None],

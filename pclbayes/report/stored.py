@@ -116,8 +116,12 @@ def store(key: str, out: Path, page: str, meta: dict[str, Any],
                     new_file_mode(p)
             target = root / key
             if target.exists():
-                shutil.rmtree(target)
-            os.rename(tmp, target)
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not target.is_dir():  # else another run stored it meanwhile: keep theirs
+                    raise
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

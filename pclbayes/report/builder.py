@@ -658,10 +658,12 @@ def build_report(
                 progress(note)
         staging = folder.staging()
         with _each_warning_once():
-            report = _build(staging, eb, fitted, notes, seed=seed, quick=quick,
-                            jobs=min(2, os.cpu_count() or 1) if jobs is None else jobs,
-                            cache=cache, refit=refit, progress=progress)
+            report, store = _build(staging, eb, fitted, notes, seed=seed, quick=quick,
+                                   jobs=min(2, os.cpu_count() or 1) if jobs is None else jobs,
+                                   cache=cache, refit=refit, progress=progress)
         folder.commit()
+        if store is not None:  # from the committed folder: storing cannot lose the report
+            store(out)
     logger.info("wrote %s", out / "report.html")
     return dataclasses.replace(report, out=out, html=out / "report.html")
 
@@ -744,12 +746,13 @@ def _file_in(folder: Path, spec: Spec, suffix: str) -> Path:
 
 def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
            seed: int | None, quick: bool, jobs: int, cache: bool, refit: bool,
-           progress: Progress | None) -> Report:
+           progress: Progress | None) -> tuple[Report, Callable[[Path], None] | None]:
     """Fit ``specs`` and their variants and write every file of the report into ``out``.
 
     With ``cache``, a report stored by an earlier run with the same inputs
-    (:mod:`pclbayes.report.stored`) is copied instead, unless ``refit``; a report built
-    here is stored.
+    (:mod:`pclbayes.report.stored`) is copied instead, unless ``refit``. Returns the
+    report and, for a report made here with ``cache``, the function that stores it, to be
+    called with the report's folder once it is complete.
     """
     from pclbayes.report import stored
 
@@ -769,7 +772,7 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
                 progress("every input is unchanged: the report stored by an earlier run is "
                          f"copied ({stored.directory()}; --refit makes it again)")
             return _stored_report(out, eb, specs, sens_specs, keys, notes, *restored,
-                                  quick=quick, seed=seed)
+                                  quick=quick, seed=seed), None
     if progress and sens_specs:
         progress(f"{len(specs)} specifications and {len(sens_specs)} prior-sensitivity variants")
     from pclbayes.report import sections
@@ -804,12 +807,20 @@ def _build(out: Path, eb: EvidenceBase, specs: list[Spec], notes: list[str], *,
     html_path = out / "report.html"
     html_path.write_text(page.render(header), encoding="utf-8")
     _write_summaries(out, fits, sensitivity, eb, seed=seed, quick=quick)
-    if key is not None:
-        meta = {"flags": flags, "titles": titles, "warnings": logged,
-                "seconds": {rec.spec.name: rec.seconds for rec in fits + sensitivity}}
-        stored.store(key, out, _page_from_the_cache(page, fits + sensitivity, eb, quick=quick),
-                     meta, {save[s.name].name: keys[s.name] for s in specs})
-    return Report(out, html_path, fits, sensitivity, flags, notes)
+    report = Report(out, html_path, fits, sensitivity, flags, notes)
+    if key is None:
+        return report, None
+    # what the report's fits logged, less what this run's cache said about itself
+    said = [w for w in logged if w[0] not in (fitcache.__name__, stored.__name__)]
+    meta = {"flags": flags, "titles": titles, "warnings": said,
+            "seconds": {rec.spec.name: rec.seconds for rec in fits + sensitivity}}
+    template = _page_from_the_cache(page, fits + sensitivity, eb, quick=quick)
+    copies = {save[s.name].name: keys[s.name] for s in specs}
+
+    def store(folder: Path) -> None:
+        stored.store(key, folder, template, meta, copies, list(keys.values()))
+
+    return report, store
 
 
 def _page_from_the_cache(page: Page, records: list[FitRecord], eb: EvidenceBase, *,
@@ -837,14 +848,36 @@ def _report_inputs(eb: EvidenceBase, specs: list[Spec], keys: dict[str, str],
                    notes: list[str], *, quick: bool, seed: int | None) -> dict[str, Any]:
     """What a report depends on (:func:`pclbayes.report.stored.report_key`).
 
-    Every specification in full (names, titles, files, variants and their reasons), the
-    fit-cache key of every fit (the specification resolved, the data, the seed, the
-    software and pclbayes' source), the notes on adapting the specifications to the data,
-    ``quick``, ``seed`` and the time unit.
+    Every specification in full (names, titles, variants and their reasons, ``[report]``;
+    not the file it was read from, which the page does not show), the fit-cache key of
+    every fit (the specification resolved, the data, the seed, the software and pclbayes'
+    source), the notes on adapting the specifications to the data, ``quick``, ``seed``, the
+    time unit, and matplotlib's version and settings (``rcParams``) with Pillow's version.
     """
-    return {"specs": [dataclasses.asdict(s) for s in specs], "fits": keys, "notes": notes,
-            "quick": quick, "seed": seed, "data": [eb.data_hash, str(eb.source)],
-            "time_unit": [eb.time_unit, eb.time_unit_source]}
+    import matplotlib
+
+    shown = [{k: v for k, v in dataclasses.asdict(s).items() if k != "path"} for s in specs]
+    return {"specs": shown, "fits": keys, "notes": notes, "quick": quick, "seed": seed,
+            "data": [eb.data_hash, str(eb.source)],
+            "time_unit": [eb.time_unit, eb.time_unit_source],
+            # the figures' software and style (a matplotlibrc, MPLCONFIGDIR)
+            "matplotlib": [matplotlib.__version__, _pillow_version(),
+                           sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()
+                                  if not k.startswith(_NOT_DRAWN))]}
+
+
+#: matplotlib settings that do not change a saved figure (backends, windows, key bindings).
+_NOT_DRAWN = ("backend", "interactive", "webagg.", "toolbar", "keymap.", "savefig.directory",
+              "timezone", "tk.", "macosx.")
+
+
+def _pillow_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("pillow")
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _stored_report(out: Path, eb: EvidenceBase, specs: list[Spec], sens_specs: list[Spec],

@@ -7,7 +7,8 @@ notes on how they were adapted to the data, ``--quick``, ``--seed`` and the data
 unit. :func:`report_key` hashes exactly these. After a report is built with the fit cache
 on, its page (without the header, which says when it was generated), figures, summaries
 and what the header needs are stored under that key in ``<fit cache>/reports/``, with the
-SHA-256 of every file and of the fit-cache entry each ``fits/*.nc`` file is copied from.
+SHA-256 of every file and of every fit-cache entry the report rests on (the variants' too;
+the ``fits/*.nc`` files are copied from them).
 
 :func:`restore` trusts an entry only if it records the key asked for and every file, and
 every fit-cache entry it names, has the recorded checksum; anything else is a warning and
@@ -23,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +71,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def store(key: str, out: Path, page: str, meta: dict[str, Any],
-          fit_files: dict[str, str]) -> None:
-    """Store the report just written into ``out`` under ``key`` (atomically).
+def store(key: str, out: Path, page: str, meta: dict[str, Any], copies: dict[str, str],
+          rests_on: list[str]) -> None:
+    """Store the report written into ``out`` under ``key`` (atomically).
 
     Parameters
     ----------
@@ -82,53 +84,63 @@ def store(key: str, out: Path, page: str, meta: dict[str, Any],
     page : str
         The page with :data:`HEADER` where the header goes.
     meta : dict
-        What the header and :class:`pclbayes.report.builder.Report` need (JSON).
-    fit_files : dict
-        ``{file name in fits/: fit-cache key}``; the entries' checksums are recorded.
+        What the header and :class:`pclbayes.report.builder.Report` need (JSON): the keys
+        of :data:`META_KEYS`.
+    copies : dict
+        ``{file name in fits/: fit-cache key}``: the fit files the report holds, copied
+        from the fit cache when the report is copied.
+    rests_on : list of str
+        The fit-cache key of every fit of the report (variants too): each entry's checksum
+        is recorded and checked before a copy.
 
-    A report whose fits are not all in the fit cache, or a cache that cannot be written,
-    is not stored (the second with a warning).
+    A report whose fits are not all in the fit cache is not stored; a cache that cannot be
+    written, or an entry that vanishes meanwhile, is a warning. Never raises an ``OSError``,
+    so a complete report is never lost to its storing.
     """
-    fits = {}
-    for name, fit_key in fit_files.items():
-        entry = fitcache.entry_path(fit_key)
-        if not entry.is_file():
-            return
-        fits[name] = {"key": fit_key, "sha256": _sha256(entry)}
     root = directory()
+    tmp: Path | None = None
     try:
+        entries = {}
+        for fit_key in dict.fromkeys([*rests_on, *copies.values()]):
+            path = fitcache.entry_path(fit_key)
+            if not path.is_file():
+                return
+            entries[fit_key] = _sha256(path)
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=".report-"))
+        (tmp / _PAGE).write_text(page, encoding="utf-8")
+        if (out / "figures").is_dir():
+            shutil.copytree(out / "figures", tmp / "figures")
+        for name in ("summary.csv", "summary.json"):
+            if (out / name).is_file():
+                shutil.copyfile(out / name, tmp / name)
+        files = {p.relative_to(tmp).as_posix(): _sha256(p)
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        record = {"key": key, "files": files, "fits": copies, "entries": entries,
+                  "meta": meta}
+        (tmp / _META).write_text(json.dumps(record, sort_keys=True, indent=1),
+                                 encoding="utf-8")
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                new_file_mode(p)
+        target = root / key
+        if target.exists():  # the newer report replaces the older
+            shutil.rmtree(target, ignore_errors=True)
         try:
-            (tmp / _PAGE).write_text(page, encoding="utf-8")
-            if (out / "figures").is_dir():
-                shutil.copytree(out / "figures", tmp / "figures")
-            for name in ("summary.csv", "summary.json"):
-                if (out / name).is_file():
-                    shutil.copyfile(out / name, tmp / name)
-            files = {str(p.relative_to(tmp)): _sha256(p)
-                     for p in sorted(tmp.rglob("*")) if p.is_file()}
-            record = {"key": key, "files": files, "fits": fits, "meta": meta}
-            (tmp / _META).write_text(json.dumps(record, sort_keys=True, indent=1),
-                                     encoding="utf-8")
-            for p in tmp.rglob("*"):
-                if p.is_file():
-                    new_file_mode(p)
-            target = root / key
-            if target.exists():
-                shutil.rmtree(target, ignore_errors=True)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not target.is_dir():  # else another run stored it meanwhile: keep theirs
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / _META).is_file():  # else another run stored it meanwhile
+                raise
+        _prune(root)
     except OSError as err:
         logger.warning("could not store the report in %s (%s)", root, err)
-        return
-    _prune(root)
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: What a stored report's ``meta`` holds.
+META_KEYS = ("flags", "titles", "warnings", "seconds")
 
 
 def restore(key: str, out: Path) -> tuple[str, dict[str, Any]] | None:
@@ -139,7 +151,7 @@ def restore(key: str, out: Path) -> tuple[str, dict[str, Any]] | None:
     (page, meta) or None
         The stored page (with :data:`HEADER` for the header) and its ``meta``; None when
         nothing is stored under ``key``, or (with a warning) when the entry does not verify,
-        in which case ``out`` is left without any of its files.
+        in which case none of its files is left in ``out``.
     """
     entry = directory() / key
     meta_file = entry / _META
@@ -155,15 +167,19 @@ def restore(key: str, out: Path) -> tuple[str, dict[str, Any]] | None:
                     continue
                 target = out / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(entry / name, target)
                 copied.append(target)
-            for name, fit in record["fits"].items():
+                shutil.copyfile(entry / name, target)
+                if _sha256(target) != record["files"][name]:
+                    problem = f"{name} changed while it was copied"
+                    break
+        if problem is None:
+            for name, fit_key in record["fits"].items():
                 target = out / "fits" / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(fitcache.entry_path(fit["key"]), target)
                 copied.append(target)
-                if _sha256(target) != fit["sha256"]:
-                    problem = f"fit-cache entry of {name} changed while it was copied"
+                shutil.copyfile(fitcache.entry_path(fit_key), target)
+                if _sha256(target) != record["entries"][fit_key]:
+                    problem = f"the fit-cache entry of {name} changed while it was copied"
                     break
         if problem is None:
             page = (entry / _PAGE).read_text(encoding="utf-8")
@@ -171,7 +187,7 @@ def restore(key: str, out: Path) -> tuple[str, dict[str, Any]] | None:
                 problem = "its page has no place for the header"
             else:
                 return page, record["meta"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError) as err:
         problem = f"unreadable: {err}"
     for path in copied:
         path.unlink(missing_ok=True)
@@ -180,27 +196,63 @@ def restore(key: str, out: Path) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _problem(entry: Path, key: str, record: dict[str, Any]) -> str | None:
+def _plain(name: object, *, folders: bool) -> bool:
+    """Whether ``name`` is a relative path inside the entry (no ``..``, not absolute)."""
+    if not isinstance(name, str) or not name:
+        return False
+    parts = Path(name).parts
+    return (not Path(name).is_absolute() and ".." not in parts and "\\" not in name
+            and (folders or len(parts) == 1))
+
+
+def _problem(entry: Path, key: str, record: Any) -> str | None:
     """Why the stored report in ``entry`` cannot be trusted, or None."""
-    if record.get("key") != key:
+    if not isinstance(record, dict) or record.get("key") != key:
         return "it records another key"
-    if _PAGE not in record["files"]:
+    files, fits, entries = record.get("files"), record.get("fits"), record.get("entries")
+    meta = record.get("meta")
+    if not (isinstance(files, dict) and isinstance(fits, dict) and isinstance(entries, dict)
+            and isinstance(meta, dict) and all(k in meta for k in META_KEYS)):
+        return "its record is incomplete"
+    if _PAGE not in files:
         return "it has no page"
-    for name, digest in record["files"].items():
+    if not all(_plain(n, folders=True) for n in files) or not all(
+            _plain(n, folders=False) for n in fits):
+        return "it names a file outside its folder"
+    if not set(fits.values()) <= set(entries):
+        return "its fit files are not among the fits it rests on"
+    for name, digest in files.items():
         path = entry / name
         if not path.is_file() or _sha256(path) != digest:
             return f"{name} is missing or changed"
-    for name, fit in record["fits"].items():
-        path = fitcache.entry_path(fit["key"])
+    for fit_key, digest in entries.items():
+        path = fitcache.entry_path(str(fit_key))
         if not path.is_file():
-            return f"the fit of {name} is no longer in the fit cache"
-        if _sha256(path) != fit["sha256"]:
-            return f"the fit-cache entry of {name} changed"
+            return f"the fit {str(fit_key)[:16]} is no longer in the fit cache"
+        if _sha256(path) != digest:
+            return f"the fit-cache entry {str(fit_key)[:16]} changed"
     return None
 
 
+#: A half-written entry (``.report-*``, left by a run that was killed) older than this
+#: many seconds is removed.
+STALE_SECONDS = 3600.0
+
+
 def _prune(root: Path) -> None:
-    entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: p.stat().st_mtime)
-    for old in entries[:-MAX_REPORTS]:
+    """Keep the :data:`MAX_REPORTS` newest entries; remove stale half-written ones."""
+    dated = []
+    for path in root.iterdir():
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:  # removed by another run meanwhile
+            continue
+        if not path.is_dir():
+            continue
+        if path.name.startswith("."):
+            if time.time() - mtime > STALE_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+        else:
+            dated.append((mtime, path))
+    for _, old in sorted(dated)[:-MAX_REPORTS]:
         shutil.rmtree(old, ignore_errors=True)

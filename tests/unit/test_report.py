@@ -98,9 +98,13 @@ def test_same_seed_same_summary_fitted_or_reused(tmp_path, monkeypatch):
     a, ja = run("a", seed=3, cache=False)
     b, jb = run("b", seed=3)                 # fits again and fills the cache
     assert not b.stored
-    shutil.rmtree(stored.directory())        # (b stored its report too)
+    (entry,) = stored.directory().iterdir()  # b stored its report too: the page as a run
+    page_b = (entry / "page.html").read_text()  # reading every fit from the cache makes it
+    shutil.rmtree(stored.directory())
     c, jc = run("c", seed=3)                 # reuses every fit
     assert not c.stored
+    (entry,) = stored.directory().iterdir()
+    assert (entry / "page.html").read_text() == page_b  # MCMC response and survival fits
     assert ja == jb == jc
     assert (a.out / "summary.csv").read_text() == (c.out / "summary.csv").read_text()
     records = c.fits + c.sensitivity

@@ -14,9 +14,10 @@ import pytest
 from test_report_workers import SPECS, exact_models, figures
 
 from pclbayes import fitcache
+from pclbayes.data import load
 from pclbayes.errors import ReportOutputError
 from pclbayes.model import load_fit
-from pclbayes.report import build_report, stored
+from pclbayes.report import build_report, builder, stored
 from pclbayes.report.builder import StoredFit
 
 HEADER = re.compile(r"<p>Generated .*?(?=<nav>)", flags=re.S)
@@ -131,11 +132,10 @@ def test_changed_input_or_refit_makes_the_report_again(tmp_path, cache, models):
     no_cache = build_report(models=models, out=tmp_path / "d", jobs=1, seed=7, cache=False)
     assert not no_cache.stored
     assert sorted((cache / "reports").iterdir()) == entries  # nothing stored without the cache
-    # the same specifications in another folder, then with a new title: new inputs of the
-    # report (its messages name the files), though every fit is in the fit cache
+    # the same specifications in another folder: the same report (the page does not show
+    # the files); then a new title: a new input of the page, though every fit is cached
     models = Path(shutil.copytree(models, tmp_path / "models"))
-    moved = build_report(models=models, out=tmp_path / "moved", jobs=1, seed=5)
-    assert not moved.stored and all(r.cached for r in moved.fits)
+    assert build_report(models=models, out=tmp_path / "moved", jobs=1, seed=5).stored
     spec = models / "response_orr_by_target.toml"
     text = re.sub(r'(?m)^title = ".*"$', 'title = "ORR, renamed"', spec.read_text())
     assert "ORR, renamed" in text
@@ -151,7 +151,8 @@ def _entry(cache: Path) -> Path:
     return entry
 
 
-@pytest.mark.parametrize("damage", ["figure", "meta", "fit entry", "fit gone"])
+@pytest.mark.parametrize("damage", ["figure", "meta", "meta shape", "escape", "fit entry",
+                                    "fit gone", "variant gone"])
 def test_a_stored_report_that_does_not_verify_is_made_again(tmp_path, cache, models, made,
                                                             caplog, damage):
     made = made["report"]
@@ -162,8 +163,19 @@ def test_a_stored_report_that_does_not_verify_is_made_again(tmp_path, cache, mod
         png.write_bytes(png.read_bytes()[:-10])
     elif damage == "meta":
         (entry / "meta.json").write_text("{not json")
+    elif damage == "meta shape":
+        (entry / "meta.json").write_text("[]")
+    elif damage == "escape":  # a file named outside the entry and the report folder
+        (tmp_path / "elsewhere.txt").write_text("x")
+        meta["files"]["../../elsewhere.txt"] = meta["files"].pop("summary.csv")
+        (entry / "meta.json").write_text(json.dumps(meta))
+    elif damage == "variant gone":  # a variant's fit: in no fits/ file, but the report's
+        variant = next(r for r in made.sensitivity)
+        path = fitcache.entry_path(builder._cache_key(variant.spec, load()))
+        assert path.is_file() and path.name.split(".")[0] not in meta["fits"].values()
+        path.unlink()
     else:
-        path = fitcache.entry_path(next(iter(meta["fits"].values()))["key"])
+        path = fitcache.entry_path(next(iter(meta["fits"].values())))
         if damage == "fit entry":
             path.write_bytes(path.read_bytes()[:-100] + bytes(100))
         else:
@@ -173,10 +185,21 @@ def test_a_stored_report_that_does_not_verify_is_made_again(tmp_path, cache, mod
     assert not again.stored
     said = [r.getMessage() for r in caplog.records if "stored report" in r.getMessage()]
     assert len(said) == 1 and "building it again" in said[0], said
+    assert not (tmp_path / "again" / "elsewhere.txt").exists()
     assert _files(again.out) == _files(made.out)
     assert _outside_diagnostics(_page(again.out)) == _outside_diagnostics(_page(made.out))
     # the report made again is stored in place of the damaged one
     assert build_report(models=models, out=tmp_path / "third", jobs=1, seed=5).stored
+
+
+def test_a_report_that_cannot_be_stored_is_written_all_the_same(tmp_path, cache, models,
+                                                                 caplog):
+    shutil.rmtree(cache / "reports")
+    (cache / "reports").write_text("not a folder")
+    with caplog.at_level(logging.WARNING):
+        made = build_report(models=models, out=tmp_path / "a", jobs=1, seed=5)
+    assert (made.out / "report.html").is_file() and (made.out / "summary.json").is_file()
+    assert any("could not store the report" in r.getMessage() for r in caplog.records)
 
 
 def test_the_oldest_stored_reports_are_removed(tmp_path, monkeypatch):
@@ -188,6 +211,8 @@ def test_the_oldest_stored_reports_are_removed(tmp_path, monkeypatch):
         (root / name / "meta.json").write_text("{}")
         os.utime(root / name, (1_000_000 + age, 1_000_000 + age))
     (root / ".report-half-written").mkdir()
+    (root / ".report-killed-long-ago").mkdir()
+    os.utime(root / ".report-killed-long-ago", (1_000_000, 1_000_000))
     stored._prune(root)
     assert sorted(p.name for p in root.iterdir()) == [".report-half-written", "a", "b"]
 

@@ -82,7 +82,7 @@ class _Model:
         self.slot = f"_{name}"
 
     def __get__(self, rec: Any, owner: type | None = None) -> Any:
-        if rec is None:  # no default: the field stays required
+        if rec is None or self.slot not in rec.__dict__:  # no default: the field is required
             raise AttributeError(self.slot)
         value = rec.__dict__[self.slot]
         if isinstance(value, StoredFit):
@@ -93,12 +93,13 @@ class _Model:
         rec.__dict__[self.slot] = value
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class FitRecord:
     """One fitted specification (or one prior-sensitivity variant of it).
 
     ``model`` is the fitted model; in a stored report (``Report.stored``) it is read from
-    the fit cache when first used.
+    the fit cache when first used. Records compare by identity (comparing would read the
+    models).
     """
 
     spec: Spec

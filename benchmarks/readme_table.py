@@ -71,7 +71,7 @@ WHY: dict[str, str] = {
         "compiled by numba in each of the two worker processes that fits it, then every "
         "fit's tables and figures are made"),
     "pclbayes report (every fit from the fit cache, the page made again)": (
-        "when an input of the page changed (a title, the folder of the specifications), only "
+        "when an input of the page changed (a title, a variant's reason), only "
         "the draws are reused: the 33 fits are read and verified, and their tables "
         "(convergence, PSIS-LOO, predictive checks) and figures are made again from the "
         "draws, about 50 CPU-seconds shared by two workers"),

@@ -147,7 +147,6 @@ def entry_path(key: str) -> Path:
     return cache_dir() / f"{key}{_SUFFIX}"
 
 
-
 def _prune(directory: Path) -> None:
     entries = sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
     for old in entries[:-MAX_ENTRIES]:

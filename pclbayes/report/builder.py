@@ -915,11 +915,10 @@ def _warnings_logged() -> Iterator[list[tuple[str, int, str]]]:
 
     class _Keep(logging.Handler):
         def emit(self, rec: logging.LogRecord) -> None:
-            item = (rec.name, rec.levelno, rec.getMessage())
-            if item not in seen:
-                seen.append(item)
+            seen.append((rec.name, rec.levelno, rec.getMessage()))
 
     handler = _Keep(logging.WARNING)
+    handler.addFilter(_Once())
     root = logging.getLogger()
     root.addHandler(handler)
     try:

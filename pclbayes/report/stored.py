@@ -160,33 +160,34 @@ def restore(key: str, out: Path) -> tuple[str, dict[str, Any]] | None:
     copied: list[Path] = []
     try:
         record = json.loads(meta_file.read_text(encoding="utf-8"))
-        problem = _problem(entry, key, record)
-        if problem is None:
-            for name in record["files"]:
-                if name == _PAGE:
-                    continue
-                target = out / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                copied.append(target)
-                shutil.copyfile(entry / name, target)
-                if _sha256(target) != record["files"][name]:
-                    problem = f"{name} changed while it was copied"
-                    break
-        if problem is None:
-            for name, fit_key in record["fits"].items():
-                target = out / "fits" / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                copied.append(target)
-                shutil.copyfile(fitcache.entry_path(fit_key), target)
-                if _sha256(target) != record["entries"][fit_key]:
-                    problem = f"the fit-cache entry of {name} changed while it was copied"
-                    break
-        if problem is None:
-            page = (entry / _PAGE).read_text(encoding="utf-8")
-            if page.count(HEADER) != 1:
+        problem = _malformed(key, record)
+        if problem is None:  # every file is hashed once: as read, or as copied into out
+            data = (entry / _PAGE).read_bytes()
+            page = data.decode("utf-8")
+            if hashlib.sha256(data).hexdigest() != record["files"][_PAGE]:
+                problem = f"{_PAGE} is changed"
+            elif page.count(HEADER) != 1:
                 problem = "its page has no place for the header"
-            else:
-                return page, record["meta"]
+        if problem is None:
+            problem = _entries_problem(record)
+        if problem is None:
+            copies = [(entry / name, out / name, digest, name)
+                      for name, digest in record["files"].items() if name != _PAGE]
+            copies += [(fitcache.entry_path(fit_key), out / "fits" / name,
+                        record["entries"][fit_key], f"the fit-cache entry of {name}")
+                       for name, fit_key in record["fits"].items()]
+            for source, target, digest, what in copies:
+                if not source.is_file():
+                    problem = f"{what} is missing"
+                    break
+                target.parent.mkdir(parents=True, exist_ok=True)
+                copied.append(target)
+                shutil.copyfile(source, target)
+                if _sha256(target) != digest:
+                    problem = f"{what} is changed"
+                    break
+        if problem is None:
+            return page, record["meta"]
     except (OSError, ValueError) as err:
         problem = f"unreadable: {err}"
     for path in copied:
@@ -205,8 +206,8 @@ def _plain(name: object, *, folders: bool) -> bool:
             and (folders or len(parts) == 1))
 
 
-def _problem(entry: Path, key: str, record: Any) -> str | None:
-    """Why the stored report in ``entry`` cannot be trusted, or None."""
+def _malformed(key: str, record: Any) -> str | None:
+    """Why ``record`` (a stored report's meta.json) is not a record of ``key``, or None."""
     if not isinstance(record, dict) or record.get("key") != key:
         return "it records another key"
     files, fits, entries = record.get("files"), record.get("fits"), record.get("entries")
@@ -221,11 +222,15 @@ def _problem(entry: Path, key: str, record: Any) -> str | None:
         return "it names a file outside its folder"
     if not set(fits.values()) <= set(entries):
         return "its fit files are not among the fits it rests on"
-    for name, digest in files.items():
-        path = entry / name
-        if not path.is_file() or _sha256(path) != digest:
-            return f"{name} is missing or changed"
-    for fit_key, digest in entries.items():
+    return None
+
+
+def _entries_problem(record: dict[str, Any]) -> str | None:
+    """Why a fit-cache entry the report rests on, and does not copy, cannot be trusted."""
+    copied = set(record["fits"].values())  # these are checked as they are copied
+    for fit_key, digest in record["entries"].items():
+        if fit_key in copied:
+            continue
         path = fitcache.entry_path(str(fit_key))
         if not path.is_file():
             return f"the fit {str(fit_key)[:16]} is no longer in the fit cache"

@@ -1,7 +1,9 @@
 """NUTS for every pclbayes model, reusing compiled models across fits.
 
-Compiling a PyMC model for nutpie takes 2-5 s; sampling the bundled models takes 0.1-0.7 s.
-The data and the prior parameters enter the models as ``pm.Data`` containers, so a compiled
+Compiling a PyMC model for nutpie takes 10-20 s in a process with an empty compile cache and
+about 2 s with a warm one (:mod:`pclbayes._nutpie_numba` keeps nutpie's C callbacks in
+PyTensor's numba cache); sampling the bundled models takes 0.1-0.7 s. The data and the prior
+parameters enter the models as ``pm.Data`` containers, so a compiled
 model is cached by its *structure* (model family, dimension sizes, options, prior families)
 and a later fit with other data or other prior values only swaps the values in
 (``CompiledPyMCModel.with_data``): the specifications of a report and their prior-sensitivity
@@ -54,7 +56,7 @@ def _compiled(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, 
     gave different draws on a cold and a warm compile cache. Strict IEEE arithmetic gives
     the same bits in both cases.
     """
-    import nutpie
+    from pclbayes._nutpie_numba import compile_model
 
     with _lock:
         entry = _cache.get(key)
@@ -64,7 +66,7 @@ def _compiled(key: Hashable, build: Callable[[bool], pm.Model], data: dict[str, 
         start = time.perf_counter()
         model = build(True)
         with pytensor.config.change_flags(numba__fastmath=False):
-            entry = (nutpie.compile_pymc_model(model), model)
+            entry = (compile_model(model), model)
         logger.info("compiled %s for nutpie in %.2f s", key[0], time.perf_counter() - start)
         with _lock:
             _cache[key] = entry

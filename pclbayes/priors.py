@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from pclbayes.errors import SpecError
@@ -65,7 +66,7 @@ class Prior:
         for k, v in self.params.items():
             if not isinstance(v, int | float) or not np.isfinite(v):
                 raise SpecError(f"{self.dist}: parameter {k}={v!r} must be a finite number")
-        self.frozen()  # validates scales and bounds
+        self._check_bounds()
 
     @classmethod
     def parse(cls, obj: Any, reason: str = "") -> Prior:
@@ -129,6 +130,29 @@ class Prior:
         distribution takes about a millisecond, and a report asks for thousands); it must
         not be changed in place.
         """
+        self._check_bounds()
+        return _frozen(self.dist, tuple(self.params.items()))
+
+    def logpdf(self, x: np.ndarray) -> np.ndarray:
+        """Log density at ``x`` (used by the exact engines and prior-vs-posterior plots)."""
+        return self._distribution().logpdf(x)
+
+    def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``size`` values."""
+        return self._distribution().rvs(size=size, random_state=rng)
+
+    def _distribution(self) -> Any:
+        """The distribution behind :meth:`logpdf` and :meth:`rvs`, with ``ppf``, ``mean``, ``std``.
+
+        :meth:`frozen`, except for Beta and Gamma priors (the response model's defaults):
+        those give the same numbers, to the last bit, without importing :mod:`scipy.stats`
+        (about a second), so that an exact fit with the default priors never imports it.
+        """
+        self._check_bounds()
+        return _distribution(self.dist, tuple(self.params.items()))
+
+    def _check_bounds(self) -> None:
+        """Raise :class:`SpecError` unless every scale and shape is > 0 and upper > lower."""
         p = self.params
         bad = [k for k in ("sigma", "beta", "lam", "alpha", "nu") if k in p and p[k] <= 0]
         if self.dist == "Uniform" and p["upper"] <= p["lower"]:
@@ -137,15 +161,6 @@ class Prior:
             rules = [f"{self.dist} upper = {p['upper']:g} must be > lower = {p['lower']:g}"
                      if k == "upper" else f"{self.dist} {k} = {p[k]:g} must be > 0" for k in bad]
             raise SpecError(f"{self}: {'; '.join(rules)}")
-        return _frozen(self.dist, tuple(p.items()))
-
-    def logpdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density at ``x`` (used by the exact engines and prior-vs-posterior plots)."""
-        return self.frozen().logpdf(x)
-
-    def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``size`` values."""
-        return self.frozen().rvs(size=size, random_state=rng)
 
 
 @functools.lru_cache(maxsize=512)
@@ -175,6 +190,112 @@ def _frozen(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
             return stats.beta(p["alpha"], p["beta"])
         case _:  # Uniform
             return stats.uniform(p["lower"], p["upper"] - p["lower"])
+
+
+@functools.lru_cache(maxsize=512)
+def _distribution(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
+    """What :meth:`Prior._distribution` returns for ``dist`` with valid parameters ``items``."""
+    p = dict(items)
+    match dist:
+        case "Beta":
+            return _Beta(p["alpha"], p["beta"])
+        case "Gamma":
+            return _Gamma(p["alpha"], 1 / p["beta"])  # the scale of _frozen's stats.gamma
+        case _:
+            return _frozen(dist, items)
+
+
+class _ScipyFree:
+    """A frozen distribution with support ``[0, upper * scale]``, as SciPy computes it.
+
+    Subclasses write the standard form (``_logpdf``, ``_ppf``, ``_stats``, ``_rvs``) as
+    :mod:`scipy.stats` does; the methods here repeat the arithmetic of SciPy's generic
+    ``rv_continuous`` methods with ``loc = 0``. Every number is then the one the frozen SciPy
+    distribution gives, to the last bit (``tests/unit/test_priors.py`` checks it), without
+    importing :mod:`scipy.stats`.
+    """
+
+    upper: float
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def logpdf(self, x: ArrayLike) -> Any:
+        x = np.asarray(x)
+        y = np.asarray(x / self.scale, dtype=np.promote_types(x.dtype, np.float64))
+        out = np.full(y.shape, -np.inf, dtype=y.dtype)
+        out[np.isnan(y)] = np.nan
+        with np.errstate(invalid="ignore"):
+            inside = (0.0 <= y) & (y <= self.upper)
+        out[inside] = self._logpdf(y[inside]) - np.log(self.scale)
+        return out[()] if out.ndim == 0 else out
+
+    def ppf(self, q: ArrayLike) -> Any:
+        q = np.asarray(q)
+        out = np.full(q.shape, np.nan)
+        out[q == 0] = 0.0 * self.scale
+        out[q == 1] = self.upper * self.scale
+        inside = (0 < q) & (q < 1)
+        out[inside] = self._ppf(q[inside]) * self.scale
+        return out[()] if out.ndim == 0 else out
+
+    def mean(self) -> np.float64:
+        return np.float64(self._stats()[0] * self.scale)
+
+    def std(self) -> np.float64:
+        return np.sqrt(np.float64(self._stats()[1] * self.scale * self.scale))
+
+    def rvs(self, size: int | tuple[int, ...], random_state: np.random.Generator
+            ) -> np.ndarray:
+        return self._rvs(size, random_state) * self.scale
+
+
+class _Beta(_ScipyFree):
+    """``scipy.stats.beta(a, b)`` without scipy.stats (SciPy's ``beta_gen``)."""
+
+    upper = 1.0
+
+    def __init__(self, a: float, b: float) -> None:
+        super().__init__(1.0)
+        self.a, self.b = float(a), float(b)
+
+    def _logpdf(self, x: np.ndarray) -> np.ndarray:
+        log_px = special.xlog1py(self.b - 1.0, -x) + special.xlogy(self.a - 1.0, x)
+        return log_px - special.betaln(self.a, self.b)
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        return special.betaincinv(self.a, self.b, q)  # = SciPy's private _beta_ppf (tested)
+
+    def _stats(self) -> tuple[float, float]:
+        s = self.a + self.b
+        return self.a / s, self.a * self.b / (s * s * (s + 1))
+
+    def _rvs(self, size: int | tuple[int, ...], random_state: np.random.Generator
+             ) -> np.ndarray:
+        return random_state.beta(self.a, self.b, size)
+
+
+class _Gamma(_ScipyFree):
+    """``scipy.stats.gamma(a, scale=scale)`` without scipy.stats (SciPy's ``gamma_gen``)."""
+
+    upper = np.inf
+
+    def __init__(self, a: float, scale: float) -> None:
+        super().__init__(float(scale))
+        self.a = float(a)
+
+    def _logpdf(self, x: np.ndarray) -> np.ndarray:
+        return special.xlogy(self.a - 1.0, x) - x - special.gammaln(self.a)
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        return special.gammaincinv(self.a, q)
+
+    def _stats(self) -> tuple[float, float]:
+        return self.a, self.a
+
+    def _rvs(self, size: int | tuple[int, ...], random_state: np.random.Generator
+             ) -> np.ndarray:
+        return random_state.standard_gamma(self.a, size)
 
 
 class _HalfT:

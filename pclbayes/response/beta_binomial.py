@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import stats
 from scipy.special import gammaln
 
 from pclbayes.priors import Prior
@@ -149,6 +148,8 @@ def log_likelihood(a: np.ndarray, b: np.ndarray, data: CountData) -> np.ndarray:
         n, r = data.n[units], data.r[units]
         sa, sb = a[..., s:s + 1], b[..., s:s + 1]
         if n.max() > _RISING_MAX:
+            from scipy import stats  # here: importing scipy.stats takes about a second
+
             out[..., units] = stats.betabinom.logpmf(r, n, sa, sb)
             continue
         steps = np.arange(int(n.max()), dtype=float)

@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from pclbayes.checks import (
     ALPHA,
@@ -120,6 +120,8 @@ _CHUNK = 2_000_000  # values of one binomial-pmf block (draws x nodes x counts)
 def beta_binomial_mixture_pmf(n: int, weights: np.ndarray, a: np.ndarray, b: np.ndarray
                               ) -> np.ndarray:
     r"""``P(Y = k) = \sum_c w_c \mathrm{BetaBinomial}(k; n, a_c, b_c)``, ``k = 0..n``."""
+    from scipy import stats  # here: importing scipy.stats takes about a second
+
     w = np.asarray(weights, dtype=float).ravel()
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     k = np.arange(int(n) + 1)
@@ -138,6 +140,8 @@ def logit_normal_draw_pmfs(n: int, m: np.ndarray, sigma: np.ndarray) -> np.ndarr
     One row per draw ``d`` (``(draws, n + 1)``); the integral over :math:`z` uses 64-node
     Gauss-Hermite quadrature, so the result is a deterministic function of the draws.
     """
+    from scipy import stats
+
     m, sigma = np.asarray(m, dtype=float).ravel(), np.asarray(sigma, dtype=float).ravel()
     k = np.arange(int(n) + 1)
     out = np.empty((m.size, k.size))

@@ -190,7 +190,7 @@ def _prior_range(prior: Any, transform, limits: tuple[float, float]) -> tuple[fl
     if not hasattr(prior, "frozen"):
         raise SpecError("the exact engine needs grid bounds for a prior without quantiles; "
                         "pass bounds=((xlo, xhi), (ylo, yhi))")
-    lo, hi = prior.frozen().ppf([_TAIL, 1 - _TAIL])
+    lo, hi = prior._distribution().ppf([_TAIL, 1 - _TAIL])  # Beta, Gamma: no scipy.stats
     with np.errstate(divide="ignore"):
         lo, hi = transform(np.clip([lo, hi], 1e-300, None))
     lo = limits[0] if not np.isfinite(lo) else max(limits[0], float(lo))

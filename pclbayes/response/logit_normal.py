@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from pclbayes.priors import Prior
 from pclbayes.response.counts import CountData
@@ -148,5 +148,7 @@ def derive(params: dict[str, np.ndarray], data: CountData, rng: np.random.Genera
         "y_rep": rng.binomial(data.n, cohort_rate),
     }
     if conditional:
+        from scipy import stats  # here: importing scipy.stats takes about a second
+
         out["log_lik"] = stats.binom.logpmf(data.r, data.n, cohort_rate)
     return out

@@ -5,8 +5,10 @@
 Each check runs the command in a fresh interpreter (``pclbayes.cli.main`` in a
 subprocess) and reads ``sys.modules`` afterwards. Help text needs nothing beyond the
 standard library; reading the data needs pandas but no sampler; exact binomial sums
-(``plan oc``) and the exact response engine need neither PyMC, PyTensor, nutpie, ArviZ
-nor matplotlib, which take seconds to import.
+(``plan oc``) and the exact response engine need neither PyMC, PyTensor, nutpie, ArviZ,
+matplotlib nor lifelines, which take seconds to import, nor ``scipy.stats`` (about a
+second: the default Beta and Gamma priors are computed without it, see
+:meth:`pclbayes.priors.Prior._distribution`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-#: Never loaded by a command that neither samples nor draws.
+#: Never loaded by a command that neither samples nor draws (nor fits a Kaplan-Meier curve).
 SAMPLING = ("pymc", "pytensor", "nutpie", "numba", "arviz", "arviz_stats", "arviz_base",
-            "matplotlib")
+            "matplotlib", "lifelines")
 #: Not needed to print help either.
 NUMERIC = ("numpy", "scipy", "pandas", "xarray")
 
@@ -129,11 +131,14 @@ def test_plan_oc_loads_no_sampler_and_no_pandas(flat_prior: Path, tmp_path: Path
 
 
 @pytest.mark.heavy
-def test_exact_response_fit_loads_no_sampler(tmp_path: Path) -> None:
-    argv = ["fit", "response", "--endpoint", "cr", "--by", "target", "--json"]
+@pytest.mark.parametrize("extra", [["--json"], []], ids=["json", "text"])
+def test_exact_response_fit_loads_no_sampler_and_no_scipy_stats(tmp_path: Path,
+                                                                 extra: list[str]) -> None:
+    argv = ["fit", "response", "--endpoint", "cr", "--by", "target", *extra]
     codes, modules = _run([argv], tmp_path)
     assert codes == [0]
-    assert _loaded(modules, SAMPLING) == []
+    assert "scipy.special" in modules  # the check can see what a command loads
+    assert _loaded(modules, (*SAMPLING, "scipy.stats")) == []
     # xarray asks whether each array is a dask array; with dask not imported, the answer
     # is "no" without importing it (pclbayes._xarray_dask), a second of a fresh process
     assert "dask" not in modules

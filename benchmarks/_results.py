@@ -6,7 +6,9 @@ Every file has one layout, read by ``readme_table.py``::
      "machine": {"nproc", "load_average", "load_average_after", "python", "platform"},
      "date": UTC time, "results": {label: {"median": seconds, ...}}}
 
-The baseline is measured in the same run as the other rows, so the ratios
+A row may name its own baseline row (``"baseline": label``, e.g. the same case on a cold
+cache), and a case that could not be run holds ``{"not measured": reason}`` instead of a
+median. The baseline is measured in the same run as the other rows, so the ratios
 :math:`\\tilde t / \\tilde t_0` compare times taken under the same load.
 """
 
@@ -33,11 +35,13 @@ def write(name: str, *, baseline: str, results: dict[str, dict[str, Any]], repea
     """Write ``results`` (each with its ``median`` seconds) and their ratios to the baseline.
 
     ``before`` is :func:`machine` taken before the first measurement; the load average is
-    read again now. Each row gets ``ratio`` (its median over the baseline's).
+    read again now. Each measured row gets ``ratio``: its median over that of its own
+    ``baseline`` row if it names one, else over that of ``baseline``.
     """
-    base = results[baseline]["median"]
     for row in results.values():
-        row["ratio"] = row["median"] / base if base > 0 else float("nan")
+        if "median" in row:
+            base = results[row.get("baseline", baseline)]["median"]
+            row["ratio"] = row["median"] / base if base > 0 else float("nan")
     path = path or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "repeat": repeat, "baseline": baseline,

@@ -23,15 +23,14 @@ Each engine runs *cold* (a new, empty compile cache: PyTensor's ``base_compiledi
 JAX, its cache folder) and *warm* (the same caches, already filled by the cold run); warm
 times are the median of ``--repeat`` runs. The ratio is the case's time over the baseline's
 (``nutpie (stock)``) time of the same model and cache state, measured in the same run. The
-results, with the machine, go to ``benchmarks/results/engines.json``.
+results, with the machine, go to ``benchmarks/results/engines.json`` (each row names its
+own baseline row, which ``readme_table.py`` uses for its ratio).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "engines.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results
+
 BASELINE = "nutpie (stock)"
 ENGINES = ("nutpie (pclbayes)", BASELINE, "PyMC NUTS (numba)", "PyMC NUTS (C)",
            "nutpie (JAX)")
@@ -120,54 +121,46 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jax-path", help="a folder holding jax, added to PYTHONPATH")
     parser.add_argument("--models", default="cr,pfs", help="comma-separated: cr, pfs")
     args = parser.parse_args(argv)
-    before = os.getloadavg()
+    before = _results.machine()
     jax = _has_jax(args.jax_path)
-    results: dict[str, dict[str, dict]] = {}
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
-            results[model] = {}
             for engine in ENGINES:
+                labels = {state: label(model, engine, state) for state in ("cold", "warm")}
                 if engine == "nutpie (JAX)" and not jax:
-                    results[model][engine] = {"not measured": "jax is not installed"}
+                    for name in labels.values():
+                        results[name] = {"not measured": "jax is not installed"}
                     continue
                 caches = Path(tmp) / f"{model}-{ENGINES.index(engine)}"
                 caches.mkdir()
-                cold = wall_time(engine, model, caches, args.jax_path)
-                warm = [wall_time(engine, model, caches, args.jax_path)
-                        for _ in range(args.repeat)]
-                results[model][engine] = {"cold": cold, "warm": statistics.median(warm),
-                                          "warm_times": warm}
-                print(f"{model} {engine}: cold {cold:.1f} s, warm "
-                      f"{statistics.median(warm):.1f} s", file=sys.stderr, flush=True)
-    for by_engine in results.values():
-        base = by_engine[BASELINE]
-        for case in by_engine.values():
-            for state in ("cold", "warm"):
-                if state in case:
-                    case[f"ratio_{state}"] = case[state] / base[state]
+                times = {"cold": [wall_time(engine, model, caches, args.jax_path)],
+                         "warm": [wall_time(engine, model, caches, args.jax_path)
+                                  for _ in range(args.repeat)]}
+                for state, name in labels.items():
+                    results[name] = {"median": statistics.median(times[state]),
+                                     "times": times[state],
+                                     "baseline": label(model, BASELINE, state)}
+                    print(f"{name}: {results[name]['median']:.1f} s", file=sys.stderr,
+                          flush=True)
+    first = args.models.split(",")[0]
+    _results.write("engines", baseline=label(first, BASELINE, "warm"), results=results,
+                   repeat=args.repeat, before=before,
+                   note="cold: one run each; ratios to nutpie (stock), same model and cache")
     _print(results)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "engines", "repeat": args.repeat, "baseline": BASELINE,
-        "machine": {"nproc": os.cpu_count(), "load_average": before,
-                    "load_average_after": os.getloadavg(),
-                    "python": platform.python_version(), "platform": platform.platform()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "models": MODELS, "results": results}, indent=2) + "\n")
 
+def label(model: str, engine: str, state: str) -> str:
+    """The row label of one case, e.g. ``CR by target, beta-binomial: nutpie (stock), warm``."""
+    return f"{MODELS[model]}: {engine}, {state}"
 
-def _print(results: dict[str, dict[str, dict]]) -> None:
-    print(f"{'model':<30} {'engine':<20} {'cold s':>8} {'x base':>7} {'warm s':>8} "
-          f"{'x base':>7}")
-    for model, by_engine in results.items():
-        for engine, case in by_engine.items():
-            if "cold" not in case:
-                print(f"{MODELS[model]:<30} {engine:<20} not measured: {case['not measured']}")
-                continue
-            print(f"{MODELS[model]:<30} {engine:<20} {case['cold']:8.1f} "
-                  f"{case['ratio_cold']:7.2f} {case['warm']:8.1f} {case['ratio_warm']:7.2f}")
-    print(f"ratios: time / the time of {BASELINE} for the same model and cache state")
-
+def _print(results: dict[str, dict]) -> None:
+    print(f"{'case':<64} {'wall s':>8} {'x base':>7}")
+    for name, r in results.items():
+        if "median" not in r:
+            print(f"{name:<64} not measured: {r['not measured']}")
+        else:
+            print(f"{name:<64} {r['median']:8.1f} {r['ratio']:7.2f}")
+    print(f"x base: time / the time of {BASELINE} for the same model and cache state")
 
 if __name__ == "__main__":
     main()

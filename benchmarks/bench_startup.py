@@ -10,9 +10,9 @@ fastest and slowest run) and two ratios measured in the same run:
   ``python -c "import pymc"`` (what any command that loads the sampler pays first).
 
 Two more interpreter runs time the libraries a command cannot do without: numpy and
-``scipy.special`` for ``plan oc`` (binomial sums), pandas, ``scipy.stats`` and xarray for an
-exact fit (data tables, prior densities, the DataTree); they are the floor under those
-commands' times.
+``scipy.special`` for ``plan oc`` (binomial sums), pandas, ``scipy.special``,
+``scipy.interpolate`` and xarray for an exact fit (data tables, special functions, the grid
+posterior's quantiles, the DataTree); they are the floor under those commands' times.
 
 Fits run with an empty fit cache each time (``PCLBAYES_CACHE_DIR`` a new directory), so
 every run fits. The results, with the machine (CPU count, load average before and after,
@@ -44,8 +44,8 @@ BASELINES = {
     'python -c "import pymc"': ["-c", "import pymc"],
     # what a command cannot avoid importing: the floor under its time
     "imports of plan oc (numpy, scipy.special)": ["-c", "import numpy, scipy.special"],
-    "imports of an exact fit (pandas, scipy.stats, xarray)":
-        ["-c", "import pandas, scipy.stats, xarray"],
+    "imports of an exact fit (pandas, scipy.special, scipy.interpolate, xarray)":
+        ["-c", "import pandas, scipy.special, scipy.interpolate, xarray"],
 }
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 #: The order of the benchmarks in the table (files not listed follow, by name).
-ORDER = ("startup", "response", "response_scale", "survival", "survival_scale", "report", "oc",
-         "tests")
+ORDER = ("startup", "engines", "response", "response_scale", "survival", "survival_scale",
+         "report", "oc", "tests")
 
 AIMS: dict[str, float] = {
     "pclbayes --help": 0.3,
@@ -43,7 +43,7 @@ AIMS: dict[str, float] = {
 FLOORS = {
     "pymc": 'python -c "import pymc"',
     "oc_imports": "imports of plan oc (numpy, scipy.special)",
-    "fit_imports": "imports of an exact fit (pandas, scipy.stats, xarray)",
+    "fit_imports": "imports of an exact fit (pandas, scipy.special, scipy.interpolate, xarray)",
 }
 
 WHY: dict[str, str] = {
@@ -51,8 +51,9 @@ WHY: dict[str, str] = {
         "numpy and scipy.special, which the exact binomial sums need, take {oc_imports} s to "
         "import; the command itself (pandas is not imported) adds the rest"),
     "pclbayes fit response": (
-        "pandas, scipy.stats and xarray (the data tables, the prior densities, the DataTree "
-        "of the result) take {fit_imports} s to import before the exact engine starts"),
+        "pandas, scipy.special, scipy.interpolate and xarray (the data tables, the special "
+        "functions, the quantiles of the grid posterior, the DataTree of the result) take "
+        "{fit_imports} s to import before the exact engine starts"),
     "pclbayes fit response --method mcmc": (
         "importing PyMC takes {pymc} s, and compiling the model for nutpie (PyTensor's graph "
         "rewrites and numba) takes most of the rest in every new process, even with "
@@ -93,14 +94,18 @@ def _ratio(r: float) -> str:
 def rows(results: dict) -> list[str]:
     """Markdown rows of one results file (its baseline marked; ratios to it)."""
     baseline = results["baseline"]
-    base = results["results"][baseline]["median"]
     name = results.get("benchmark", "?")
     out = []
     for label, r in results["results"].items():
+        if "median" not in r:  # e.g. an engine that is not installed
+            out.append(f"| {name} | {label} | not measured: {r.get('not measured', '?')} | | |")
+            continue
         aim = AIMS.get(label)
         aim_text = "" if aim is None else (
             f"<= {aim:g} s: {'met' if r['median'] <= aim else 'not met'}")
-        ratio = "1 (baseline)" if label == baseline else _ratio(r["median"] / base)
+        own = r.get("baseline", baseline)  # a row may name its own baseline row
+        ratio = ("1 (baseline)" if label == own
+                 else _ratio(r["median"] / results["results"][own]["median"]))
         out.append(f"| {name} | {label} | {_seconds(r['median'])} | {ratio} | {aim_text} |")
     return out
 
@@ -130,7 +135,8 @@ def _values(files: list[dict]) -> dict[str, str]:
     ``compile_1500``, ``sample_1500``, ``post_1500``, ``tables_1500``, ``total_1500`` and
     ``peak_rss_1500`` (MB), and so on for each number of patients.
     """
-    medians = {label: r["median"] for res in files for label, r in res["results"].items()}
+    medians = {label: r["median"] for res in files for label, r in res["results"].items()
+               if "median" in r}
     values: dict[str, str] = defaultdict(lambda: "?")
     values.update({short: _seconds(medians[label]) for short, label in FLOORS.items()
                    if label in medians})
@@ -171,6 +177,8 @@ def _missed(results: dict, values: dict[str, str]) -> list[str]:
     """One line per row of ``results`` that misses its aim: measured, aim and reason."""
     out = []
     for label, r in results["results"].items():
+        if "median" not in r:
+            continue
         aim = AIMS.get(label)
         if aim is not None and r["median"] > aim:
             reason = WHY.get(label, "no reason recorded").format_map(values)

@@ -45,3 +45,24 @@ def test_table_rows_ratios_aims_and_machine(tmp_path, capsys):
     assert "- startup:" in table and "2 CPUs, Python 3.13.0, load average 0.5 0.4 0.3" in table
     stored = json.loads((tmp_path / "report.json").read_text())
     assert stored["results"]["pclbayes report (cold)"]["ratio"] == 7.5
+
+
+def test_rows_with_their_own_baselines_and_a_case_not_measured(tmp_path):
+    results = _module("_results")
+    before = {"nproc": 2, "load_average": [0.5, 0.4, 0.3], "python": "3.13.0"}
+    results.write("engines", baseline="a: stock, warm", repeat=3, before=before,
+                  path=tmp_path / "engines.json", results={
+                      "a: stock, cold": {"median": 20.0, "baseline": "a: stock, cold"},
+                      "a: stock, warm": {"median": 10.0, "baseline": "a: stock, warm"},
+                      "a: ours, cold": {"median": 25.0, "baseline": "a: stock, cold"},
+                      "a: ours, warm": {"median": 4.0, "baseline": "a: stock, warm"},
+                      "a: jax, warm": {"not measured": "jax is not installed"}})
+    lines = _module("readme_table").table(tmp_path).splitlines()
+    # 25 / 20 (the cold baseline), 4 / 10 (the warm one)
+    assert lines[2:7] == [
+        "| engines | a: stock, cold | 20.0 | 1 (baseline) |  |",
+        "| engines | a: stock, warm | 10.0 | 1 (baseline) |  |",
+        "| engines | a: ours, cold | 25.0 | 1.25 |  |",
+        "| engines | a: ours, warm | 4.000 | 0.40 |  |",
+        "| engines | a: jax, warm | not measured: jax is not installed | | |",
+    ]

@@ -63,7 +63,9 @@ def child(engine: str, model: str) -> None:
                                              freeze_model=False)
 
         _nutpie_numba.compile_model = compile_jax
-    sampler = {"sampler": "pymc" if engine.startswith("PyMC") else "nutpie"}
+    from pclbayes.sampling import SamplerSettings
+
+    sampler = SamplerSettings(sampler="pymc" if engine.startswith("PyMC") else "nutpie")
     if model == "cr":
         from pclbayes import ResponseModel
 

@@ -12,7 +12,9 @@ fastest and slowest run) and two ratios measured in the same run:
 Two more interpreter runs time the libraries a command cannot do without: numpy and
 ``scipy.special`` for ``plan oc`` (binomial sums), pandas, ``scipy.special``,
 ``scipy.interpolate`` and xarray for an exact fit (data tables, special functions, the grid
-posterior's quantiles, the DataTree); they are the floor under those commands' times.
+posterior's quantiles, the DataTree), and the same with PyMC and nutpie (which imports
+all of ArviZ, matplotlib's pyplot included) for an MCMC fit; they are the floor under those
+commands' times.
 
 Fits run with an empty fit cache each time (``PCLBAYES_CACHE_DIR`` a new directory), so
 every run fits. The results, with the machine (CPU count, load average before and after,
@@ -46,6 +48,8 @@ BASELINES = {
     "imports of plan oc (numpy, scipy.special)": ["-c", "import numpy, scipy.special"],
     "imports of an exact fit (pandas, scipy.special, scipy.interpolate, xarray)":
         ["-c", "import pandas, scipy.special, scipy.interpolate, xarray"],
+    "imports of an MCMC fit (pandas, xarray, PyMC, nutpie and the ArviZ it imports)":
+        ["-c", "import pandas, xarray, pymc, nutpie"],
 }
 
 

@@ -143,9 +143,8 @@ def _callback(kind: str, function: Any, keys: list[str], shared_data: dict[str, 
                 f"        (values,) = inner(x{args})\n"
                 f"        out[...] = values\n")
         failed, signature = -2, _EXPAND_SIGNATURE
-    src = (head + "        return -1\n    try:\n"
-           "        shared = numba.carray(user_data_, (), record)['shared']\n"
-           + "".join(arrays) + body
+    read = "        shared = numba.carray(user_data_, (), record)['shared']\n" if keys else ""
+    src = (head + "        return -1\n    try:\n" + read + "".join(arrays) + body
            + f"    except Exception:  # noqa: BLE001\n        return {failed}\n    return 0\n")
     from pytensor import config
 

@@ -66,3 +66,16 @@ def test_rows_with_their_own_baselines_and_a_case_not_measured(tmp_path):
         "| engines | a: ours, warm | 4.000 | 0.40 |  |",
         "| engines | a: jax, warm | not measured: jax is not installed | | |",
     ]
+
+
+def test_a_missed_memory_aim_is_listed_with_its_reason(tmp_path):
+    results = _module("_results")
+    before = {"nproc": 2, "load_average": [0.5, 0.4, 0.3], "python": "3.13.0"}
+    big = "Weibull fit and tables, 150,000 patients (fresh process)"
+    results.write("survival_scale", baseline="small", repeat=1, before=before,
+                  path=tmp_path / "survival_scale.json", results={
+                      "small": {"median": 5.0, "patients": 1500, "peak_rss_mb": 500.0},
+                      big: {"median": 50.0, "patients": 150000, "peak_rss_mb": 1100.0}})
+    table = _module("readme_table").table(tmp_path)
+    assert f"- {big}: peak memory 1100 MB against 1024 MB; 500 MB of it" in table
+    assert f"- {big}: 50.0 s" not in table  # the time aim (60 s) is met

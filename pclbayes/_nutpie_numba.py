@@ -107,8 +107,11 @@ def _callback(kind: str, function: Any, keys: list[str], shared_data: dict[str, 
     """The ``numba.cfunc`` of ``kind`` ("logp" or "expand") calling ``function``'s graph.
 
     Its source names every constant (dimensions, dtypes, ranks), so the cache key is the hash
-    of that source, of the record layout and of PyTensor's key of the graph called; without
-    a PyTensor key (a graph PyTensor does not cache) the callback is compiled uncached.
+    of that source, of the record layout, of PyTensor's key of the graph called, of this
+    module's source and of the versions of nutpie and PyTensor (numba checks its own). Without
+    a PyTensor key (a graph PyTensor does not cache, or PyTensor's numba cache switched off)
+    the callback is compiled uncached. An entry that cannot be read is forgotten, and the
+    callback compiled and stored again; if storing fails too, it is compiled uncached.
     """
     import numba
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
@@ -146,24 +149,29 @@ def _callback(kind: str, function: Any, keys: list[str], shared_data: dict[str, 
     read = "        shared = numba.carray(user_data_, (), record)['shared']\n" if keys else ""
     src = (head + "        return -1\n    try:\n" + read + "".join(arrays) + body
            + f"    except Exception:  # noqa: BLE001\n        return {failed}\n    return 0\n")
-    from pytensor import config
+    import nutpie
+    import pytensor
+    from numba.core.caching import FunctionCache
 
-    graph_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
-    cache_key = None
-    if graph_key is not None and config.numba__cache:
-        cache_key = hashlib.sha256("\n".join(
-            [src, str(env["record"].descr), graph_key, _SOURCE]).encode()).hexdigest()
-    fn = compile_numba_function_src(src, "callback", {**env, "inner": inner},
-                                    cache_key=cache_key)
-    if cache_key is None:
-        return numba.cfunc(signature)(fn)
+    globals_ = {**env, "inner": inner}
+    graph_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    if graph_key is None or not pytensor.config.numba__cache:
+        return numba.cfunc(signature)(compile_numba_function_src(src, "callback", globals_))
+    cache_key = hashlib.sha256("\n".join(
+        [src, str(env["record"].descr), graph_key, _SOURCE, nutpie.__version__,
+         pytensor.__version__]).encode()).hexdigest()
     try:
+        return numba.cfunc(signature, cache=True)(
+            compile_numba_function_src(src, "callback", globals_, cache_key=cache_key))
+    except Exception as exc:  # an unreadable entry: forget it, compile and store anew
+        logger.warning("the %s callback could not be loaded from the compile cache or stored"
+                       " in it (%s); compiling it again", kind, exc)
+    fn = compile_numba_function_src(src, "callback", globals_, cache_key=cache_key)
+    try:
+        FunctionCache(fn).flush()
         return numba.cfunc(signature, cache=True)(fn)
-    except Exception as exc:  # an unreadable cache entry: compile anew
-        logger.warning("could not load the compiled %s callback from the compile cache (%s);"
-                       " compiling it again", kind, exc)
-        fn = compile_numba_function_src(src, "callback", {**env, "inner": inner})
-        return numba.cfunc(signature)(fn)
+    except Exception:  # e.g. a cache folder that cannot be written: compile uncached
+        return numba.cfunc(signature)(compile_numba_function_src(src, "callback", globals_))
 
 
 _SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()

@@ -53,13 +53,16 @@ def _draws(compiled, seed: int = 11) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.heavy
-def test_draws_are_nutpie_s_own_bit_for_bit_also_after_swapping_the_data():
+def test_draws_are_nutpie_s_own_bit_for_bit_also_after_swapping_the_data(caplog):
     import nutpie
 
     from pclbayes._nutpie_numba import compile_model
 
-    ours, theirs = compile_model(_model()), nutpie.compile_pymc_model(_model())
-    assert ours.compiled_logp_func.address != theirs.compiled_logp_func.address
+    with caplog.at_level(logging.INFO, logger="pclbayes._nutpie_numba"):
+        ours = compile_model(_model())
+    assert caplog.text == ""  # neither a fallback to nutpie's compile nor a cache failure
+    assert sorted(ours.shared_var_keys.values()) == ["shared0", "shared1"]  # pclbayes' layout
+    theirs = nutpie.compile_pymc_model(_model())
     mine, reference = _draws(ours), _draws(theirs)
     assert mine.keys() == reference.keys() == {"mu", "tau", "theta", "spread"}
     for name in mine:
@@ -74,9 +77,11 @@ def test_draws_are_nutpie_s_own_bit_for_bit_also_after_swapping_the_data():
 PROCESS = MODEL + textwrap.dedent("""
     import json, logging, sys
     logging.basicConfig(level=logging.WARNING)
-    from pclbayes._nutpie_numba import compile_model
     import nutpie
-    compiled = compile_model(model())
+    import pytensor
+    from pclbayes._nutpie_numba import compile_model
+    with pytensor.config.change_flags(numba__fastmath=False):  # as pclbayes.nuts compiles
+        compiled = compile_model(model())
     trace = nutpie.sample(compiled, draws=100, tune=100, chains=1, cores=1, seed=3,
                           progress_bar=False)
     print(json.dumps({"hits": [compiled.compiled_logp_func.cache_hits,
@@ -105,8 +110,13 @@ def test_a_new_process_loads_the_callbacks_from_the_compile_cache(tmp_path):
     entries[0].write_bytes(b"not a cache entry")
     second, stderr = _process(tmp_path)
     assert sorted(second["hits"]) == [0, 1]
-    assert "from the compile cache" in stderr and "compiling it again" in stderr
+    assert "could not be loaded from the compile cache" in stderr
     assert second["mu"] == first["mu"]
+    # the unreadable entry was replaced: the next process loads both, silently
+    third, stderr = _process(tmp_path)
+    assert third["hits"] == [1, 1]
+    assert "compile cache" not in stderr
+    assert third["mu"] == first["mu"]
 
 
 def test_a_nutpie_without_the_helpers_compiles_its_own_way(monkeypatch, caplog):

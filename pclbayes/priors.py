@@ -135,16 +135,18 @@ class Prior:
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
         """Log density at ``x`` (used by the exact engines and prior-vs-posterior plots)."""
-        return self._distribution().logpdf(x)
+        return self.distribution().logpdf(x)
 
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``size`` values."""
-        return self._distribution().rvs(size=size, random_state=rng)
+        return self.distribution().rvs(size=size, random_state=rng)
 
-    def _distribution(self) -> Any:
+    def distribution(self) -> Any:
         """The distribution behind :meth:`logpdf` and :meth:`rvs`, with ``ppf``, ``mean``, ``std``.
 
-        :meth:`frozen`, except for Beta and Gamma priors (the response model's defaults):
+        Use it where these methods suffice; :meth:`frozen` gives the whole SciPy object
+        (``median``, ``support``, ...). It is :meth:`frozen`, except for Beta and Gamma priors
+        (the response model's defaults):
         those give the same numbers, to the last bit, without importing :mod:`scipy.stats`
         (about a second), so that an exact fit with the default priors never imports it.
         """
@@ -194,7 +196,7 @@ def _frozen(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
 
 @functools.lru_cache(maxsize=512)
 def _distribution(dist: str, items: tuple[tuple[str, float], ...]) -> Any:
-    """What :meth:`Prior._distribution` returns for ``dist`` with valid parameters ``items``."""
+    """What :meth:`Prior.distribution` returns for ``dist`` with valid parameters ``items``."""
     p = dict(items)
     match dist:
         case "Beta":

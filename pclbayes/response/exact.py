@@ -187,10 +187,10 @@ def _log_rising_sum(base: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _prior_range(prior: Any, transform, limits: tuple[float, float]) -> tuple[float, float]:
-    if not hasattr(prior, "frozen"):
+    if not hasattr(prior, "distribution"):
         raise SpecError("the exact engine needs grid bounds for a prior without quantiles; "
                         "pass bounds=((xlo, xhi), (ylo, yhi))")
-    lo, hi = prior._distribution().ppf([_TAIL, 1 - _TAIL])  # Beta, Gamma: no scipy.stats
+    lo, hi = prior.distribution().ppf([_TAIL, 1 - _TAIL])
     with np.errstate(divide="ignore"):
         lo, hi = transform(np.clip([lo, hi], 1e-300, None))
     lo = limits[0] if not np.isfinite(lo) else max(limits[0], float(lo))

@@ -344,7 +344,7 @@ class ResponseModel(Model):
             diag = res.mcmc_diagnostics(post[list(names)])
             for var, quantity in names.items():
                 rows += res.rows_from_draws(post, var, quantity, diag)
-        dist = self.priors_[het]._distribution()
+        dist = self.priors_[het].distribution()
         levels = ["shared"] if self.heterogeneity == "shared" else list(counts.strata)
         rows += [res.prior_row(het, lv, dist) for lv in levels]
         prior = self.idata_["prior"].to_dataset() if "prior" in self.idata_.children else None
@@ -593,7 +593,7 @@ class ResponseModel(Model):
                 ref = info[name].reference
             if ref:
                 lines.append(f"  {'':<{width}}   ref: {ref}")
-            q = prior._distribution().ppf([0.025, 0.975])
+            q = prior.distribution().ppf([0.025, 0.975])
             lines.append(f"  {'':<{width}}   95% prior interval {q[0]:.3g} to {q[1]:.3g}")
         return "\n".join(lines)
 

@@ -141,7 +141,7 @@ def prior_row(quantity: str, level: str, frozen) -> dict:
     """Summary row of a prior distribution (exact quantiles of the frozen distribution).
 
     ``frozen`` needs ``ppf`` and ``mean`` (and ``std``, else the SD is NaN): a frozen
-    :mod:`scipy.stats` distribution or what ``Prior._distribution`` returns.
+    :mod:`scipy.stats` distribution or what ``Prior.distribution`` returns.
     """
     lo, med, hi = (float(v) for v in frozen.ppf(PROBS))
     mean = float(frozen.mean())

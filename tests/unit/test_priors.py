@@ -49,7 +49,7 @@ def test_beta_and_gamma_priors_give_the_scipy_numbers_without_scipy_stats(dist, 
     from pclbayes.priors import Prior
 
     prior = Prior(dist, {k: float(v) for k, v in params.items()})
-    ref, own = prior.frozen(), prior._distribution()
+    ref, own = prior.frozen(), prior.distribution()
     assert own is not ref and type(own).__module__ == "pclbayes.priors"
     rng = np.random.default_rng(5)
     edges = np.array([-1.0, -0.0, 0.0, 1e-300, 1e-12, 0.3, 1 - 1e-12, 1.0, 1.5, 20.0, 1e300,
@@ -76,7 +76,7 @@ def test_other_priors_use_the_frozen_scipy_distribution():
     for text in ("Normal(mu=0, sigma=1)", "HalfNormal(sigma=1)", "Uniform(lower=0, upper=1)",
                  "HalfStudentT(nu=3, sigma=1)"):
         prior = Prior.parse(text)
-        assert prior._distribution() is prior.frozen()
+        assert prior.distribution() is prior.frozen()
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -8,7 +8,7 @@ standard library; reading the data needs pandas but no sampler; exact binomial s
 (``plan oc``) and the exact response engine need neither PyMC, PyTensor, nutpie, ArviZ,
 matplotlib nor lifelines, which take seconds to import, nor ``scipy.stats`` (about a
 second: the default Beta and Gamma priors are computed without it, see
-:meth:`pclbayes.priors.Prior._distribution`).
+:meth:`pclbayes.priors.Prior.distribution`).
 """
 
 from __future__ import annotations

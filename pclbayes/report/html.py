@@ -136,14 +136,17 @@ class Page:
         self.sections.append((anchor, heading, parts))
         return parts
 
-    def figure(self, fig: Figure, key: str, caption: str, *, svg: bool = True,
-               alt: str | None = None, small: bool = False,
+    def figure(self, fig: Figure | Callable[[], Figure], key: str, caption: str, *,
+               svg: bool = True, alt: str | None = None, small: bool = False,
                screen_only: bool = False) -> str:
         """Save ``fig`` (PNG, and SVG if asked) and return its embedded HTML.
 
-        ``alt`` is the image's text alternative (default: the caption's first sentence);
-        ``small`` figures are printed smaller (checks and prior plots); ``screen_only``
-        figures, which draw the numbers of the table next to them, are not printed.
+        ``fig`` is a figure or a function drawing it; the function is called only when the
+        figure is not in :attr:`prerendered` (so a figure a worker process rendered is not
+        drawn again). ``alt`` is the image's text alternative (default: the caption's first
+        sentence); ``small`` figures are printed smaller (checks and prior plots);
+        ``screen_only`` figures, which draw the numbers of the table next to them, are not
+        printed.
         """
         import matplotlib.pyplot as plt
 
@@ -151,9 +154,13 @@ class Page:
         pre = self.prerendered.pop(key, None)
         if pre is not None and (pre[1] is not None) == svg:
             data, svg_data = pre
+            if not callable(fig):
+                plt.close(fig)
         else:
             import matplotlib
 
+            if callable(fig):
+                fig = fig()
             with warnings.catch_warnings():
                 # matplotlib warns when placing a legend (loc="best") took over a second: a
                 # remark on a busy machine's speed, not on the figure
@@ -170,10 +177,10 @@ class Page:
                                     metadata={"Date": None})
                     svg_data = buf.getvalue()
             self.rendered[key] = (data, svg_data)
+            plt.close(fig)
         (self.fig_dir / f"{key}.png").write_bytes(data)
         if svg_data is not None:
             (self.fig_dir / f"{key}.svg").write_bytes(svg_data)
-        plt.close(fig)
         ref = FigureRef(key, base64.b64encode(data).decode("ascii"), caption)
         self.figures.append(ref)
         n = len(self.figures)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Container, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from pclbayes.report.html import Page, esc, para, row, table
 from pclbayes.specs import Spec, Variant, apply_variant
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from pclbayes.report.builder import FitRecord
 
 
@@ -491,8 +494,9 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
         parts.append(table(con_view, caption="Contrasts of pooled rates"))
     name = labels.endpoint_long(endpoint_of(rec))
     figs = [page.figure(
-        plots.forest(s, title=_wrap(title), xlabel=f"rate of {name} (proportion of patients)",
-                     level_label=labels.level),
+        lambda: plots.forest(s, title=_wrap(title),
+                             xlabel=f"rate of {name} (proportion of patients)",
+                             level_label=labels.level),
         f"forest_{rec.spec.name}",
         f"{title}. Open circles: raw cohort rates with exact 95% intervals; filled "
         "circles: shrunken cohort estimates; diamonds: pooled (population-mean) rate; "
@@ -504,8 +508,9 @@ def _response_fit(page: Page, parts: list[str], rec: FitRecord) -> None:
                  else "between-cohort SD tau of the log-odds (log-odds units)")
         k = len(set(getattr(getattr(m, "counts_", None), "cohorts", ()) or ())) or "the"
         figs.append(page.figure(
-            plots.prior_posterior(m.idata_["posterior"][het].values, m.priors_[het],
-                                  label=label, title=_wrap(f"Heterogeneity: {title}", 60)),
+            lambda: plots.prior_posterior(m.idata_["posterior"][het].values, m.priors_[het],
+                                          label=label,
+                                          title=_wrap(f"Heterogeneity: {title}", 60)),
             f"heterogeneity_{rec.spec.name}",
             f"Posterior of the heterogeneity parameter ({het}) against its prior. Where the "
             f"histogram follows the prior curve, {k} small cohorts say little about "
@@ -663,10 +668,10 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
     data = _survival_data(m)
     parts.append(row(km_html, page.figure(
-        plots.km_bands(data, curves, group_col="group", title=_wrap(title),
-                       time_label=f"{unit} since infusion",
-                       survival_label=f"probability {_free(ep)}",
-                       level_label=labels.level),
+        lambda: plots.km_bands(data, curves, group_col="group", title=_wrap(title),
+                               time_label=f"{unit} since infusion",
+                               survival_label=f"probability {_free(ep)}",
+                               level_label=labels.level),
         f"km_{rec.spec.name}",
         f"{endpoint} by {labels.grouping(m.by)}: step lines are Kaplan-Meier estimates of the "
         "data (ticks mark censored episodes); dashed lines and shaded bands are the model's "
@@ -838,10 +843,20 @@ def _every_kth_draw(tree: Any, curves: int = PPC_CURVES) -> Any:
                      missing_dims="ignore")
 
 
-def checks_section(page: Page, fits: list[FitRecord]) -> None:
-    """Posterior-predictive checks and PSIS-LOO for every fit; model comparison."""
+def _censored_check(rec: FitRecord, title: str) -> Figure:
+    """ArviZ's censored-data predictive check of one survival fit, labelled."""
     import arviz_plots as azp
 
+    pc = azp.plot_ppc_censored(_every_kth_draw(rec.model.idata_), num_samples=None,
+                               backend="matplotlib")
+    fig = pc.viz["figure"].item()
+    _label_censored_axes(fig, endpoint_of(rec), labels.time_unit(rec.model))
+    fig.suptitle(_wrap(f"Censored-data check: {title}", 60), fontsize=10)
+    return fig
+
+
+def checks_section(page: Page, fits: list[FitRecord]) -> None:
+    """Posterior-predictive checks and PSIS-LOO for every fit; model comparison."""
     parts = page.section("checks", "How well the models reproduce the data")
     parts.append(para(
         "Posterior-predictive checks replicate each cohort's data from the fitted model. "
@@ -868,18 +883,13 @@ def checks_section(page: Page, fits: list[FitRecord]) -> None:
         ppc_html = table(_ppc_view(ppc), caption="Observed vs posterior-predictive counts"
                          f"{stat} per cohort")
         if rec.spec.family == "response":
-            fig = plots.ppc_counts(ppc, observed="observed", mean="predicted_mean",
-                                   lower="lower", upper="upper",
-                                   label="responders (patients)",
-                                   title=_wrap(f"Posterior-predictive check: {title}", 60),
-                                   level_label=labels.level)
+            fig = partial(plots.ppc_counts, ppc, observed="observed", mean="predicted_mean",
+                          lower="lower", upper="upper", label="responders (patients)",
+                          title=_wrap(f"Posterior-predictive check: {title}", 60),
+                          level_label=labels.level)
             what = "responders"
         else:
-            pc = azp.plot_ppc_censored(_every_kth_draw(m.idata_), num_samples=None,
-                                       backend="matplotlib")
-            fig = pc.viz["figure"].item()
-            _label_censored_axes(fig, endpoint_of(rec), labels.time_unit(rec.model))
-            fig.suptitle(_wrap(f"Censored-data check: {title}", 60), fontsize=10)
+            fig = partial(_censored_check, rec, title)
             what = "survival curves"
         cap = ("Red crosses: observed responders per cohort; blue bars: 95% interval of "
                "responders replicated from the posterior predictive; dots: predictive mean "

@@ -26,7 +26,7 @@ import pytensor.tensor as pt
 
 from pclbayes.nuts import Attached, Inputs
 from pclbayes.priors import Prior
-from pclbayes.survival.design import Design
+from pclbayes.survival.design import Design, coords, free_parameters
 from pclbayes.survival.patterns import cluster_slots, covariate_patterns, single_episodes
 from pclbayes.survival.weibull import cluster_loglik_slots, pattern_loglik
 
@@ -34,28 +34,6 @@ from pclbayes.survival.weibull import cluster_loglik_slots, pattern_loglik
 #: or centred on ``log_median``).
 _PRIOR_OF = {"log_median": "log_median", "beta": "effect", "shape": "shape",
              "sigma_cohort": "sigma_cohort", "kendall_tau": "kendall_tau"}
-
-
-def free_parameters(design: Design, fixed_shape: float | None) -> list[str]:
-    """Names of the sampled parameters (checked by the convergence gate)."""
-    names = ["log_median"]
-    if design.n_terms:
-        names.append("beta")
-    if fixed_shape is None:
-        names.append("shape")
-    if design.cohort_effect:
-        names += ["sigma_cohort", "cohort_log_median" if design.cohort_centred else "z_cohort"]
-    if design.frailty:
-        names.append("kendall_tau")
-    return names
-
-
-def coords(design: Design) -> dict[str, tuple[str, ...]]:
-    """Named coordinates of the model's dimensions."""
-    out = {"term": design.term_labels, "cohort": design.cohorts}
-    if design.shape_by_group:
-        out["group"] = design.groups
-    return out
 
 
 def inputs(design: Design, priors: dict[str, Prior], fixed_shape: float | None) -> Inputs:

@@ -18,17 +18,9 @@ from pclbayes.checks import ALPHA
 from pclbayes.diagnostics import ConvergenceReport, check_convergence, psis_loo
 from pclbayes.errors import SpecError
 from pclbayes.model import Model, check_seed, prior_record
-from pclbayes.nuts import run_nuts
 from pclbayes.priors import Prior, parse_priors
 from pclbayes.sampling import SamplerSettings
 from pclbayes.survival import checks, report
-from pclbayes.survival.build import (
-    build_model,
-    coords,
-    free_parameters,
-    graph_key,
-    inputs,
-)
 from pclbayes.survival.data import (
     Estimand,
     SurvivalData,
@@ -57,7 +49,7 @@ from pclbayes.survival.derived import (
     thin_step,
     thinned,
 )
-from pclbayes.survival.design import Design, build_design
+from pclbayes.survival.design import Design, build_design, coords, free_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +331,10 @@ class SurvivalModel(Model):
         design = self._design(sdata)
         for note in design.notes:
             logger.info("%s: %s", self.label, note)
+        # PyMC only where a model is sampled: a fit read back from a file needs none
+        from pclbayes.nuts import run_nuts
+        from pclbayes.survival.build import build_model, graph_key, inputs
+
         idata = run_nuts(
             graph_key(design, priors, self.fixed_shape),
             lambda containers: build_model(design, priors, self.fixed_shape, containers),

@@ -60,6 +60,53 @@ def test_figures_drawn_in_workers_are_the_figures_drawn_in_the_report(tmp_path):
     assert html_one == embedded.findall((two.out / "report.html").read_text())
 
 
+def test_a_prerendered_figure_is_not_drawn_again(tmp_path):
+    """``Page.figure`` takes a function drawing the figure and calls it only when needed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pclbayes.report.html import Page
+
+    calls = []
+
+    def draw():
+        calls.append(1)
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        return fig
+
+    page = Page("t", tmp_path / "figures", prerendered={"a": (b"png-a", None),
+                                                        "b": (b"png-b", b"svg-b")})
+    page.figure(draw, "a", "A.", svg=False)
+    page.figure(draw, "b", "B.", svg=True)
+    assert calls == []
+    assert (tmp_path / "figures" / "a.png").read_bytes() == b"png-a"
+    assert (tmp_path / "figures" / "b.svg").read_bytes() == b"svg-b"
+    assert page.rendered == {}
+    page.figure(draw, "c", "C.", svg=False)  # not prerendered: drawn here
+    assert calls == [1]
+    assert (tmp_path / "figures" / "c.png").read_bytes().startswith(b"\x89PNG")
+    assert set(page.rendered) == {"c"}
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.heavy
+def test_the_report_does_not_draw_again_what_the_workers_drew(tmp_path, monkeypatch):
+    """With workers, the report's process draws only the figures that combine fits."""
+    from pclbayes import plots
+
+    models = exact_models(tmp_path / "models", SPECS[:1])
+    for name in ("forest", "prior_posterior", "ppc_counts"):
+        def refuse(*args, name=name, **kwargs):
+            raise AssertionError(f"plots.{name} called in the report's process")
+        monkeypatch.setattr(plots, name, refuse)
+    report = build_report(models=models, out=tmp_path / "out", jobs=2, cache=False, seed=5)
+    assert {"forest_response_orr_by_target.png", "ppc_response_orr_by_target.png",
+            "heterogeneity_response_orr_by_target.png"} <= set(figures(report.out))
+
+
 @pytest.mark.heavy
 def test_workers_hand_back_the_figures_of_each_fit(tmp_path):
     models = exact_models(tmp_path / "models")

@@ -143,3 +143,18 @@ def test_exact_response_fit_loads_no_sampler_and_no_scipy_stats(tmp_path: Path,
     # is "no" without importing it (pclbayes._xarray_dask), a second of a fresh process
     assert "dask" not in modules
 
+
+
+def test_the_report_and_the_fitted_models_load_no_sampler_until_they_sample() -> None:
+    """A report whose fits all come from the fit cache samples nothing: no PyMC is loaded.
+
+    The report's modules, both model families and :func:`pclbayes.load_fit` import PyMC,
+    PyTensor and nutpie only inside the function that samples.
+    """
+    code = ("import json, sys\n"
+            "import pclbayes, pclbayes.report.builder, pclbayes.report.sections\n"
+            "import pclbayes.survival.model, pclbayes.response.model, pclbayes.model\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    modules = set(json.loads(_python(code).splitlines()[-1]))
+    assert "matplotlib" in modules  # the check can see what the report loads
+    assert _loaded(modules, ("pymc", "pytensor", "nutpie", "numba")) == []

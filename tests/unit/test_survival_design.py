@@ -296,3 +296,41 @@ def test_frailty_clusters_rows_per_patient_padded_with_the_first_episode():
     np.testing.assert_array_equal(clusters.single, [False, False, False, True, False, False])
     none = frailty_clusters(patient_index, np.zeros(0, dtype=int))
     assert none.index.shape == (0, 1) and none.mask.shape == (0, 1) and none.single.all()
+
+
+def _weibull_sample(seed, n, shape, censor_max):
+    rng = np.random.default_rng(seed)
+    t = 10.0 * rng.weibull(shape, n)
+    c = rng.uniform(0.0, censor_max, n) if censor_max else np.full(n, np.inf)
+    return np.minimum(t, c), (t <= c).astype(int)
+
+
+@pytest.mark.parametrize(("seed", "n", "shape", "censor_max"), [
+    (1, 20, 1.5, 30.0), (2, 5, 0.7, None), (3, 200, 3.0, 15.0), (4, 13, 1.0, 10.0),
+    (5, 3000, 0.5, 40.0)])
+def test_pooled_shape_is_the_censored_weibull_maximum(seed, n, shape, censor_max):
+    """The shape equals SciPy's censored maximum likelihood and lifelines' WeibullFitter."""
+    import warnings
+
+    from lifelines import WeibullFitter
+    from scipy import stats
+
+    from pclbayes.survival.design import pooled_shape
+
+    time, event = _weibull_sample(seed, n, shape, censor_max)
+    k = pooled_shape(time, event)
+    data = stats.CensoredData(uncensored=time[event == 1], right=time[event == 0])
+    scipy_k = stats.weibull_min.fit(data, floc=0)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lifelines_k = WeibullFitter().fit(time, event).rho_
+    assert k == pytest.approx(scipy_k, rel=1e-4)
+    assert k == pytest.approx(lifelines_k, rel=1e-4)
+
+
+def test_pooled_shape_is_one_where_no_maximum_exists():
+    from pclbayes.survival.design import pooled_shape
+
+    assert pooled_shape(np.array([3.0, 5.0, 7.0]), np.array([0, 1, 0])) == 1.0  # one event
+    # every event at the longest time: the likelihood grows without bound in the shape
+    assert pooled_shape(np.array([2.0, 4.0, 9.0, 9.0]), np.array([0, 0, 1, 1])) == 1.0

@@ -190,7 +190,7 @@ def _arm_trial(n, rng, cohort_sizes=None):
 
 
 def test_large_cohorts_get_the_centred_form():
-    from pclbayes.survival.build import free_parameters
+    from pclbayes.survival.design import free_parameters
 
     design = build_design(_arm_trial(15_000, np.random.default_rng(0)), by="arm")
     assert design.cohort_centred

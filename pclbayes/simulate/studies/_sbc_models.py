@@ -463,6 +463,7 @@ class SurvivalSBC:
         from pclbayes.nuts import run_nuts
         from pclbayes.survival import build
         from pclbayes.survival.data import apply_estimand, prepare_data
+        from pclbayes.survival.design import free_parameters
 
         model, priors = self.fit_model, self.fit_prior_objects
         sdata = apply_estimand(prepare_data(frame, model.endpoint), model._estimand())
@@ -474,7 +475,7 @@ class SurvivalSBC:
                                                                   containers),
                         build.inputs(design, priors, None).data(), self.sampler, seed)
         with _quiet():
-            report = check_convergence(tree, var_names=build.free_parameters(design, None),
+            report = check_convergence(tree, var_names=free_parameters(design, None),
                                        label="sbc", target_accept=self.sampler.target_accept,
                                        warn=False)
         post = tree["posterior"].to_dataset()

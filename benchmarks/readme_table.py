@@ -81,17 +81,16 @@ WHY: dict[str, str] = {
         "{post_150000} s and the tables {tables_150000} s (benchmarks/results/"
         "survival_scale.json)"),
     "pclbayes report (cold)": (
-        "33 MCMC fits (8 specifications, 25 sensitivity variants) of 6 distinct models: "
-        "numba compiles each model in the worker process that first fits it (11-33 s each on "
-        "an empty cache, about three quarters of the two workers' time), then every fit's "
+        "33 MCMC fits (8 specifications, 25 sensitivity variants) of a few distinct "
+        "models: on an empty cache numba compiles each model in each worker process that "
+        "fits it (tens of seconds per model, most of the workers' time), then every fit's "
         "tables and figures are made"),
     "pclbayes report (every fit from the fit cache, the page made again)": (
         "when an input of the page changed (a title, a variant's reason), only "
         "the draws are reused: the 33 fits are read and verified, and their tables "
         "(convergence, PSIS-LOO, predictive checks) and figures are made again from the "
-        "draws (about 20 s in each of two workers); then the report's process draws the "
-        "figures that combine fits (prior sensitivity, the evidence) and writes the page, "
-        "about 7 s"),
+        "draws in two worker processes; then the report's process draws the figures that "
+        "combine fits (prior sensitivity, the evidence) and writes the page"),
     "pclbayes report --quick (cold)": (
         "the compilation of a full report; fewer draws shorten only the sampling"),
     "CR by target, beta-binomial: nutpie (pclbayes), cold": (

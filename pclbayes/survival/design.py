@@ -10,6 +10,7 @@ averaged on the log-time scale as emmeans does with proportional weights.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -471,7 +472,7 @@ def _centre(option: str, eps: pd.DataFrame, cohort_index: np.ndarray, n_cohorts:
 
 
 def pooled_shape(time: np.ndarray, event: np.ndarray) -> float:
-    r"""Maximum-likelihood Weibull shape of all episodes pooled; 1 where it does not exist.
+    r"""Maximum-likelihood Weibull shape of all episodes pooled.
 
     With right-censored times :math:`t_i`, event indicators :math:`\delta_i` and
     :math:`d = \sum_i \delta_i` events, the scale's maximum given the shape :math:`k` is
@@ -484,32 +485,46 @@ def pooled_shape(time: np.ndarray, event: np.ndarray) -> float:
 
     falls strictly in :math:`k` (its derivative is :math:`-d/k^2 - d\,\mathrm{Var}_w
     (\log t)`, a weighted variance), so its one root is the maximum. It is found by
-    bisection in :math:`\log k` on :math:`[10^{-3}, 10^{3}]`, with the times divided by
-    the longest (no overflow). The maximum does not exist with fewer than two events or
-    when :math:`g` stays positive (every event at the longest time): then 1.
+    bisection in :math:`\log k` on :math:`[10^{-3}, 10^{3}]`, to a relative precision of
+    :math:`10^{-12}`, with the times divided by the longest (no overflow). A root beyond the
+    bracket gives its end: :math:`10^3` when the likelihood still rises there (every event
+    at, or within a hair of, the longest time, where no finite maximum may exist). With
+    fewer than two events, or times that are not all positive and finite, the shape is 1.
 
-    The same maximum as lifelines' ``WeibullFitter`` (tests), computed in numpy: the shape
-    only chooses the cohort effects' parametrisation, and lifelines' general optimiser
-    took about a quarter of a second for it.
+    The same maximum as lifelines' ``WeibullFitter`` and SciPy's censored
+    ``weibull_min.fit`` (tests), in numpy: the shape only chooses the cohort effects'
+    parametrisation (:func:`_centre`), and lifelines' general optimiser took about a quarter
+    of a second for it. Computed once per distinct ``(time, event)`` in a process: a fit and
+    its reloading (and the sensitivity variants of one data set) ask for it again.
     """
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event) != 0
+    time = np.ascontiguousarray(time, dtype=float)
+    event = np.ascontiguousarray(np.asarray(event) != 0)
+    return _pooled_shape(time.tobytes(), event.tobytes())
+
+
+@functools.lru_cache(maxsize=64)
+def _pooled_shape(time_bytes: bytes, event_bytes: bytes) -> float:
+    time = np.frombuffer(time_bytes, dtype=float)
+    event = np.frombuffer(event_bytes, dtype=bool)
     d = int(event.sum())
-    if d < 2 or time.size == 0 or not np.all(np.isfinite(time)) or np.any(time <= 0):
+    if d < 2 or not np.all(np.isfinite(time)) or np.any(time <= 0):
         return 1.0
     s = np.log(time) - np.log(time.max())          # <= 0
     events_s = float(s[event].sum())
 
-    def score(k: float) -> float:
+    def score(log_k: float) -> float:
+        k = float(np.exp(log_k))
         w = np.exp(k * s)
         return d / k + events_s - d * float(w @ s) / float(w.sum())
 
     lo, hi = np.log(1e-3), np.log(1e3)
-    if score(float(np.exp(hi))) > 0 or score(float(np.exp(lo))) < 0:
-        return 1.0
-    for _ in range(100):  # the bracket shrinks below machine precision well before
+    if score(hi) >= 0:
+        return 1e3
+    if score(lo) <= 0:
+        return 1e-3
+    while hi - lo > 1e-12:
         mid = 0.5 * (lo + hi)
-        if score(float(np.exp(mid))) > 0:
+        if score(mid) > 0:
             lo = mid
         else:
             hi = mid

@@ -148,8 +148,9 @@ def test_exact_response_fit_loads_no_sampler_and_no_scipy_stats(tmp_path: Path,
 def test_the_report_and_the_fitted_models_load_no_sampler_until_they_sample() -> None:
     """A report whose fits all come from the fit cache samples nothing: no PyMC is loaded.
 
-    The report's modules, both model families and :func:`pclbayes.load_fit` import PyMC,
-    PyTensor and nutpie only inside the function that samples.
+    Importing the report's modules, both model families and :mod:`pclbayes.model` (which
+    holds :func:`pclbayes.load_fit`) loads neither PyMC, PyTensor, nutpie nor numba: they
+    are imported inside the functions that sample.
     """
     code = ("import json, sys\n"
             "import pclbayes, pclbayes.report.builder, pclbayes.report.sections\n"

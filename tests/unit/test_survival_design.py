@@ -305,11 +305,22 @@ def _weibull_sample(seed, n, shape, censor_max):
     return np.minimum(t, c), (t <= c).astype(int)
 
 
+def _weibull_loglik(k, time, event):
+    """Censored Weibull log-likelihood at shape ``k`` and its best scale (SciPy's density)."""
+    from scipy import stats
+
+    scale = (np.sum(time ** k) / event.sum()) ** (1 / k)
+    return (stats.weibull_min.logpdf(time[event == 1], k, scale=scale).sum()
+            + stats.weibull_min.logsf(time[event == 0], k, scale=scale).sum())
+
+
 @pytest.mark.parametrize(("seed", "n", "shape", "censor_max"), [
     (1, 20, 1.5, 30.0), (2, 5, 0.7, None), (3, 200, 3.0, 15.0), (4, 13, 1.0, 10.0),
-    (5, 3000, 0.5, 40.0)])
+    (5, 3000, 0.5, 40.0), (9, 3, 2.0, 12.0), (7, 60, 8.0, 11.0)])
 def test_pooled_shape_is_the_censored_weibull_maximum(seed, n, shape, censor_max):
-    """The shape equals SciPy's censored maximum likelihood and lifelines' WeibullFitter."""
+    """The shape maximises the censored likelihood (SciPy's Weibull density): no lower than
+    at SciPy's and lifelines' own maxima or beside it, and equal to theirs where they are
+    precise (more than a handful of events)."""
     import warnings
 
     from lifelines import WeibullFitter
@@ -318,19 +329,31 @@ def test_pooled_shape_is_the_censored_weibull_maximum(seed, n, shape, censor_max
     from pclbayes.survival.design import pooled_shape
 
     time, event = _weibull_sample(seed, n, shape, censor_max)
+    assert event.sum() >= 2
     k = pooled_shape(time, event)
     data = stats.CensoredData(uncensored=time[event == 1], right=time[event == 0])
     scipy_k = stats.weibull_min.fit(data, floc=0)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lifelines_k = WeibullFitter().fit(time, event).rho_
-    assert k == pytest.approx(scipy_k, rel=1e-4)
-    assert k == pytest.approx(lifelines_k, rel=1e-4)
+    best = _weibull_loglik(k, time, event)
+    for other in (scipy_k, lifelines_k, k * (1 - 1e-6), k * (1 + 1e-6)):
+        assert best >= _weibull_loglik(other, time, event) - 1e-9
+    if event.sum() >= 10:
+        assert k == pytest.approx(scipy_k, rel=1e-4)
+        assert k == pytest.approx(lifelines_k, rel=1e-4)
 
 
-def test_pooled_shape_is_one_where_no_maximum_exists():
+def test_pooled_shape_without_a_maximum_inside_the_bracket():
     from pclbayes.survival.design import pooled_shape
 
     assert pooled_shape(np.array([3.0, 5.0, 7.0]), np.array([0, 1, 0])) == 1.0  # one event
-    # every event at the longest time: the likelihood grows without bound in the shape
-    assert pooled_shape(np.array([2.0, 4.0, 9.0, 9.0]), np.array([0, 0, 1, 1])) == 1.0
+    assert pooled_shape(np.array([3.0, -1.0, 7.0]), np.array([1, 1, 1])) == 1.0
+    # every event at the longest time: the likelihood rises without bound in the shape
+    assert pooled_shape(np.array([2.0, 4.0, 9.0, 9.0]), np.array([0, 0, 1, 1])) == 1e3
+    # two events a hair apart: the maximum (about 2400) lies beyond the bracket's end
+    assert pooled_shape(np.array([9.99, 10.0]), np.array([1, 1])) == 1e3
+    time, event = _weibull_sample(8, 200, 300.0, None)  # nearly identical times
+    k = pooled_shape(time, event)
+    assert 100 < k < 1e3
+    assert _weibull_loglik(k, time, event) >= _weibull_loglik(k * 1.01, time, event)

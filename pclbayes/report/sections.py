@@ -664,14 +664,17 @@ def _survival_fit(page: Page, parts: list[str], rec: FitRecord, eb: EvidenceBase
     parts.append(row(est_html, eff_html) if eff_html else est_html)
     km_html = table(_km_table(m.km_table(), unit), caption="Kaplan-Meier cross-check "
                     f"(lifelines): median and 95% confidence interval, {unit}")
-    curves = m.survival_curves()
-    curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
-    data = _survival_data(m)
+
+    def km_figure() -> Figure:  # its tables only feed the figure
+        curves = m.survival_curves()
+        curves = curves[curves["source"] == "posterior"] if "source" in curves else curves
+        return plots.km_bands(_survival_data(m), curves, group_col="group", title=_wrap(title),
+                              time_label=f"{unit} since infusion",
+                              survival_label=f"probability {_free(ep)}",
+                              level_label=labels.level)
+
     parts.append(row(km_html, page.figure(
-        lambda: plots.km_bands(data, curves, group_col="group", title=_wrap(title),
-                               time_label=f"{unit} since infusion",
-                               survival_label=f"probability {_free(ep)}",
-                               level_label=labels.level),
+        km_figure,
         f"km_{rec.spec.name}",
         f"{endpoint} by {labels.grouping(m.by)}: step lines are Kaplan-Meier estimates of the "
         "data (ticks mark censored episodes); dashed lines and shaded bands are the model's "
